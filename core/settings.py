@@ -1,0 +1,78 @@
+"""The one settings object, read from the environment and `.env`.
+
+Every variable is ``SIGHTING_<FIELD>`` (upper case) and is listed with its default and
+meaning in `.env.example`; `tests/test_settings.py` checks that the two agree.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+class Settings(BaseSettings):
+    """All knobs of Sighting. Construct directly in tests: ``Settings(storage="s3", ...)``."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="SIGHTING_", env_file=".env", extra="ignore", frozen=True
+    )
+
+    # --- models -------------------------------------------------------------------------
+    weights_dir: Path = Field(REPO_ROOT / "weights", description="folder searched for model files")
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    detector: str = "yolov5su"
+    embedder: str = "resnet34"
+    verifier: str = "loftr"
+    threads: int = Field(0, ge=0, description="CPU threads for torch; 0 = all cores")
+    allow_download: bool = Field(True, description="fetch missing weights (sha256-checked)")
+
+    # --- pipeline -----------------------------------------------------------------------
+    det_conf: float = Field(0.25, ge=0.0, le=1.0)
+    det_max: int = Field(20, ge=1, description="most detections kept per frame")
+    whole_frame: bool = Field(True, description="also match the whole frame as one crop")
+    shortlist: int = Field(5, ge=0, description="candidates per crop that keypoints verify")
+    top_k: int = Field(5, ge=1, description="default number of matches per detection")
+    max_top_k: int = Field(100, ge=1)
+    keypoint_cache: int = Field(2048, ge=0, description="catalog images kept in the keypoint LRU")
+
+    # --- storage ------------------------------------------------------------------------
+    storage: Literal["local", "s3"] = "local"
+    data_dir: Path = Field(REPO_ROOT / "data", description="root of the local store")
+    s3_bucket: str = "sighting"
+    s3_prefix: str = ""
+    s3_region: str = "us-east-1"
+    s3_endpoint_url: str | None = None
+    s3_access_key_id: str | None = None
+    s3_secret_access_key: str | None = None
+    sync_interval_s: float = Field(2.0, ge=0.0, description="how stale a worker's catalog may be")
+
+    # --- API and limits -----------------------------------------------------------------
+    api_keys: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    admin_keys: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    max_body_bytes: int = Field(32 * 1024 * 1024, ge=1)
+    max_image_pixels: int = Field(50_000_000, ge=1)
+    max_images_per_request: int = Field(32, ge=1)
+
+    @field_validator("api_keys", "admin_keys", mode="before")
+    @classmethod
+    def _split_keys(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [k.strip() for k in value.split(",") if k.strip()]
+        return value
+
+    @property
+    def auth_enabled(self) -> bool:
+        """Whether requests must carry an ``X-API-Key`` (any key configured)."""
+        return bool(self.api_keys or self.admin_keys)
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings from the environment (cached; tests build their own)."""
+    return Settings()

@@ -1,0 +1,60 @@
+"""Fixtures shared by every test: where the real weights, photos and sample images are."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from core.runtime import prepare_environment
+from core.settings import REPO_ROOT, Settings
+
+prepare_environment()
+
+SHARED = Path(os.environ.get("SIGHTING_SHARED_DIR", REPO_ROOT.parent / "shared"))
+WEIGHTS = SHARED / "weights"
+DATA = SHARED / "data"
+
+
+@pytest.fixture(scope="session")
+def shared_dir() -> Path:
+    """``../shared`` beside the checkout (weights and photo sets)."""
+    if not SHARED.is_dir():
+        pytest.fail(f"{SHARED} is missing: tests need ../shared beside the checkout")
+    return SHARED
+
+
+@pytest.fixture(scope="session")
+def weights_dir(shared_dir: Path) -> Path:
+    """The verified offline weights (``../shared/weights``)."""
+    return WEIGHTS
+
+
+@pytest.fixture(scope="session")
+def data_dir(shared_dir: Path) -> Path:
+    """The real photo sets (``../shared/data``)."""
+    return DATA
+
+
+@pytest.fixture(scope="session")
+def ultralytics_assets() -> Path:
+    """The sample images that ship in the ultralytics wheel (bus.jpg, zidane.jpg)."""
+    import ultralytics
+
+    return Path(ultralytics.__file__).parent / "assets"
+
+
+@pytest.fixture()
+def settings(tmp_path: Path) -> Settings:
+    """Offline settings: shared weights, the offline model set, a fresh local store."""
+    return Settings(
+        _env_file=None,
+        weights_dir=WEIGHTS,
+        device="cpu",
+        detector="yolov5n",
+        embedder="mobilenet_v2",
+        verifier="aliked_lightglue",
+        data_dir=tmp_path / "store",
+        threads=2,
+    )
