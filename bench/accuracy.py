@@ -1,0 +1,128 @@
+"""Accuracy of the full pipeline on a set in the data layout.
+
+    python -m bench.accuracy ../shared/data/grocery [--limit 200] [--json out.json]
+
+Runs detect -> embed -> search -> verify on every query photo (or a seeded, stratified sample
+with ``--limit``), ranks each photo's items by their best score over all its crops, and prints
+recall@1/5/20, confirmation precision and recall, and the open-set false-confirm rate, overall
+and per group (where the set has ``classes.csv``). The last line is always::
+
+    recall@1=R1 recall@5=R5 confirm_precision=P confirm_recall=C open_set_false_confirm=F queries=N
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import time
+from pathlib import Path
+
+from tqdm import tqdm
+
+from bench.dataset import NONE, load_groups, load_queries, sample_queries
+from bench.machine import describe
+from bench.metrics import by_group, final_line, summarize
+from core.errors import SightingError
+from core.images import read_image
+from core.settings import get_settings
+from matching.engine import load_pipeline
+from matching.folder_catalog import load_folder_catalog
+from matching.pipeline import Pipeline, PipelineConfig
+
+COLUMNS = (
+    "recall@1",
+    "recall@5",
+    "recall@20",
+    "confirm_precision",
+    "confirm_recall",
+    "open_set_false_confirm",
+)
+
+
+def run_query(pipeline: Pipeline, catalog, path: Path, config: PipelineConfig) -> list[list[dict]]:
+    """Every crop's candidates of one photo, as plain dicts."""
+    result = pipeline.match_frames([read_image(path)], catalog, config)[0]
+    return [
+        [
+            {
+                "item_id": m.item_id,
+                "similarity": round(m.similarity, 5),
+                "inliers": m.inliers,
+                "spread": round(m.spread, 4),
+                "score": round(m.score, 5),
+                "verified": m.verified,
+            }
+            for m in matches
+        ]
+        for matches in result.matches
+    ]
+
+
+def print_table(rows: dict[str, dict[str, float]]) -> None:
+    """One line per group: the metrics of `COLUMNS` and the query counts."""
+    head = f"{'group':<14}" + "".join(f"{c:>24}" for c in COLUMNS) + f"{'queries':>9}"
+    print(head)
+    for name, m in rows.items():
+        cells = "".join(f"{m.get(c, float('nan')):>24.3f}" for c in COLUMNS)
+        print(f"{name:<14}{cells}{int(m['queries']):>9}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.accuracy", description=__doc__.split("\n")[1]
+    )
+    parser.add_argument("dataset", type=Path, help="a set in the data layout (catalog/, queries/)")
+    parser.add_argument("--limit", type=int, default=None, help="seeded stratified sample size")
+    parser.add_argument("--seed", type=int, default=0, help="sample seed")
+    parser.add_argument("--json", type=Path, default=None, help="write every query's result here")
+    parser.add_argument("--kind", choices=["products", "animals"], default="products")
+    parser.add_argument("--no-verify", action="store_true", help="embedding search only")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING)
+
+    settings = get_settings()
+    pipeline = load_pipeline(settings)
+    catalog = load_folder_catalog(pipeline, args.dataset / "catalog", kind=args.kind)
+    groups = load_groups(args.dataset)
+    queries = sample_queries(load_queries(args.dataset), args.limit, args.seed)
+    config = PipelineConfig(top_k=20, shortlist=settings.shortlist, verify=not args.no_verify)
+
+    records, failed, start = [], 0, time.perf_counter()
+    for query in tqdm(queries, desc="queries", unit="photo"):
+        try:
+            crops = run_query(pipeline, catalog, query.path, config)
+        except SightingError as exc:
+            logging.warning("query %s failed: %s", query.path, exc)
+            failed += 1
+            crops = []
+        group = NONE if query.item_id is None else groups.get(query.item_id, "")
+        records.append(
+            {"path": str(query.path), "true": query.item_id, "group": group, "crops": crops}
+        )
+    elapsed = time.perf_counter() - start
+
+    overall = summarize(records)
+    print(
+        f"\n{args.dataset.name}: {len(catalog.index.items)} items, "
+        f"{len(catalog.index)} vectors; {len(records)} queries ({failed} failed) in "
+        f"{elapsed:.0f} s ({1000 * elapsed / max(1, len(records)):.0f} ms/query); "
+        f"sample: {'all' if args.limit is None else f'{args.limit}, seed {args.seed}'}"
+    )
+    print(describe(settings) + f"; shortlist={config.shortlist} verify={config.verify}")
+    print(
+        f"calibration: {pipeline.calibration.fitted_on}; threshold={pipeline.calibration.threshold}"
+    )
+    rows = {"all": overall}
+    if groups:
+        rows |= by_group(records)
+    print_table(rows)
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps({"dataset": str(args.dataset), "records": records}))
+    print(final_line(overall))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

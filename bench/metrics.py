@@ -1,0 +1,74 @@
+"""Accuracy metrics over per-query records, shared by `bench.accuracy` and `bench.calibrate`.
+
+A record is the JSON-able result of one query photo::
+
+    {"path": str, "true": item_id | None, "group": str,
+     "crops": [[{"item_id", "similarity", "inliers", "spread", "score", "verified"}, ...], ...]}
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+
+def ranked_items(record: dict) -> list[str]:
+    """The photo's items ranked by their best score over all its crops (ties: similarity)."""
+    best: dict[str, tuple[float, float]] = {}
+    for crop in record["crops"]:
+        for cand in crop:
+            key = (cand["score"], cand["similarity"])
+            if key > best.get(cand["item_id"], (-1.0, -2.0)):
+                best[cand["item_id"]] = key
+    return sorted(best, key=lambda item: best[item], reverse=True)
+
+
+def verified_items(record: dict) -> set[str]:
+    """Items with a verified match on any crop of the photo."""
+    return {c["item_id"] for crop in record["crops"] for c in crop if c["verified"]}
+
+
+def summarize(records: list[dict], ks: tuple[int, ...] = (1, 5, 20)) -> dict[str, float]:
+    """recall@K, confirm precision/recall, open-set false confirms, counts.
+
+    recall@K: share of catalog-item queries whose true item is among the first K ranked items.
+    confirm_precision: share of verified (photo, item) pairs that are the photo's true item.
+    confirm_recall: share of catalog-item queries with a verified match to their true item.
+    open_set_false_confirm: share of open-set photos with any verified match.
+    """
+    known = [r for r in records if r["true"] is not None]
+    unknown = [r for r in records if r["true"] is None]
+    out: dict[str, float] = {"queries": len(records), "known": len(known), "open": len(unknown)}
+    for k in ks:
+        hits = sum(r["true"] in ranked_items(r)[:k] for r in known)
+        out[f"recall@{k}"] = hits / len(known) if known else float("nan")
+    confirmed = correct = 0
+    for r in records:
+        items = verified_items(r)
+        confirmed += len(items)
+        correct += int(r["true"] in items)
+    out["confirmed"] = confirmed
+    out["confirm_precision"] = correct / confirmed if confirmed else float("nan")
+    out["confirm_recall"] = (
+        sum(r["true"] in verified_items(r) for r in known) / len(known) if known else float("nan")
+    )
+    out["open_set_false_confirm"] = (
+        sum(bool(verified_items(r)) for r in unknown) / len(unknown) if unknown else float("nan")
+    )
+    return out
+
+
+def by_group(records: list[dict]) -> dict[str, dict[str, float]]:
+    """`summarize` per group (records of open-set photos carry group ``"_none"``)."""
+    groups: dict[str, list[dict]] = defaultdict(list)
+    for r in records:
+        groups[r.get("group") or "-"].append(r)
+    return {g: summarize(rs) for g, rs in sorted(groups.items())}
+
+
+def final_line(m: dict[str, float]) -> str:
+    """The benchmark's last line, in the exact format the issue asks for."""
+    return (
+        f"recall@1={m['recall@1']:.3f} recall@5={m['recall@5']:.3f} "
+        f"confirm_precision={m['confirm_precision']:.3f} confirm_recall={m['confirm_recall']:.3f} "
+        f"open_set_false_confirm={m['open_set_false_confirm']:.3f} queries={m['queries']}"
+    )

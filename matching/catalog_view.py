@@ -1,0 +1,89 @@
+"""What the matcher needs of a catalog: its vector index and its cached keypoints.
+
+A `CatalogView` is a worker's in-memory cache of one catalog (the store stays the source of
+truth). It holds the `VectorIndex` and loads the catalog side's keypoints on demand through a
+loader callback, keeping at most ``cache_size`` of them in an LRU, so memory stays bounded as
+catalogs grow while hot items are never recomputed.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from matching.features import LocalFeatures
+from matching.index import VectorIndex
+
+FeatureLoader = Callable[[str], LocalFeatures]
+
+
+class FeatureCache:
+    """A thread-safe LRU of catalog keypoints, keyed by image id."""
+
+    def __init__(self, loader: FeatureLoader, size: int = 2048) -> None:
+        self._loader = loader
+        self._size = size
+        self._items: OrderedDict[str, LocalFeatures] = OrderedDict()
+        self._lock = threading.Lock()
+        self.hits = 0
+        self.misses = 0
+
+    def get(self, image_id: str) -> LocalFeatures:
+        """Keypoints of one catalog image, loaded once and kept while recently used."""
+        with self._lock:
+            found = self._items.get(image_id)
+            if found is not None:
+                self._items.move_to_end(image_id)
+                self.hits += 1
+                return found
+        features = self._loader(image_id)
+        with self._lock:
+            self.misses += 1
+            if self._size > 0:
+                self._items[image_id] = features
+                self._items.move_to_end(image_id)
+                while len(self._items) > self._size:
+                    self._items.popitem(last=False)
+        return features
+
+    def put(self, image_id: str, features: LocalFeatures) -> None:
+        """Insert features computed elsewhere (e.g. just extracted when indexing)."""
+        if self._size <= 0:
+            return
+        with self._lock:
+            self._items[image_id] = features
+            self._items.move_to_end(image_id)
+            while len(self._items) > self._size:
+                self._items.popitem(last=False)
+
+    def discard(self, image_id: str) -> None:
+        """Forget one image (it was removed from the catalog)."""
+        with self._lock:
+            self._items.pop(image_id, None)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
+@dataclass
+class CatalogView:
+    """One catalog as the matcher sees it.
+
+    Attributes:
+        catalog_id: the catalog's id.
+        kind: ``"products"`` or ``"animals"``.
+        index: the item-level vector index; its image ids name catalog images.
+        features: LRU of the catalog images' keypoints.
+        version: the manifest version this view reflects.
+        embedder: fingerprint of the embedder that made the vectors.
+    """
+
+    catalog_id: str
+    kind: str
+    index: VectorIndex
+    features: FeatureCache
+    version: int = 0
+    embedder: str | None = None
+    images_of: dict[str, list[str]] = field(default_factory=dict)  # item id -> image ids

@@ -1,0 +1,40 @@
+"""Builds a worker's `Pipeline` from the settings (the one place models are loaded)."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from core.runtime import configure_torch, prepare_environment
+from core.settings import Settings
+from matching.pipeline import Pipeline
+from matching.score import Calibration
+
+log = logging.getLogger(__name__)
+
+
+def load_pipeline(settings: Settings) -> Pipeline:
+    """Load the detector, embedder and verifier named in ``settings``.
+
+    Raises:
+        ModelUnavailable: a model is unknown or its file is missing or corrupt; the message
+            names the file, the folders searched and where it comes from.
+    """
+    prepare_environment()
+    from detection import load_detector
+    from embedding import load_embedder
+    from matching.verification import load_verifier
+
+    start = time.perf_counter()
+    detector = load_detector(settings)
+    embedder = load_embedder(settings)
+    verifier = load_verifier(settings)
+    configure_torch(settings.threads)
+    log.info(
+        "models loaded in %.1f s: detector=%s embedder=%s verifier=%s",
+        time.perf_counter() - start,
+        settings.detector,
+        settings.embedder,
+        settings.verifier,
+    )
+    return Pipeline(detector, embedder, verifier, Calibration.load())

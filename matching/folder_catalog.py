@@ -1,0 +1,164 @@
+"""A catalog read from a folder in the data layout (``CATALOG/<item_id>/<image>``).
+
+Used by the command line and the benchmarks: every image is described once with the
+pipeline (progress bar), and the description is cached on disk under ``.cache/references``
+keyed by the image's content and the models' fingerprints, so a second run starts at once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from core.errors import BadInput, SightingError
+from core.images import list_images, read_image
+from core.settings import REPO_ROOT
+from matching.catalog_view import CatalogView, FeatureCache
+from matching.features import LocalFeatures
+from matching.index import VectorIndex
+from matching.pipeline import Pipeline, Reference
+
+log = logging.getLogger(__name__)
+
+CACHE_DIR = REPO_ROOT / ".cache" / "references"
+
+
+@dataclass(frozen=True)
+class FolderImage:
+    """One catalog image on disk."""
+
+    item_id: str
+    image_id: str  # ``<item_id>/<file name>``, unique in the catalog
+    path: Path
+
+
+def scan_catalog(folder: Path) -> list[FolderImage]:
+    """Every image of a folder catalog, sorted by item then file.
+
+    Raises:
+        BadInput: the folder does not exist or holds no item folder with images.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise BadInput(f"catalog folder {folder} does not exist")
+    images = [
+        FolderImage(item.name, f"{item.name}/{path.name}", path)
+        for item in sorted(p for p in folder.iterdir() if p.is_dir() and p.name != "_none")
+        for path in list_images(item)
+    ]
+    if not images:
+        raise BadInput(f"{folder} holds no <item_id>/<image> files")
+    return images
+
+
+def _cache_key(pipeline: Pipeline) -> str:
+    parts = [pipeline.detector.fingerprint, pipeline.embedder.fingerprint]
+    parts.append(pipeline.verifier.fingerprint if pipeline.verifier else "none")
+    return hashlib.sha1("|".join(parts).encode()).hexdigest()[:16]
+
+
+def _save(path: Path, ref: Reference) -> None:
+    kp = ref.features.to_bytes() if ref.features is not None else b""
+    buf = io.BytesIO()
+    np.savez(
+        buf,
+        vectors=ref.vectors,
+        tags=np.array(ref.tags),
+        box=ref.box,
+        features=np.frombuffer(kp, dtype=np.uint8),
+    )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_bytes(buf.getvalue())
+    tmp.replace(path)
+
+
+def _load(path: Path) -> Reference:
+    with np.load(path) as data:
+        kp = data["features"].tobytes()
+        return Reference(
+            vectors=data["vectors"],
+            tags=[str(t) for t in data["tags"]],
+            box=data["box"],
+            features=LocalFeatures.from_bytes(kp) if kp else None,
+        )
+
+
+def describe_folder(
+    pipeline: Pipeline, images: list[FolderImage], *, cache: bool = True, progress: bool = True
+) -> dict[str, Reference]:
+    """Describe every image (cached on disk); unreadable images are skipped with a warning."""
+    cache_dir = CACHE_DIR / _cache_key(pipeline)
+    refs: dict[str, Reference] = {}
+    for image in tqdm(images, desc="indexing catalog", unit="img", disable=not progress):
+        digest = hashlib.sha1(image.path.read_bytes()).hexdigest()
+        cached = cache_dir / f"{digest}.npz"
+        if cache and cached.is_file():
+            refs[image.image_id] = _load(cached)
+            continue
+        try:
+            ref = pipeline.describe_reference(read_image(image.path))
+        except SightingError as exc:
+            log.warning("skipping %s: %s", image.path, exc)
+            continue
+        if cache:
+            _save(cached, ref)
+        refs[image.image_id] = ref
+    return refs
+
+
+def load_folder_catalog(
+    pipeline: Pipeline,
+    folder: Path,
+    *,
+    kind: str = "products",
+    cache: bool = True,
+    progress: bool = True,
+    cache_size: int = 100_000,
+) -> CatalogView:
+    """Index a folder catalog for matching.
+
+    Args:
+        pipeline: the models that describe the images.
+        folder: ``<item_id>/<image>`` folders.
+        kind: ``"products"`` or ``"animals"``.
+
+    Returns:
+        A `CatalogView` whose keypoints are all in memory (``cache_size`` permitting).
+    """
+    images = scan_catalog(folder)
+    refs = describe_folder(pipeline, images, cache=cache, progress=progress)
+    index = VectorIndex(pipeline.embedder.dim)
+    images_of: dict[str, list[str]] = {}
+    features: dict[str, LocalFeatures] = {}
+    for image in images:
+        ref = refs.get(image.image_id)
+        if ref is None:
+            continue
+        index.add(
+            ref.vectors,
+            [image.item_id] * len(ref.tags),
+            [image.image_id + tag for tag in ref.tags],
+        )
+        images_of.setdefault(image.item_id, []).append(image.image_id)
+        if ref.features is not None:
+            features[image.image_id] = ref.features
+
+    def loader(image_id: str) -> LocalFeatures:
+        return features[image_id]
+
+    cache_ = FeatureCache(loader, size=0)  # everything is in ``features`` already
+    return CatalogView(
+        catalog_id=folder.name,
+        kind=kind,
+        index=index,
+        features=cache_,
+        embedder=pipeline.embedder.fingerprint,
+        images_of=images_of,
+    )

@@ -1,0 +1,266 @@
+"""Frames in, matches out: detect -> embed -> search -> verify -> fused score.
+
+`Pipeline` owns the three models of a worker and turns frames into, per detection, a ranked
+list of catalog items. It also describes catalog images (`describe_reference`) so that the
+catalog side and the query side are computed by the same code.
+
+Ranking never hides candidates: every detection gets its ``top_k`` items, ordered by the fused
+``score`` (see `matching.score`); ``min_score`` filters only when a caller asks for it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from detection.detections import Detections
+from detection.detector import Detector
+from embedding.embedder import Embedder
+from matching.catalog_view import CatalogView
+from matching.features import LocalFeatures
+from matching.score import Calibration, candidate_features
+from matching.verifier import Verifier
+
+#: Suffix of the second vector of a catalog image: its main object crop.
+CROP_TAG = ":crop"
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    """Per-request options of the matcher."""
+
+    top_k: int = 5  # items returned per detection
+    shortlist: int = 5  # best candidates per detection that keypoints verify
+    verify: bool = True  # run keypoint verification at all
+    min_score: float = 0.0  # drop matches scoring below this (0 keeps the full ranked list)
+    classes: tuple[str, ...] | None = None  # detector class names to keep; None keeps all
+    whole_frame: bool = True  # also match the whole frame as one crop
+    refs_per_item: int = 2  # catalog images of a candidate that are matched against the crop
+    main_crop_min_area: float = 0.15  # a reference's main object must cover this share
+
+
+@dataclass(frozen=True)
+class Match:
+    """One candidate catalog item for one detection."""
+
+    item_id: str
+    image_id: str  # the catalog image that matched best
+    similarity: float  # cosine similarity of the embeddings, in [-1, 1]
+    inliers: int  # RANSAC-consistent keypoint matches (0 when not verified)
+    spread: float  # share of the catalog image covered by the inliers, in [0, 1]
+    verified: bool  # score >= the calibrated threshold
+    score: float  # probability that this is the same item, in [0, 1]
+
+
+@dataclass
+class FrameResult:
+    """Everything found in one frame.
+
+    Attributes:
+        detections: the frame's detections (rows align with ``matches``), crops included.
+        matches: per detection, its candidates best first.
+        timings: seconds per stage for the whole batch this frame was part of.
+    """
+
+    detections: Detections
+    matches: list[list[Match]]
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class Reference:
+    """What the catalog stores for one reference image.
+
+    Attributes:
+        vectors: float32 (V, D) L2-normalised; row 0 the whole image, row 1 (if any) its main
+            object crop.
+        tags: (V,) vector-id suffixes: ``""`` and `CROP_TAG`.
+        box: int (4,) xyxy of the main object crop (the whole image when there is none).
+        features: keypoints of the whole image, or None when no verifier is loaded.
+    """
+
+    vectors: np.ndarray
+    tags: list[str]
+    box: np.ndarray
+    features: LocalFeatures | None
+
+
+class Timer:
+    """Accumulates wall-clock seconds per named stage."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+
+    @contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - start
+
+
+def image_id_of(vector_id: str) -> str:
+    """The catalog image id a vector id belongs to (strips `CROP_TAG`)."""
+    return vector_id[: -len(CROP_TAG)] if vector_id.endswith(CROP_TAG) else vector_id
+
+
+class Pipeline:
+    """The matching engine of one worker: a detector, an embedder, an optional verifier."""
+
+    def __init__(
+        self,
+        detector: Detector,
+        embedder: Embedder,
+        verifier: Verifier | None,
+        calibration: Calibration | None = None,
+    ) -> None:
+        self.detector = detector
+        self.embedder = embedder
+        self.verifier = verifier
+        self.calibration = calibration or Calibration.load()
+
+    # ----------------------------------------------------------------------- catalog side
+    def describe_reference(
+        self, image: np.ndarray, config: PipelineConfig = PipelineConfig()
+    ) -> Reference:
+        """Vectors and keypoints of one catalog image.
+
+        Args:
+            image: uint8 (H, W, 3) RGB.
+
+        Returns:
+            A `Reference`: the whole image's vector, plus the main object crop's vector when
+            the detector finds one object covering at least ``main_crop_min_area`` of the
+            image but not all of it.
+        """
+        h, w = image.shape[:2]
+        crops = [image]
+        tags = [""]
+        box = np.array([0, 0, w, h], dtype=np.int64)
+        det = self.detector.detect([image], whole_frame=False)[0]
+        if len(det):
+            areas = (det.xyxy[:, 2] - det.xyxy[:, 0]) * (det.xyxy[:, 3] - det.xyxy[:, 1])
+            share = areas / float(h * w)
+            eligible = np.flatnonzero((share >= config.main_crop_min_area) & (share < 0.9))
+            if len(eligible):
+                best = eligible[np.argmax(det.confidence[eligible] * share[eligible])]
+                box = det.xyxy[best].round().astype(np.int64)
+                crops.append(det.data["crop"][best])
+                tags.append(CROP_TAG)
+        vectors = self.embedder.embed(crops)
+        features = self.verifier.extract(image) if self.verifier is not None else None
+        return Reference(vectors=vectors, tags=tags, box=box, features=features)
+
+    # ------------------------------------------------------------------------- query side
+    def match_frames(
+        self,
+        frames: Sequence[np.ndarray],
+        catalog: CatalogView,
+        config: PipelineConfig = PipelineConfig(),
+    ) -> list[FrameResult]:
+        """Match every object of every frame against a catalog.
+
+        Args:
+            frames: uint8 (H, W, 3) RGB each; sizes may differ.
+            catalog: the catalog to search.
+            config: per-request options.
+
+        Returns:
+            One `FrameResult` per frame, in order.
+        """
+        timer = Timer()
+        with timer.stage("detect"):
+            detections = self.detector.detect(
+                list(frames), classes=config.classes, whole_frame=config.whole_frame
+            )
+        crops = [crop for det in detections for crop in det.data.get("crop", [])]
+        with timer.stage("embed"):
+            vectors = self.embedder.embed(crops)
+        per_crop = self.match_vectors(vectors, crops, catalog, config, timer)
+        results, start = [], 0
+        for det in detections:
+            results.append(FrameResult(det, per_crop[start : start + len(det)], timer.seconds))
+            start += len(det)
+        return results
+
+    def match_vectors(
+        self,
+        vectors: np.ndarray,
+        crops: Sequence[np.ndarray],
+        catalog: CatalogView,
+        config: PipelineConfig,
+        timer: Timer | None = None,
+    ) -> list[list[Match]]:
+        """Search, verify and score crops whose embeddings are known.
+
+        Args:
+            vectors: float32 (N, D) embeddings of ``crops``.
+            crops: N uint8 (h, w, 3) RGB crops (used for keypoints).
+
+        Returns:
+            N lists of matches, best score first.
+        """
+        timer = timer or Timer()
+        if len(vectors) == 0 or len(catalog.index) == 0:
+            return [[] for _ in range(len(vectors))]
+        k = max(config.top_k, config.shortlist)
+        with timer.stage("search"):
+            hits = catalog.index.search(vectors, k)
+        out = []
+        for row, crop in enumerate(crops):
+            items = hits.item_ids[row]
+            sims = np.asarray(hits.scores[row][: len(items)], dtype=np.float32)
+            best_images = [image_id_of(v) for v in hits.image_ids[row][: len(items)]]
+            inliers = np.zeros(len(items), dtype=np.int64)
+            spread = np.zeros(len(items), dtype=np.float32)
+            if config.verify and self.verifier is not None and config.shortlist > 0 and items:
+                with timer.stage("verify"):
+                    self._verify(crop, items, best_images, catalog, config, inliers, spread)
+            scores = self.calibration.score(candidate_features(sims, inliers, spread))
+            matches = [
+                Match(
+                    item_id=items[i],
+                    image_id=best_images[i],
+                    similarity=float(sims[i]),
+                    inliers=int(inliers[i]),
+                    spread=float(spread[i]),
+                    verified=bool(scores[i] >= self.calibration.threshold),
+                    score=float(scores[i]),
+                )
+                for i in range(len(items))
+            ]
+            matches.sort(key=lambda m: (-m.score, -m.similarity))
+            out.append([m for m in matches if m.score >= config.min_score][: config.top_k])
+        return out
+
+    def _verify(
+        self,
+        crop: np.ndarray,
+        items: list[str],
+        best_images: list[str],
+        catalog: CatalogView,
+        config: PipelineConfig,
+        inliers: np.ndarray,
+        spread: np.ndarray,
+    ) -> None:
+        """Keypoint-match a crop against its shortlist; fills ``inliers`` and ``spread``."""
+        assert self.verifier is not None
+        query = self.verifier.extract(crop)
+        refs: list[LocalFeatures] = []
+        owner: list[int] = []
+        for i in range(min(config.shortlist, len(items))):
+            images = [best_images[i]] + [
+                im for im in catalog.images_of.get(items[i], []) if im != best_images[i]
+            ]
+            for image_id in images[: config.refs_per_item]:
+                refs.append(catalog.features.get(image_id))
+                owner.append(i)
+        for i, result in zip(owner, self.verifier.match_many(query, refs), strict=True):
+            if result.inliers > inliers[i]:
+                inliers[i] = result.inliers
+                spread[i] = result.spread

@@ -1,0 +1,148 @@
+"""One score a person can trust: the fused, calibrated probability that a match is the same item.
+
+The search gives a cosine similarity; keypoint verification gives inliers. Neither alone is a
+probability, and each fails in its own way (look-alike dogs share many inliers; produce shares
+high similarity across varieties). `Calibration` fuses them with a logistic model:
+
+    score = sigmoid(w . features + b)          features: see `FEATURES`
+
+fitted on labelled candidates from the dev sets (``python -m bench.calibrate``), and stored as
+JSON beside this module (`calibration.json`). ``verified`` means ``score >= threshold``; the
+threshold is chosen by the same command for a target confirmation precision and stored with it.
+The score is monotone non-decreasing in similarity, margin and inliers (weights are constrained
+to be >= 0), so more evidence never lowers it.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+CALIBRATION_FILE = Path(__file__).with_name("calibration.json")
+
+#: Inputs of the fused score, in order. Each is computed per (crop, candidate item).
+FEATURES: tuple[str, ...] = (
+    "similarity",  # cosine similarity of the candidate's best catalog vector, in [-1, 1]
+    "margin",  # similarity minus the best OTHER candidate's similarity (can be < 0)
+    "log_inliers",  # log(1 + RANSAC inliers); 0 when not verified
+    "inlier_margin",  # log(1 + inliers) minus the best other candidate's log(1 + inliers)
+    "spread",  # share of the catalog image covered by the inliers, in [0, 1]
+)
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """Logistic fusion of match evidence into a probability, with its confirmation threshold."""
+
+    weights: tuple[float, ...] = (12.0, 10.0, 0.6, 0.8, 1.0)
+    bias: float = -11.0
+    threshold: float = 0.8  # ``verified`` when score >= threshold
+    fitted_on: str = "hand-set defaults (not fitted)"
+    metrics: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if len(self.weights) != len(FEATURES):
+            raise ValueError(f"calibration needs {len(FEATURES)} weights, got {len(self.weights)}")
+
+    def score(self, features: np.ndarray) -> np.ndarray:
+        """Probability of "same item".
+
+        Args:
+            features: float32 (N, F) in the order of `FEATURES`.
+
+        Returns:
+            float32 (N,) in [0, 1].
+        """
+        z = features.astype(np.float64) @ np.asarray(self.weights) + self.bias
+        return (1.0 / (1.0 + np.exp(-np.clip(z, -60, 60)))).astype(np.float32)
+
+    def save(self, path: Path = CALIBRATION_FILE) -> None:
+        """Write the calibration as JSON."""
+        data = asdict(self) | {"features": list(FEATURES)}
+        path.write_text(json.dumps(data, indent=2) + "\n")
+
+    @classmethod
+    def load(cls, path: Path = CALIBRATION_FILE) -> Calibration:
+        """Read a calibration written by `save`; the defaults when the file is absent."""
+        if not path.is_file():
+            return cls()
+        data = json.loads(path.read_text())
+        if tuple(data.pop("features", FEATURES)) != FEATURES:
+            raise ValueError(f"{path} was fitted for other features than {FEATURES}")
+        data["weights"] = tuple(data["weights"])
+        return cls(**data)
+
+
+def candidate_features(
+    similarity: np.ndarray, inliers: np.ndarray, spread: np.ndarray
+) -> np.ndarray:
+    """Features of every candidate of one crop.
+
+    Args:
+        similarity: float32 (C,) cosine similarity per candidate item, best first or any order.
+        inliers: int (C,) RANSAC inliers per candidate (0 where not verified).
+        spread: float32 (C,) inlier coverage of the catalog image per candidate.
+
+    Returns:
+        float32 (C, F) in the order of `FEATURES`.
+    """
+    sim = np.asarray(similarity, dtype=np.float64)
+    log_in = np.log1p(np.asarray(inliers, dtype=np.float64))
+    out = np.zeros((len(sim), len(FEATURES)), dtype=np.float32)
+    if len(sim) == 0:
+        return out
+    out[:, 0] = sim
+    out[:, 1] = sim - _best_other(sim)
+    out[:, 2] = log_in
+    out[:, 3] = log_in - _best_other(log_in)
+    out[:, 4] = np.asarray(spread, dtype=np.float64)
+    return out
+
+
+def _best_other(values: np.ndarray) -> np.ndarray:
+    """For each entry, the largest value among the OTHER entries (0 when there is none)."""
+    if len(values) < 2:
+        return np.zeros_like(values)
+    order = np.argsort(-values)
+    best, second = values[order[0]], values[order[1]]
+    out = np.full_like(values, best)
+    out[order[0]] = second
+    return out
+
+
+def fit_logistic(
+    x: np.ndarray, y: np.ndarray, *, l2: float = 1e-2, iterations: int = 500
+) -> tuple[np.ndarray, float]:
+    """Fit ``sigmoid(x @ w + b)`` to binary labels with non-negative weights.
+
+    Projected gradient descent on the L2-regularised log-loss (small problem: a few thousand
+    rows, five features), so no extra dependency is needed.
+
+    Args:
+        x: float (N, F) features; y: (N,) labels in {0, 1}.
+
+    Returns:
+        ``(weights (F,), bias)``.
+    """
+    x = np.asarray(x, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64)
+    mean, std = x.mean(0), x.std(0) + 1e-6
+    xs = (x - mean) / std
+    w = np.zeros(x.shape[1])
+    b = math.log((y.mean() + 1e-6) / (1 - y.mean() + 1e-6))
+    lr = 0.5
+    for _ in range(iterations):
+        p = 1.0 / (1.0 + np.exp(-(xs @ w + b)))
+        grad_w = xs.T @ (p - y) / len(y) + l2 * w
+        grad_b = float(np.mean(p - y))
+        w = w - lr * grad_w
+        b -= lr * grad_b
+        # keep the score monotone in the evidence: weights in the original units stay >= 0
+        w = np.maximum(w, 0.0)
+    weights = w / std
+    bias = b - float(np.sum(w * mean / std))
+    return weights, bias
