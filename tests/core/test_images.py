@@ -1,0 +1,95 @@
+"""Image decoding: every mode comes out as uint8 RGB; bad bytes get typed errors, not crashes."""
+
+from __future__ import annotations
+
+import io
+import struct
+import zlib
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from core.errors import BadInput, TooLarge, UnsupportedMedia
+from core.images import decode_image, encode_jpeg, encode_png
+
+
+def _encode(img: Image.Image, fmt: str) -> bytes:
+    buf = io.BytesIO()
+    img.save(buf, format=fmt)
+    return buf.getvalue()
+
+
+def _png_header_only(width: int, height: int) -> bytes:
+    """A PNG whose header claims ``width x height`` but holds almost no data."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0"))
+
+
+RGB = np.random.default_rng(0).integers(0, 255, (24, 32, 3), dtype=np.uint8)
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        pytest.param(lambda: _encode(Image.fromarray(RGB), "JPEG"), id="jpeg-rgb"),
+        pytest.param(lambda: _encode(Image.fromarray(RGB), "PNG"), id="png-rgb"),
+        pytest.param(lambda: _encode(Image.fromarray(RGB[..., 0]), "PNG"), id="grayscale"),
+        pytest.param(lambda: _encode(Image.fromarray(RGB).convert("RGBA"), "PNG"), id="rgba"),
+        pytest.param(lambda: _encode(Image.fromarray(RGB).convert("P"), "PNG"), id="palette"),
+        pytest.param(
+            lambda: _encode(Image.fromarray(RGB[..., 0].astype(np.uint16) * 257), "PNG"),
+            id="16-bit",
+        ),
+        pytest.param(lambda: _encode(Image.fromarray(RGB).convert("CMYK"), "JPEG"), id="cmyk"),
+        pytest.param(lambda: _encode(Image.fromarray(RGB), "WEBP"), id="webp"),
+    ],
+)
+def test_every_mode_decodes_to_uint8_rgb(make) -> None:
+    out = decode_image(make())
+    assert out.dtype == np.uint8
+    assert out.shape == (24, 32, 3)
+
+
+def test_colours_survive_png_round_trip() -> None:
+    np.testing.assert_array_equal(decode_image(encode_png(RGB)), RGB)
+
+
+def test_rgba_transparent_becomes_white() -> None:
+    rgba = np.zeros((4, 4, 4), dtype=np.uint8)  # fully transparent black
+    out = decode_image(_encode(Image.fromarray(rgba, "RGBA"), "PNG"))
+    assert (out == 255).all()
+
+
+JPEG = encode_jpeg(RGB)
+
+
+@pytest.mark.parametrize(
+    ("data", "error"),
+    [
+        (b"", BadInput),  # empty body
+        (b"hello, this is text and not an image", UnsupportedMedia),
+        (b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj<<>>endobj", UnsupportedMedia),
+        (JPEG[: len(JPEG) // 2], BadInput),  # truncated
+        (JPEG[:20], BadInput),  # header only
+        (_png_header_only(40_000, 40_000), TooLarge),  # refused before decoding
+    ],
+    ids=["empty", "text", "pdf", "truncated-jpeg", "jpeg-header", "40000x40000"],
+)
+def test_bad_bytes_get_typed_errors(data: bytes, error: type[Exception]) -> None:
+    with pytest.raises(error):
+        decode_image(data)
+
+
+def test_pixel_limit_is_a_setting() -> None:
+    with pytest.raises(TooLarge, match="32x24"):
+        decode_image(encode_png(RGB), max_pixels=100)
+
+
+def test_http_statuses_of_image_errors() -> None:
+    assert (BadInput.status, UnsupportedMedia.status, TooLarge.status) == (422, 415, 413)
