@@ -1,0 +1,63 @@
+"""The Sighting HTTP service: ``create_app`` is the application factory (gunicorn points here).
+
+gunicorn -c gunicorn.conf.py          # wsgi_app = "api:create_app()"
+"""
+
+from __future__ import annotations
+
+import logging
+
+from apiflask import APIFlask
+
+from core.settings import Settings, get_settings
+
+log = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings | None = None, pipeline=None) -> APIFlask:
+    """Build the app: store, models (loaded here, in the worker), routes, errors, metrics.
+
+    Args:
+        settings: the configuration; from the environment and `.env` when None.
+        pipeline: an already loaded `matching.pipeline.Pipeline` to share (tests); loaded
+            from ``settings`` when None.
+    """
+    from api.catalog_cache import CatalogCache
+    from api.errors import register_error_handlers
+    from api.metrics import init_metrics
+    from api.routes import catalogs, health, items, matching
+    from api.state import SightingState
+    from catalog.repository import CatalogRepository
+    from catalog.store import open_store
+    from matching.engine import load_pipeline
+
+    settings = settings or get_settings()
+    app = APIFlask(__name__, title="Sighting", version="1.0", docs_path="/docs")
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
+    app.config["SPEC_FORMAT"] = "json"
+    app.config["VALIDATION_ERROR_STATUS_CODE"] = 422
+    app.security_schemes = {"ApiKeyAuth": {"type": "apiKey", "in": "header", "name": "X-API-Key"}}
+    app.info = {
+        "description": "Find the exact items of a catalog in camera frames. "
+        'Errors share one shape: {"error": {"status", "code", "message", "details"}}.'
+    }
+
+    repository = CatalogRepository(open_store(settings))
+    pipeline = pipeline or load_pipeline(settings)
+    app.extensions["sighting"] = SightingState(
+        settings=settings,
+        repository=repository,
+        pipeline=pipeline,
+        catalogs=CatalogCache(
+            repository,
+            pipeline.embedder.dim,
+            sync_interval_s=settings.sync_interval_s,
+            keypoint_cache=settings.keypoint_cache,
+        ),
+    )
+    register_error_handlers(app)
+    init_metrics(app)
+    for module in (health, catalogs, items, matching):
+        app.register_blueprint(module.bp)
+    log.info("Sighting ready: storage=%s", settings.storage)
+    return app

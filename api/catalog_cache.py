@@ -1,0 +1,171 @@
+"""A worker's in-memory views of catalogs, kept in step with the store.
+
+The store is the source of truth. A worker keeps, per catalog, a `CatalogView` (vector index,
+keypoint LRU) and the manifest version it reflects. Before a catalog is used, the view is
+checked against the store's manifest when its last check is older than
+``SIGHTING_SYNC_INTERVAL_S``; a newer version is applied incrementally (new images' vectors
+are read from their stored blobs, removed images leave the index). So a change made through
+one worker (or host) is matched by every other within that interval, and at once by the
+worker that made it (it invalidates its own view).
+"""
+
+from __future__ import annotations
+
+import io
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+
+import numpy as np
+
+from catalog.manifest import Manifest
+from catalog.repository import CatalogRepository
+from matching.catalog_view import CatalogView, FeatureCache
+from matching.features import LocalFeatures
+from matching.index import VectorIndex
+from matching.pipeline import Reference
+
+EMBEDDING = "emb.npz"  # feature kind: the image's vectors and their tags
+KEYPOINTS = "kp.npz"  # feature kind: the image's LocalFeatures
+
+
+def reference_blobs(ref: Reference) -> dict[str, bytes]:
+    """The feature blobs stored for one catalog image."""
+    buf = io.BytesIO()
+    np.savez(buf, vectors=ref.vectors.astype(np.float32), tags=np.array(ref.tags, dtype=str))
+    blobs = {EMBEDDING: buf.getvalue()}
+    if ref.features is not None:
+        blobs[KEYPOINTS] = ref.features.to_bytes()
+    return blobs
+
+
+def read_vectors(blob: bytes) -> tuple[np.ndarray, list[str]]:
+    """Vectors float32 (V, D) and tags (V,) of an `EMBEDDING` blob."""
+    with np.load(io.BytesIO(blob)) as data:
+        return data["vectors"].astype(np.float32), [str(t) for t in data["tags"]]
+
+
+@dataclass
+class _Entry:
+    manifest: Manifest
+    view: CatalogView
+    checked: float
+    lock: threading.Lock
+    keypoint_keys: dict[str, str]  # image id -> store key of its keypoints
+
+
+class CatalogCache:
+    """Views of the catalogs this worker has served, at most ``max_catalogs`` of them."""
+
+    def __init__(
+        self,
+        repository: CatalogRepository,
+        dim: int,
+        *,
+        sync_interval_s: float = 2.0,
+        keypoint_cache: int = 2048,
+        max_catalogs: int = 64,
+    ) -> None:
+        self.repository = repository
+        self.dim = dim
+        self.sync_interval_s = sync_interval_s
+        self.keypoint_cache = keypoint_cache
+        self.max_catalogs = max_catalogs
+        self._entries: OrderedDict[str, _Entry] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, catalog_id: str) -> tuple[Manifest, CatalogView]:
+        """The catalog's current manifest and an up-to-date view.
+
+        Raises:
+            NotFound: the catalog does not exist (any cached view is dropped).
+        """
+        with self._lock:
+            entry = self._entries.get(catalog_id)
+            if entry is not None:
+                self._entries.move_to_end(catalog_id)
+        now = time.monotonic()
+        if entry is not None and now - entry.checked < self.sync_interval_s:
+            return entry.manifest, entry.view
+        try:
+            manifest = self.repository.get_manifest(catalog_id)
+        except Exception:
+            self.invalidate(catalog_id)
+            raise
+        if entry is None:
+            entry = self._build(manifest)
+        with entry.lock:
+            if manifest.version != entry.manifest.version:
+                self._apply(entry, manifest)
+            entry.checked = time.monotonic()
+        return entry.manifest, entry.view
+
+    def invalidate(self, catalog_id: str) -> None:
+        """Forget a catalog's view; the next `get` reads the store."""
+        with self._lock:
+            self._entries.pop(catalog_id, None)
+
+    def refresh(self, catalog_id: str) -> None:
+        """Make the next `get` compare with the store at once (after this worker wrote)."""
+        with self._lock:
+            entry = self._entries.get(catalog_id)
+            if entry is not None:
+                entry.checked = float("-inf")
+
+    def _build(self, manifest: Manifest) -> _Entry:
+        repository = self.repository
+        keys: dict[str, str] = {}
+
+        def load_keypoints(image_id: str) -> LocalFeatures:
+            return LocalFeatures.from_bytes(repository.get_feature(keys[image_id]))
+
+        view = CatalogView(
+            catalog_id=manifest.catalog_id,
+            kind=manifest.kind,
+            index=VectorIndex(self.dim),
+            features=FeatureCache(load_keypoints, self.keypoint_cache),
+            version=0,
+            embedder=manifest.embedder_fingerprint,
+        )
+        empty = Manifest(
+            manifest.catalog_id, manifest.name, manifest.kind, manifest.owner, version=0
+        )
+        entry = _Entry(empty, view, float("-inf"), threading.Lock(), keys)
+        with self._lock:
+            self._entries[manifest.catalog_id] = entry
+            while len(self._entries) > self.max_catalogs:
+                self._entries.popitem(last=False)
+        return entry
+
+    def _apply(self, entry: _Entry, manifest: Manifest) -> None:
+        """Bring ``entry`` from its manifest to ``manifest`` (adds and removals)."""
+        view = entry.view
+        keys = entry.keypoint_keys
+        old = {im: it.item_id for it in entry.manifest.items.values() for im in it.images}
+        new = {im: it.item_id for it in manifest.items.values() for im in it.images}
+        removed = [im for im in old if im not in new or new[im] != old[im]]
+        if removed:
+            tagged = [vid for vid in view.index.image_ids() if vid.split(":")[0] in removed]
+            view.index.remove_images(tagged)
+            for image_id in removed:
+                view.features.discard(image_id)
+                keys.pop(image_id, None)
+        for item in manifest.items.values():
+            for image_id, record in item.images.items():
+                if image_id in old and old[image_id] == item.item_id:
+                    continue
+                blob_key = record.feature_keys.get(EMBEDDING)
+                if blob_key is None:
+                    continue
+                vectors, tags = read_vectors(self.repository.get_feature(blob_key))
+                view.index.add(vectors, [item.item_id] * len(tags), [image_id + t for t in tags])
+                if KEYPOINTS in record.feature_keys:
+                    keys[image_id] = record.feature_keys[KEYPOINTS]
+        view.images_of = {
+            item.item_id: [im for im in item.images if im in keys]
+            for item in manifest.items.values()
+        }
+        view.version = manifest.version
+        view.embedder = manifest.embedder_fingerprint
+        entry.manifest = manifest

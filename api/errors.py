@@ -1,0 +1,73 @@
+"""One JSON error shape for every failure, mapped once from the error tree.
+
+    {"error": {"status": 404, "code": "not_found", "message": "...", "details": {...}}}
+
+`SightingError` subclasses carry their status; werkzeug's HTTP errors (unknown route, wrong
+method, body over the size limit) and APIFlask's validation errors use the same shape. Anything
+unexpected is logged with its traceback and answered 500 without internals.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from apiflask import APIFlask, HTTPError
+from werkzeug.exceptions import HTTPException
+
+from core.errors import SightingError
+
+log = logging.getLogger(__name__)
+
+_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "too_large",
+    415: "unsupported_media_type",
+    422: "bad_input",
+    500: "internal_error",
+    503: "unavailable",
+}
+
+
+def error_body(status: int, message: str, code: str | None = None, details: dict | None = None):
+    """The JSON body of an error response."""
+    return {
+        "error": {
+            "status": status,
+            "code": code or _CODES.get(status, "error"),
+            "message": message,
+            "details": details or {},
+        }
+    }
+
+
+def register_error_handlers(app: APIFlask) -> None:
+    """Install the handlers on the app (called by the factory)."""
+
+    @app.error_processor
+    def _apiflask_error(error: HTTPError):
+        details = error.detail if isinstance(error.detail, dict) else {}
+        return (
+            error_body(error.status_code, str(error.message), None, details),
+            error.status_code,
+            error.headers,
+        )
+
+    @app.errorhandler(SightingError)
+    def _sighting_error(error: SightingError):
+        if error.status >= 500:
+            log.warning("%s: %s", type(error).__name__, error.message)
+        return error_body(error.status, error.message, error.code, error.details), error.status
+
+    @app.errorhandler(HTTPException)
+    def _http_error(error: HTTPException):
+        status = error.code or 500
+        return error_body(status, error.description or error.name), status
+
+    @app.errorhandler(Exception)
+    def _unexpected(error: Exception):
+        log.exception("unhandled error")
+        return error_body(500, "internal error; see the server log"), 500

@@ -1,0 +1,1 @@
+"""One blueprint per resource: health, catalogs, items, matching (detect and search)."""

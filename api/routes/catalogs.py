@@ -1,0 +1,71 @@
+"""Catalogs: create, list, read, delete. Each belongs to the API key (tenant) that made it."""
+
+from __future__ import annotations
+
+from apiflask import APIBlueprint, Schema
+from apiflask.fields import String
+from apiflask.validators import Length, OneOf
+
+from api.auth import caller, check_owner
+from api.state import state
+from catalog.manifest import KINDS, Manifest
+
+bp = APIBlueprint("catalogs", __name__, tag="Catalogs", url_prefix="/v1/catalogs")
+
+
+class CatalogIn(Schema):
+    name = String(required=True, validate=Length(1, 200), metadata={"example": "Shop 12 shelf"})
+    kind = String(load_default="products", validate=OneOf(KINDS), metadata={"example": "products"})
+
+
+def summary(manifest: Manifest) -> dict:
+    """A catalog as JSON (no item list)."""
+    return {
+        "id": manifest.catalog_id,
+        "name": manifest.name,
+        "kind": manifest.kind,
+        "version": manifest.version,
+        "items": len(manifest.items),
+        "images": manifest.image_count,
+        "created_at": manifest.created_at,
+        "updated_at": manifest.updated_at,
+        "embedder": manifest.embedder_fingerprint,
+    }
+
+
+def owned_manifest(catalog_id: str) -> Manifest:
+    """The catalog's manifest if the caller may use it, else 404."""
+    manifest = state().repository.get_manifest(catalog_id)
+    check_owner(manifest.owner, catalog_id)
+    return manifest
+
+
+@bp.post("")
+@bp.input(CatalogIn, arg_name="body")
+def create_catalog(body: dict):
+    """Create a catalog (``kind``: products or animals). Answers 201 with its ``id``."""
+    manifest = state().repository.create_catalog(body["name"], body["kind"], caller().tenant)
+    return summary(manifest), 201
+
+
+@bp.get("")
+def list_catalogs():
+    """The caller's catalogs (an admin key sees every catalog)."""
+    who = caller()
+    manifests = state().repository.list_catalogs(owner=None if who.admin else who.tenant)
+    return {"catalogs": [summary(m) for m in manifests]}
+
+
+@bp.get("/<catalog_id>")
+def get_catalog(catalog_id: str):
+    """One catalog: counts, version, models."""
+    return summary(owned_manifest(catalog_id))
+
+
+@bp.delete("/<catalog_id>")
+def delete_catalog(catalog_id: str):
+    """Delete a catalog with every image and cached feature. Answers 204."""
+    owned_manifest(catalog_id)
+    state().repository.delete_catalog(catalog_id)
+    state().catalogs.invalidate(catalog_id)
+    return "", 204

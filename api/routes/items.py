@@ -1,0 +1,137 @@
+"""Items of a catalog and their reference images.
+
+Adding an image stores the original bytes, its vectors and its keypoints (computed here, once),
+then the manifest; the answer (201) comes only after the manifest is written, so an answered
+upload is never lost.
+"""
+
+from __future__ import annotations
+
+from apiflask import APIBlueprint
+from flask import Response, request
+
+from api.catalog_cache import reference_blobs
+from api.inputs import json_body, metadata_option, read_images
+from api.routes.catalogs import owned_manifest
+from api.state import state
+from catalog.manifest import Item, Manifest
+from catalog.repository import NewImage
+from core.errors import BadInput, NotFound
+
+bp = APIBlueprint("items", __name__, tag="Items", url_prefix="/v1/catalogs/<catalog_id>/items")
+
+
+def item_json(item: Item) -> dict:
+    """An item as JSON."""
+    return {
+        "item_id": item.item_id,
+        "metadata": item.metadata,
+        "images": [
+            {
+                "image_id": r.image_id,
+                "width": r.width,
+                "height": r.height,
+                "content_type": r.content_type,
+                "added_at": r.added_at,
+            }
+            for r in item.images.values()
+        ],
+    }
+
+
+def _item(manifest: Manifest, item_id: str) -> Item:
+    item = manifest.items.get(item_id)
+    if item is None:
+        raise NotFound(f"no item {item_id!r} in catalog {manifest.catalog_id!r}")
+    return item
+
+
+def _add(catalog_id: str, item_id: str | None, metadata: dict | None, *, new_item: bool):
+    s = state()
+    manifest = owned_manifest(catalog_id)
+    if not new_item:
+        _item(manifest, item_id or "")
+    uploads = read_images(s.settings, field="images", many=True)
+    pipeline = s.pipeline
+    images = []
+    with s.model_lock:
+        for up in uploads:
+            ref = pipeline.describe_reference(up.pixels)
+            h, w = up.pixels.shape[:2]
+            images.append(NewImage(up.data, up.content_type, w, h, reference_blobs(ref)))
+    verifier = pipeline.verifier.fingerprint if pipeline.verifier else None
+    manifest, item_id, image_ids = s.repository.add_images(
+        catalog_id,
+        item_id,
+        images,
+        metadata=metadata,
+        embedder_fingerprint=pipeline.embedder.fingerprint,
+        verifier_fingerprint=verifier,
+        create=new_item,
+    )
+    s.catalogs.refresh(catalog_id)
+    return {"item_id": item_id, "image_ids": image_ids, "version": manifest.version}, 201
+
+
+@bp.post("")
+def add_item(catalog_id: str):
+    """Add an item with one or more images.
+
+    Multipart: files in ``images``, optional ``item_id`` and ``metadata`` (a JSON string);
+    or JSON ``{"images": [base64...], "item_id", "metadata"}``. Answers 201 with the
+    ``item_id`` and the new ``image_ids``; 409 if the item exists.
+    """
+    item_id = request.form.get("item_id") if request.form else None
+    if item_id is None and request.is_json:
+        item_id = json_body().get("item_id")
+    if item_id is not None and not isinstance(item_id, str):
+        raise BadInput("item_id must be a string")
+    return _add(catalog_id, item_id or None, metadata_option(), new_item=True)
+
+
+@bp.get("")
+def list_items(catalog_id: str):
+    """Every item with its metadata and image ids."""
+    manifest = owned_manifest(catalog_id)
+    return {"items": [item_json(i) for i in manifest.items.values()], "version": manifest.version}
+
+
+@bp.get("/<item_id>")
+def get_item(catalog_id: str, item_id: str):
+    """One item."""
+    return item_json(_item(owned_manifest(catalog_id), item_id))
+
+
+@bp.delete("/<item_id>")
+def delete_item(catalog_id: str, item_id: str):
+    """Delete an item, its images and their features. Answers 204."""
+    _item(owned_manifest(catalog_id), item_id)
+    state().repository.remove_item(catalog_id, item_id)
+    state().catalogs.refresh(catalog_id)
+    return "", 204
+
+
+@bp.post("/<item_id>/images")
+def add_images(catalog_id: str, item_id: str):
+    """Add images to an existing item (same bodies as adding an item). Answers 201."""
+    return _add(catalog_id, item_id, None, new_item=False)
+
+
+@bp.get("/<item_id>/images/<image_id>")
+def get_image(catalog_id: str, item_id: str, image_id: str):
+    """The stored original of one reference image."""
+    record = _item(owned_manifest(catalog_id), item_id).images.get(image_id)
+    if record is None:
+        raise NotFound(f"no image {image_id!r} in item {item_id!r}")
+    data = state().repository.store.get(record.key)
+    return Response(data, mimetype=record.content_type)
+
+
+@bp.delete("/<item_id>/images/<image_id>")
+def delete_image(catalog_id: str, item_id: str, image_id: str):
+    """Delete one image of an item and its features. Answers 204."""
+    if image_id not in _item(owned_manifest(catalog_id), item_id).images:
+        raise NotFound(f"no image {image_id!r} in item {item_id!r}")
+    state().repository.remove_image(catalog_id, image_id)
+    state().catalogs.refresh(catalog_id)
+    return "", 204

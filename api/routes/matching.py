@@ -1,0 +1,102 @@
+"""Matching frames against a catalog: detect (every object) and search (a ranked list)."""
+
+from __future__ import annotations
+
+from apiflask import APIBlueprint
+
+from api.inputs import classes_option, option, read_images
+from api.metrics import MATCHES, observe_stages
+from api.routes.catalogs import owned_manifest
+from api.state import state
+from core.errors import Conflict
+from matching.pipeline import PipelineConfig, Timer
+from matching.report import frame_to_dict, match_to_dict
+
+bp = APIBlueprint("matching", __name__, tag="Matching", url_prefix="/v1/catalogs/<catalog_id>")
+
+
+def _view(catalog_id: str):
+    s = state()
+    owned_manifest(catalog_id)
+    manifest, view = s.catalogs.get(catalog_id)
+    mine = s.pipeline.embedder.fingerprint
+    if manifest.embedder_fingerprint not in (None, mine):
+        raise Conflict(
+            f"catalog {catalog_id!r} was indexed with embedder {manifest.embedder_fingerprint}, "
+            f"this service runs {mine}: re-index the catalog or configure the same embedder"
+        )
+    return view
+
+
+@bp.post("/detect")
+def detect(catalog_id: str):
+    """Find every object of a frame and the catalog items it is.
+
+    Body: a raw ``image/jpeg`` or ``image/png`` frame, multipart field ``image``, or JSON
+    ``{"image": base64}``. Options (query string, form or JSON): ``top_k`` (default 5),
+    ``verify`` (keypoint verification, default true), ``min_score`` (default 0: every
+    candidate), ``classes`` (comma-separated detector class names), ``whole_frame``.
+    Answers ``{"detections": [{"box", "class", "confidence", "matches": [...]}], "timings"}``;
+    ``score`` is the calibrated probability of the same item, ``verified`` is
+    ``score >= threshold``.
+    """
+    s = state()
+    timer = Timer()
+    with timer.stage("decode"):
+        image = read_images(s.settings, field="image", many=False)[0]
+    config = PipelineConfig(
+        top_k=option("top_k", int, s.settings.top_k, lo=1, hi=s.settings.max_top_k),
+        shortlist=s.settings.shortlist,
+        verify=option("verify", bool, True),
+        min_score=option("min_score", float, 0.0, lo=0.0, hi=1.0),
+        classes=classes_option(),
+        whole_frame=option("whole_frame", bool, s.settings.whole_frame),
+    )
+    view = _view(catalog_id)
+    with s.model_lock:
+        result = s.pipeline.match_frames([image.pixels], view, config)[0]
+    result.timings = timer.seconds | result.timings
+    observe_stages(result.timings)
+    body = frame_to_dict(result)
+    for det in body["detections"]:
+        for m in det["matches"]:
+            MATCHES.labels(str(m["verified"]).lower()).inc()
+    return body | {"catalog_version": view.version}
+
+
+@bp.post("/search")
+def search(catalog_id: str):
+    """A ranked list of catalog items for a whole photo (the lost-pet use).
+
+    Same bodies as detect. The photo and its detected objects are matched, and items are
+    ranked by their best score over all of them; ``top_k`` up to 100 (default 20). Nothing
+    is hidden behind a threshold unless ``min_score`` is given.
+    """
+    s = state()
+    image = read_images(s.settings, field="image", many=False)[0]
+    top_k = option("top_k", int, 20, lo=1, hi=s.settings.max_top_k)
+    config = PipelineConfig(
+        top_k=top_k,
+        shortlist=s.settings.shortlist,
+        verify=option("verify", bool, True),
+        min_score=option("min_score", float, 0.0, lo=0.0, hi=1.0),
+        whole_frame=True,
+        classes=classes_option(),
+    )
+    view = _view(catalog_id)
+    with s.model_lock:
+        result = s.pipeline.match_frames([image.pixels], view, config)[0]
+    best: dict = {}
+    for matches in result.matches:
+        for m in matches:
+            if m.item_id not in best or (m.score, m.similarity) > (
+                best[m.item_id].score,
+                best[m.item_id].similarity,
+            ):
+                best[m.item_id] = m
+    ranked = sorted(best.values(), key=lambda m: (-m.score, -m.similarity))[:top_k]
+    return {
+        "matches": [match_to_dict(m) for m in ranked],
+        "timings": {k: round(v * 1000, 1) for k, v in result.timings.items()},
+        "catalog_version": view.version,
+    }
