@@ -59,6 +59,14 @@ class Settings(BaseSettings):
     max_image_pixels: int = Field(50_000_000, ge=1)
     max_images_per_request: int = Field(32, ge=1)
 
+    # --- deploy (read by gunicorn.conf.py) --------------------------------------------------
+    bind: str = "127.0.0.1:8000"
+    workers: int = Field(2, ge=1, description="gunicorn worker processes, each with its own models")
+    worker_threads: int = Field(4, ge=1, description="threads per worker (model calls serialised)")
+    daemon: bool = False
+    pidfile: Path = Field(REPO_ROOT / "run" / "sighting.pid")
+    log_dir: Path = Field(REPO_ROOT / "logs", description="access.log and error.log (daemon)")
+
     @field_validator("api_keys", "admin_keys", mode="before")
     @classmethod
     def _split_keys(cls, value: object) -> object:
