@@ -15,8 +15,8 @@ from api.inputs import json_body, metadata_option, read_images
 from api.routes.catalogs import owned_manifest
 from api.state import state
 from catalog.manifest import Item, Manifest
-from catalog.repository import NewImage
-from core.errors import BadInput, NotFound
+from catalog.repository import Fingerprints, NewImage
+from core.errors import BadInput, Conflict, NotFound
 
 bp = APIBlueprint("items", __name__, tag="Items", url_prefix="/v1/catalogs/<catalog_id>/items")
 
@@ -51,6 +51,8 @@ def _add(catalog_id: str, item_id: str | None, metadata: dict | None, *, new_ite
     manifest = owned_manifest(catalog_id)
     if not new_item:
         _item(manifest, item_id or "")
+    elif item_id is not None and item_id in manifest.items:
+        raise Conflict(f"item {item_id!r} exists; add images with POST .../items/{item_id}/images")
     uploads = read_images(s.settings, field="images", many=True)
     pipeline = s.pipeline
     images = []
@@ -59,18 +61,17 @@ def _add(catalog_id: str, item_id: str | None, metadata: dict | None, *, new_ite
             ref = pipeline.describe_reference(up.pixels)
             h, w = up.pixels.shape[:2]
             images.append(NewImage(up.data, up.content_type, w, h, reference_blobs(ref)))
-    verifier = pipeline.verifier.fingerprint if pipeline.verifier else None
-    manifest, item_id, image_ids = s.repository.add_images(
-        catalog_id,
-        item_id,
-        images,
-        metadata=metadata,
-        embedder_fingerprint=pipeline.embedder.fingerprint,
-        verifier_fingerprint=verifier,
-        create=new_item,
+    fingerprints = Fingerprints(
+        embedder=pipeline.embedder.fingerprint,
+        verifier=pipeline.verifier.fingerprint if pipeline.verifier else None,
     )
+    added = s.repository.add_images(catalog_id, item_id, metadata, images, fingerprints)
     s.catalogs.refresh(catalog_id)
-    return {"item_id": item_id, "image_ids": image_ids, "version": manifest.version}, 201
+    return {
+        "item_id": added.item.item_id,
+        "image_ids": [r.image_id for r in added.images],
+        "version": added.manifest.version,
+    }, 201
 
 
 @bp.post("")
@@ -120,10 +121,9 @@ def add_images(catalog_id: str, item_id: str):
 @bp.get("/<item_id>/images/<image_id>")
 def get_image(catalog_id: str, item_id: str, image_id: str):
     """The stored original of one reference image."""
-    record = _item(owned_manifest(catalog_id), item_id).images.get(image_id)
-    if record is None:
+    if image_id not in _item(owned_manifest(catalog_id), item_id).images:
         raise NotFound(f"no image {image_id!r} in item {item_id!r}")
-    data = state().repository.store.get(record.key)
+    record, data = state().repository.get_image(catalog_id, image_id)
     return Response(data, mimetype=record.content_type)
 
 
