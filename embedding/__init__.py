@@ -1,0 +1,32 @@
+"""Crops -> L2-normalised vectors. Entry point: `load_embedder(settings)`.
+
+>>> embedder = load_embedder(settings)          # settings.embedder, e.g. "mobilenet_v2"
+>>> vectors = embedder.embed([crop])            # float32 (1, embedder.dim)
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from embedding.backbones import BACKBONES
+from embedding.embedder import Embedder, EmbedderConfig
+
+if TYPE_CHECKING:
+    from core.settings import Settings
+
+__all__ = ["BACKBONES", "Embedder", "EmbedderConfig", "load_embedder"]
+
+
+def load_embedder(settings: Settings, config: EmbedderConfig | None = None) -> Embedder:
+    """Load the embedder named by ``settings.embedder`` from the weights registry.
+
+    Raises:
+        ModelUnavailable: unknown or non-embedder model name, missing or corrupt file, or
+            ``SIGHTING_DEVICE=cuda`` without a GPU.
+    """
+    from core.runtime import resolve_device
+    from weights.registry import model_files, resolve
+
+    spec = model_files(settings.embedder, stage="embedder")
+    path = resolve(spec.files[0], settings.weights_dir, allow_download=settings.allow_download)
+    return Embedder.from_weights(spec.name, path, resolve_device(settings.device), config)

@@ -1,0 +1,186 @@
+"""Crops to L2-normalised vectors: ``uint8 (h, w, 3) RGB crops -> float32 (B, D)``.
+
+Build, then load: `Embedder.from_weights(name, path, device)` builds the backbone of
+`embedding.backbones.BACKBONES`, loads the checkpoint strictly and calls ``.eval()``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from core.errors import BadInput, ModelUnavailable
+from embedding.backbones import BACKBONES
+from weights.registry import sha256_of
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+@dataclass(frozen=True)
+class EmbedderConfig:
+    """Knobs of the embedder (preprocessing measured on ../shared/data: embedding/README.md)."""
+
+    input_size: int = 224  # side of the square image the backbone sees
+    batch_size: int = 32  # crops per forward pass
+    half: bool = True  # float16 on CUDA (ignored on the CPU)
+    # "stretch": resize to input_size x input_size, ignoring aspect ratio;
+    # "pad": longer side to input_size, centred, padded with the ImageNet mean colour
+    resize: Literal["stretch", "pad"] = "pad"
+
+    def __post_init__(self) -> None:
+        if self.input_size < 32 or self.batch_size < 1:
+            raise BadInput(
+                f"EmbedderConfig needs input_size >= 32 and batch_size >= 1, "
+                f"got {self.input_size}, {self.batch_size}"
+            )
+        if self.resize not in ("stretch", "pad"):
+            raise BadInput(f"EmbedderConfig.resize must be 'stretch' or 'pad', not {self.resize!r}")
+
+
+def _load_state_dict(path: Path) -> dict[str, torch.Tensor]:
+    """Read a checkpoint of tensors (``weights_only``); any failure is `ModelUnavailable`."""
+    path = Path(path)
+    if not path.is_file():
+        raise ModelUnavailable(f"model file {path} does not exist")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises many types on corrupt or foreign files
+        raise ModelUnavailable(f"model file {path} cannot be read: {exc}") from None
+    if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
+        state = state["state_dict"]
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise ModelUnavailable(f"model file {path} is not a state_dict of tensors")
+    return state
+
+
+class Embedder:
+    """A loaded backbone that turns crops into L2-normalised float32 vectors.
+
+    Attributes:
+        name: model name (a key of `embedding.backbones.BACKBONES`).
+        dim: length D of each vector.
+        fingerprint: ``"<name>:<first 12 hex of the weights' sha256>"``; catalogs store it and
+            refuse to mix vectors of different models.
+        device: where the model runs.
+        config: the `EmbedderConfig` in use.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        model: nn.Module,
+        dim: int,
+        fingerprint: str,
+        device: torch.device,
+        config: EmbedderConfig | None = None,
+    ) -> None:
+        self.name = name
+        self.dim = dim
+        self.fingerprint = fingerprint
+        self.device = torch.device(device)
+        self.config = config or EmbedderConfig()
+        self.dtype = (
+            torch.float16 if self.config.half and self.device.type == "cuda" else torch.float32
+        )
+        self.model = model.to(self.device, self.dtype).eval()
+        self._mean = torch.tensor(IMAGENET_MEAN, device=self.device).view(1, 3, 1, 1)
+        self._std = torch.tensor(IMAGENET_STD, device=self.device).view(1, 3, 1, 1)
+
+    @classmethod
+    def from_weights(
+        cls,
+        name: str,
+        path: Path,
+        device: torch.device | str = "cpu",
+        config: EmbedderConfig | None = None,
+    ) -> Embedder:
+        """Build the backbone ``name`` and load ``path`` into it strictly.
+
+        Raises:
+            ModelUnavailable: unknown name; missing, corrupt or foreign checkpoint (the message
+                names missing and unexpected keys, or mismatched shapes).
+        """
+        backbone = BACKBONES.get(name)
+        if backbone is None:
+            raise ModelUnavailable(
+                f"unknown embedder {name!r}; known: {', '.join(sorted(BACKBONES))}"
+            )
+        state = _load_state_dict(Path(path))
+        state = {k: v for k, v in state.items() if not k.startswith(backbone.drop_prefixes)}
+        model = backbone.build()
+        try:
+            result = model.load_state_dict(state, strict=False)
+        except RuntimeError as exc:  # shape mismatches
+            raise ModelUnavailable(f"{path} does not fit {name}: {exc}") from None
+        if result.missing_keys or result.unexpected_keys:
+            raise ModelUnavailable(
+                f"{path} does not fit {name}: missing keys {result.missing_keys[:5]} "
+                f"({len(result.missing_keys)} in all), unexpected keys "
+                f"{result.unexpected_keys[:5]} ({len(result.unexpected_keys)} in all)"
+            )
+        fingerprint = f"{name}:{sha256_of(Path(path))[:12]}"
+        return cls(name, model, backbone.dim, fingerprint, torch.device(device), config)
+
+    def _preprocess(self, crop: np.ndarray) -> torch.Tensor:
+        """``uint8 (h, w, 3) RGB -> float (1, 3, S, S)`` normalised, S = input_size."""
+        if not (
+            isinstance(crop, np.ndarray)
+            and crop.dtype == np.uint8
+            and crop.ndim == 3
+            and crop.shape[2] == 3
+            and crop.shape[0] > 0
+            and crop.shape[1] > 0
+        ):
+            got = (
+                f"{crop.dtype} {crop.shape}"
+                if isinstance(crop, np.ndarray)
+                else type(crop).__name__
+            )
+            raise BadInput(f"a crop must be uint8 (h, w, 3) RGB with h, w > 0; got {got}")
+        size = self.config.input_size
+        x = torch.from_numpy(np.require(crop, requirements=("C", "W"))).to(self.device)
+        x = x.permute(2, 0, 1)[None].float().div_(255.0)
+        h, w = crop.shape[:2]
+        if self.config.resize == "stretch":
+            out_h, out_w = size, size
+        else:
+            scale = size / max(h, w)
+            out_h, out_w = max(1, round(h * scale)), max(1, round(w * scale))
+        if (out_h, out_w) != (h, w):
+            x = F.interpolate(x, size=(out_h, out_w), mode="bilinear", antialias=True)
+        x = (x - self._mean) / self._std
+        if (out_h, out_w) != (size, size):  # pad with 0 = the mean colour after normalising
+            top, left = (size - out_h) // 2, (size - out_w) // 2
+            x = F.pad(x, (left, size - out_w - left, top, size - out_h - top))
+        return x
+
+    def embed(self, crops: Sequence[np.ndarray]) -> np.ndarray:
+        """Embed image crops in batches of ``config.batch_size``.
+
+        Args:
+            crops: B images, each uint8 (h, w, 3) RGB of any size (or one uint8 (B, h, w, 3)).
+
+        Returns:
+            float32 (B, D), each row L2-normalised; (0, D) for no crops.
+
+        Raises:
+            BadInput: a crop that is not uint8 (h, w, 3) with h, w > 0.
+        """
+        if len(crops) == 0:
+            return np.zeros((0, self.dim), np.float32)
+        out = []
+        step = self.config.batch_size
+        with torch.inference_mode():
+            for start in range(0, len(crops), step):
+                batch = torch.cat([self._preprocess(c) for c in crops[start : start + step]])
+                feats = self.model(batch.to(self.dtype)).float()
+                out.append(F.normalize(feats, dim=1).cpu().numpy())
+        return np.concatenate(out).astype(np.float32, copy=False)
