@@ -30,7 +30,7 @@ class Settings(BaseSettings):
     embedder: str = "resnet34"
     verifier: str = "loftr"
     threads: int = Field(0, ge=0, description="CPU threads for torch; 0 = all cores")
-    allow_download: bool = Field(True, description="fetch missing weights (sha256-checked)")
+    allow_download: bool = Field(False, description="fetch missing weights (sha256-checked)")
 
     # --- pipeline -----------------------------------------------------------------------
     det_conf: float = Field(0.25, ge=0.0, le=1.0)
