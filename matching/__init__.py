@@ -1,0 +1,1 @@
+"""Matching: vector index, keypoint verification, score calibration, frame-to-matches pipeline."""
