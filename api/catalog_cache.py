@@ -24,7 +24,7 @@ from catalog.repository import CatalogRepository
 from matching.catalog_view import CatalogView, FeatureCache
 from matching.features import LocalFeatures
 from matching.index import VectorIndex
-from matching.pipeline import Reference
+from matching.pipeline import CROP_TAG, Reference
 
 EMBEDDING = "emb.npz"  # feature kind: the image's vectors and their tags
 KEYPOINTS = "kp.npz"  # feature kind: the image's LocalFeatures
@@ -146,8 +146,8 @@ class CatalogCache:
         new = {im: it.item_id for it in manifest.items.values() for im in it.images}
         removed = [im for im in old if im not in new or new[im] != old[im]]
         if removed:
-            tagged = [vid for vid in view.index.image_ids() if vid.split(":")[0] in removed]
-            view.index.remove_images(tagged)
+            tagged = [im + tag for im in removed for tag in ("", CROP_TAG)]
+            view.index.remove_images([vid for vid in tagged if vid in view.index])
             for image_id in removed:
                 view.features.discard(image_id)
                 keys.pop(image_id, None)

@@ -27,6 +27,7 @@ from detection.detections import (
     object_array,
 )
 from detection.yolov5_legacy import LegacyYoloV5
+from weights.registry import sha256_of
 
 Prediction = tuple[np.ndarray, np.ndarray, np.ndarray]  # xyxy (n, 4), scores (n,), ids (n,)
 
@@ -149,9 +150,13 @@ def _as_rgb_frame(frame: object, index: int) -> np.ndarray:
 class Detector:
     """Frames -> `Detections`. Build with `from_weights` (or around any `Backend`)."""
 
-    def __init__(self, backend: Backend, config: DetectorConfig | None = None) -> None:
+    def __init__(
+        self, backend: Backend, config: DetectorConfig | None = None, fingerprint: str = ""
+    ) -> None:
         self.backend = backend
         self.config = config or DetectorConfig()
+        #: ``"<file stem>:<sha256 prefix>:<conf>"``: what changes the crops, for caches
+        self.fingerprint = fingerprint or f"{type(backend).__name__}:{self.config.conf}"
 
     @classmethod
     def from_weights(
@@ -176,7 +181,7 @@ class Detector:
             backend: Backend = LegacyYoloV5.from_weights(path, device, half=config.half)
         else:
             backend = UltralyticsBackend.from_weights(path, device, half=config.half)
-        return cls(backend, config)
+        return cls(backend, config, f"{path.stem}:{sha256_of(path)[:12]}:{config.conf}")
 
     @property
     def names(self) -> tuple[str, ...]:
