@@ -6,6 +6,7 @@ gunicorn -c gunicorn.conf.py          # wsgi_app = "api:create_app()"
 from __future__ import annotations
 
 import logging
+import os
 
 from apiflask import APIFlask
 
@@ -57,6 +58,12 @@ def create_app(settings: Settings | None = None, pipeline=None) -> APIFlask:
     )
     register_error_handlers(app)
     init_metrics(app)
+
+    @app.after_request
+    def _worker_header(response):
+        response.headers["X-Sighting-Worker"] = str(os.getpid())  # which worker answered
+        return response
+
     for module in (health, catalogs, items, matching):
         app.register_blueprint(module.bp)
     log.info("Sighting ready: storage=%s", settings.storage)

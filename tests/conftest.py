@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from core.runtime import prepare_environment
 from core.settings import REPO_ROOT, Settings
+from tests.s3_server import MotoS3, running_moto_s3
 
 prepare_environment()
 
@@ -58,3 +60,10 @@ def settings(tmp_path: Path) -> Settings:
         data_dir=tmp_path / "store",
         threads=2,
     )
+
+
+@pytest.fixture(scope="session")
+def moto_s3() -> Iterator[MotoS3]:
+    """moto's S3 server on 127.0.0.1 (free port) for the whole session; see tests/s3_server.py."""
+    with running_moto_s3() as server:
+        yield server

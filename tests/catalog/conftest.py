@@ -2,23 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from catalog.store import Store, open_store
 from core.settings import Settings
-from tests.s3_server import MotoS3, running_moto_s3
+from tests.s3_server import MotoS3
 
 S3_PREFIX = "pfx"  # exercise the key prefix mapping on every S3 test
-
-
-@pytest.fixture(scope="session")
-def moto_s3() -> Iterator[MotoS3]:
-    """moto's S3 server on 127.0.0.1 (free port) for the whole session; see tests/s3_server.py."""
-    with running_moto_s3() as server:
-        yield server
 
 
 @pytest.fixture(params=["local", "s3"])
