@@ -217,7 +217,7 @@ def resolve(name: str, weights_dir: Path | None = None, *, allow_download: bool 
         if path.is_file():
             verify(path, entry)
             return path
-    if allow_download and entry.sha256 is not None and weights_dir is not None:
+    if allow_download and weights_dir is not None:
         return download(entry, Path(weights_dir))
     where = " or ".join(str(d) for d in dirs)
     raise ModelUnavailable(

@@ -1,0 +1,63 @@
+"""The fused score: a probability in [0, 1], monotone in the evidence, and fitted honestly."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from matching.score import FEATURES, Calibration, candidate_features, fit_logistic
+
+SHIPPED = Calibration.load()
+
+
+@pytest.mark.parametrize("cal", [Calibration(), SHIPPED], ids=["defaults", "shipped"])
+def test_score_is_a_probability_and_monotone(cal: Calibration) -> None:
+    rng = np.random.default_rng(0)
+    feats = np.column_stack(
+        [
+            rng.uniform(-1, 1, 500),
+            rng.uniform(-1, 1, 500),
+            rng.uniform(0, 6, 500),
+            rng.uniform(-6, 6, 500),
+            rng.uniform(0, 1, 500),
+        ]
+    ).astype(np.float32)
+    scores = cal.score(feats)
+    assert scores.dtype == np.float32 and scores.shape == (500,)
+    assert ((scores >= 0) & (scores <= 1)).all()
+    for column in range(len(FEATURES)):  # more evidence never lowers the score
+        more = feats.copy()
+        more[:, column] += 0.5
+        assert (cal.score(more) >= scores - 1e-6).all(), FEATURES[column]
+
+
+def test_candidate_features_margins() -> None:
+    f = candidate_features(np.array([0.9, 0.7, 0.5]), np.array([50, 0, 10]), np.zeros(3))
+    np.testing.assert_allclose(f[:, 1], [0.2, -0.2, -0.4], atol=1e-6)  # vs best other
+    assert f[0, 3] > 0 > f[2, 3]  # inlier margin
+    assert candidate_features(np.zeros(0), np.zeros(0), np.zeros(0)).shape == (0, len(FEATURES))
+    single = candidate_features(np.array([0.8]), np.array([12]), np.array([0.3]))
+    assert single[0, 1] == pytest.approx(0.8) and single[0, 3] == pytest.approx(np.log1p(12))
+
+
+def test_fit_recovers_a_relation_and_keeps_weights_non_negative() -> None:
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(4000, len(FEATURES)))
+    true_w = np.array([3.0, 0.0, 2.0, 0.0, 1.0])
+    y = (rng.random(4000) < 1 / (1 + np.exp(-(x @ true_w - 1)))).astype(float)
+    w, b = fit_logistic(x, y)
+    assert (w >= 0).all()
+    assert w[0] > w[4] > w[1] and w[2] > w[3]
+    acc = ((1 / (1 + np.exp(-(x @ w + b))) > 0.5) == y).mean()
+    assert acc > 0.75
+
+
+def test_calibration_round_trip(tmp_path: Path) -> None:
+    cal = Calibration((1.0, 2.0, 3.0, 4.0, 5.0), -2.0, 0.7, fitted_on="test")
+    cal.save(tmp_path / "c.json")
+    assert Calibration.load(tmp_path / "c.json") == cal
+    assert Calibration.load(tmp_path / "absent.json") == Calibration()
+    with pytest.raises(ValueError):
+        Calibration((1.0,), 0.0)
