@@ -24,6 +24,9 @@ preload_app = False
 daemon = _settings.daemon
 pidfile = str(_settings.pidfile)
 _settings.pidfile.parent.mkdir(parents=True, exist_ok=True)
+# gunicorn's control socket (gunicornc) beside the pidfile: its default, one path per user
+# (~/.gunicorn/gunicorn.ctl), would be taken over by any second instance on the machine
+control_socket = str(_settings.pidfile.parent / "gunicorn.ctl")
 if daemon:
     _settings.log_dir.mkdir(parents=True, exist_ok=True)
     accesslog = str(_settings.log_dir / "access.log")
