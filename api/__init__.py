@@ -27,7 +27,7 @@ def create_app(settings: Settings | None = None, pipeline=None) -> APIFlask:
     from api.errors import register_error_handlers
     from api.metrics import init_metrics
     from api.routes import catalogs, health, items, matching
-    from api.state import SightingState
+    from api.state import ModelQueue, SightingState
     from catalog.repository import CatalogRepository
     from catalog.store import open_store
     from matching.engine import load_pipeline
@@ -55,6 +55,7 @@ def create_app(settings: Settings | None = None, pipeline=None) -> APIFlask:
             sync_interval_s=settings.sync_interval_s,
             keypoint_cache=settings.keypoint_cache,
         ),
+        model_lock=ModelQueue(settings.max_queue),
     )
     register_error_handlers(app)
     init_metrics(app)

@@ -14,7 +14,7 @@ import logging
 from apiflask import APIFlask, HTTPError
 from werkzeug.exceptions import HTTPException
 
-from core.errors import SightingError
+from core.errors import Busy, SightingError
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +60,9 @@ def register_error_handlers(app: APIFlask) -> None:
     def _sighting_error(error: SightingError):
         if error.status >= 500:
             log.warning("%s: %s", type(error).__name__, error.message)
-        return error_body(error.status, error.message, error.code, error.details), error.status
+        body = error_body(error.status, error.message, error.code, error.details)
+        headers = {"Retry-After": "1"} if isinstance(error, Busy) else {}
+        return body, error.status, headers
 
     @app.errorhandler(HTTPException)
     def _http_error(error: HTTPException):

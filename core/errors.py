@@ -74,3 +74,10 @@ class StoreUnavailable(SightingError):
 
     status = 503
     code = "store_unavailable"
+
+
+class Busy(SightingError):
+    """Too many requests are already waiting for this worker; retry shortly."""
+
+    status = 503
+    code = "busy"

@@ -58,6 +58,7 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(32 * 1024 * 1024, ge=1)
     max_image_pixels: int = Field(50_000_000, ge=1)
     max_images_per_request: int = Field(32, ge=1)
+    max_queue: int = Field(16, ge=0, description="model calls waiting per worker before 503")
 
     # --- deploy (read by gunicorn.conf.py) --------------------------------------------------
     bind: str = "127.0.0.1:8000"

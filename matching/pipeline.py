@@ -40,6 +40,7 @@ class PipelineConfig:
     classes: tuple[str, ...] | None = None  # detector class names to keep; None keeps all
     whole_frame: bool = True  # also match the whole frame as one crop
     refs_per_item: int = 2  # catalog images of a candidate that are matched against the crop
+    verify_crops: int = 3  # per frame, only the crops with the best similarity are verified
     main_crop_min_area: float = 0.15  # a reference's main object must cover this share
 
 
@@ -181,7 +182,8 @@ class Pipeline:
         crops = [crop for det in detections for crop in det.data.get("crop", [])]
         with timer.stage("embed"):
             vectors = self.embedder.embed(crops)
-        per_crop = self.match_vectors(vectors, crops, catalog, config, timer)
+        frame_of = [f for f, det in enumerate(detections) for _ in range(len(det))]
+        per_crop = self.match_vectors(vectors, crops, catalog, config, timer, frame_of)
         results, start = [], 0
         for det in detections:
             results.append(FrameResult(det, per_crop[start : start + len(det)], timer.seconds))
@@ -195,12 +197,15 @@ class Pipeline:
         catalog: CatalogView,
         config: PipelineConfig,
         timer: Timer | None = None,
+        frame_of: Sequence[int] | None = None,
     ) -> list[list[Match]]:
         """Search, verify and score crops whose embeddings are known.
 
         Args:
             vectors: float32 (N, D) embeddings of ``crops``.
             crops: N uint8 (h, w, 3) RGB crops (used for keypoints).
+            frame_of: (N,) the frame each crop comes from (all one frame when None); at most
+                ``config.verify_crops`` crops of each frame are verified.
 
         Returns:
             N lists of matches, best score first.
@@ -211,6 +216,18 @@ class Pipeline:
         k = max(config.top_k, config.shortlist)
         with timer.stage("search"):
             hits = catalog.index.search(vectors, k)
+        # keypoints are the expensive stage: verify the crops whose best candidate is most
+        # similar (the others keep their embedding ranking, nothing is dropped)
+        frame_of = (
+            np.zeros(len(crops), dtype=np.int64) if frame_of is None else np.asarray(frame_of)
+        )
+        best_sim = np.array(
+            [hits.scores[r][0] if hits.item_ids[r] else -2.0 for r in range(len(crops))]
+        )
+        to_verify: set[int] = set()
+        for frame in np.unique(frame_of):
+            rows = np.flatnonzero(frame_of == frame)
+            to_verify.update(rows[np.argsort(-best_sim[rows])][: config.verify_crops].tolist())
         out = []
         for row, crop in enumerate(crops):
             items = hits.item_ids[row]
@@ -218,7 +235,8 @@ class Pipeline:
             best_images = [image_id_of(v) for v in hits.image_ids[row][: len(items)]]
             inliers = np.zeros(len(items), dtype=np.int64)
             spread = np.zeros(len(items), dtype=np.float32)
-            if config.verify and self.verifier is not None and config.shortlist > 0 and items:
+            verify = config.verify and self.verifier is not None and row in to_verify
+            if verify and config.shortlist > 0 and items:
                 with timer.stage("verify"):
                     self._verify(crop, items, best_images, catalog, config, inliers, spread)
             scores = self.calibration.score(candidate_features(sims, inliers, spread))

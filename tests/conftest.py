@@ -67,3 +67,21 @@ def moto_s3() -> Iterator[MotoS3]:
     """moto's S3 server on 127.0.0.1 (free port) for the whole session; see tests/s3_server.py."""
     with running_moto_s3() as server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def pipeline(weights_dir: Path):
+    """The offline models (yolov5n, mobilenet_v2, aliked_lightglue), loaded once per session."""
+    from matching.engine import load_pipeline
+
+    return load_pipeline(
+        Settings(
+            _env_file=None,
+            weights_dir=weights_dir,
+            detector="yolov5n",
+            embedder="mobilenet_v2",
+            verifier="aliked_lightglue",
+            device="cpu",
+            threads=2,
+        )
+    )

@@ -10,7 +10,6 @@ from flask.testing import FlaskClient
 
 from api import create_app
 from core.settings import Settings
-from matching.engine import load_pipeline
 from matching.pipeline import Pipeline
 
 GROCERY = Path(__file__).resolve().parents[3] / "shared" / "data" / "grocery"
@@ -27,22 +26,6 @@ def catalog_photo(item: str) -> bytes:
 def query_photo(item: str, index: int = 0) -> bytes:
     """A real shelf photo of a grocery item."""
     return sorted((GROCERY / "queries" / item).iterdir())[index].read_bytes()
-
-
-@pytest.fixture(scope="session")
-def pipeline(weights_dir: Path) -> Pipeline:
-    """The offline models, loaded once for every API test."""
-    return load_pipeline(
-        Settings(
-            _env_file=None,
-            weights_dir=weights_dir,
-            detector="yolov5n",
-            embedder="mobilenet_v2",
-            verifier="aliked_lightglue",
-            device="cpu",
-            threads=2,
-        )
-    )
 
 
 @pytest.fixture()

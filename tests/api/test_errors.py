@@ -51,7 +51,7 @@ CASES = [
             "data": {"images": (io.BytesIO(b"GIF89a-broken"), "x.gif")},
             "content_type": "multipart/form-data",
         },
-        422,
+        415,  # unreadable as an image
     ),
     ("post", "/items", {"data": {"item_id": "x"}, "content_type": "multipart/form-data"}, 422),
     (
