@@ -47,19 +47,25 @@ def ultralytics_assets() -> Path:
     return Path(ultralytics.__file__).parent / "assets"
 
 
-@pytest.fixture()
-def settings(tmp_path: Path) -> Settings:
-    """Offline settings: shared weights, the offline model set, a fresh local store."""
-    return Settings(
-        _env_file=None,
+def offline_settings(data_dir: Path, **overrides) -> Settings:
+    """Settings of the offline model set (shared weights, CPU), ignoring `.env` and the
+    environment's model choices, with a local store in ``data_dir``."""
+    values = dict(
         weights_dir=WEIGHTS,
         device="cpu",
         detector="yolov5n",
         embedder="mobilenet_v2",
         verifier="aliked_lightglue",
-        data_dir=tmp_path / "store",
+        data_dir=data_dir,
         threads=2,
     )
+    return Settings(_env_file=None, **(values | overrides))
+
+
+@pytest.fixture()
+def settings(tmp_path: Path) -> Settings:
+    """Offline settings: shared weights, the offline model set, a fresh local store."""
+    return offline_settings(tmp_path / "store")
 
 
 @pytest.fixture(scope="session")
@@ -74,14 +80,4 @@ def pipeline(weights_dir: Path):
     """The offline models (yolov5n, mobilenet_v2, aliked_lightglue), loaded once per session."""
     from matching.engine import load_pipeline
 
-    return load_pipeline(
-        Settings(
-            _env_file=None,
-            weights_dir=weights_dir,
-            detector="yolov5n",
-            embedder="mobilenet_v2",
-            verifier="aliked_lightglue",
-            device="cpu",
-            threads=2,
-        )
-    )
+    return load_pipeline(offline_settings(REPO_ROOT / "data"))

@@ -11,6 +11,7 @@ from flask.testing import FlaskClient
 from api import create_app
 from core.settings import Settings
 from matching.pipeline import Pipeline
+from tests.conftest import offline_settings
 
 GROCERY = Path(__file__).resolve().parents[3] / "shared" / "data" / "grocery"
 ITEMS = ("Arla-Standard-Milk", "Oatly-Natural-Oatghurt", "Tropicana-Apple-Juice")
@@ -37,15 +38,7 @@ def api_settings(settings: Settings) -> Settings:
 @pytest.fixture(scope="session")
 def shop(pipeline: Pipeline, weights_dir: Path, tmp_path_factory) -> tuple[FlaskClient, str]:
     """A client and a catalog of the three `ITEMS`, shared by tests that only read."""
-    settings = Settings(
-        _env_file=None,
-        weights_dir=weights_dir,
-        detector="yolov5n",
-        embedder="mobilenet_v2",
-        verifier="aliked_lightglue",
-        data_dir=tmp_path_factory.mktemp("shop"),
-        sync_interval_s=0.0,
-    )
+    settings = offline_settings(tmp_path_factory.mktemp("shop"), sync_interval_s=0.0)
     client = create_app(settings, pipeline=pipeline).test_client()
     return client, _fill(client)
 

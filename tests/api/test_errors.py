@@ -3,23 +3,12 @@
 from __future__ import annotations
 
 import io
-import struct
-import zlib
 
 import pytest
 
 from api import create_app
 from tests.api.conftest import ITEMS, catalog_photo
-
-
-def _png_header_only(width: int, height: int) -> bytes:
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        body = kind + data
-        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
-
-    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0"))
-
+from tests.images import png_header_only
 
 JPEG = catalog_photo(ITEMS[0])
 
@@ -35,7 +24,7 @@ CASES = [
     ("post", "/detect", {"data": JPEG[: len(JPEG) // 3], "content_type": "image/jpeg"}, 422),  # cut
     ("post", "/detect", {"data": b""}, 422),  # empty body
     ("post", "/detect", {"data": b"", "content_type": "image/jpeg"}, 422),  # empty image
-    ("post", "/detect", {"data": _png_header_only(40000, 40000), "content_type": "image/png"}, 413),
+    ("post", "/detect", {"data": png_header_only(40000, 40000), "content_type": "image/png"}, 413),
     ("post", "/detect", {"json": {"image": "not base64!"}}, 422),
     ("post", "/detect", {"json": {"nothing": 1}}, 422),
     ("post", "/detect", {"data": "{not json", "content_type": "application/json"}, 422),

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import io
-import struct
-import zlib
 
 import numpy as np
 import pytest
@@ -12,23 +10,13 @@ from PIL import Image
 
 from core.errors import BadInput, TooLarge, UnsupportedMedia
 from core.images import decode_image, encode_jpeg, encode_png
+from tests.images import png_header_only
 
 
 def _encode(img: Image.Image, fmt: str) -> bytes:
     buf = io.BytesIO()
     img.save(buf, format=fmt)
     return buf.getvalue()
-
-
-def _png_header_only(width: int, height: int) -> bytes:
-    """A PNG whose header claims ``width x height`` but holds almost no data."""
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        body = kind + data
-        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
-
-    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0"))
 
 
 RGB = np.random.default_rng(0).integers(0, 255, (24, 32, 3), dtype=np.uint8)
@@ -77,7 +65,7 @@ JPEG = encode_jpeg(RGB)
         (b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj<<>>endobj", UnsupportedMedia),
         (JPEG[: len(JPEG) // 2], BadInput),  # truncated
         (JPEG[:20], BadInput),  # header only
-        (_png_header_only(40_000, 40_000), TooLarge),  # refused before decoding
+        (png_header_only(40_000, 40_000), TooLarge),  # refused before decoding
     ],
     ids=["empty", "text", "pdf", "truncated-jpeg", "jpeg-header", "40000x40000"],
 )
