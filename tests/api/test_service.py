@@ -131,3 +131,29 @@ def test_s3_store_end_to_end(api_settings, pipeline, moto_s3) -> None:
     assert c.delete(f"/v1/catalogs/{cid}").status_code == 204
     left = moto_s3.client().list_objects_v2(Bucket=settings.s3_bucket, Prefix="svc/")
     assert left.get("KeyCount", 0) == 0  # no orphans
+
+
+def test_a_catalog_indexed_by_another_embedder_is_refused(client: FlaskClient) -> None:
+    """Vectors of two models never mix: searching or adding with another embedder is a 409."""
+    from api.state import state
+    from catalog.repository import Fingerprints, NewImage
+
+    cid = client.post("/v1/catalogs", json={"name": "old model"}).json["id"]
+    with client.application.app_context():
+        state().repository.add_images(
+            cid,
+            "x",
+            None,
+            [NewImage(catalog_photo(ITEMS[0]), "image/jpeg", 1, 1, {})],
+            Fingerprints(embedder="resnet34:0123456789ab"),
+        )
+    r = client.post(
+        f"/v1/catalogs/{cid}/detect", data=query_photo(ITEMS[0]), content_type="image/jpeg"
+    )
+    assert r.status_code == 409 and "resnet34:0123456789ab" in r.json["error"]["message"]
+    r = client.post(
+        f"/v1/catalogs/{cid}/items/x/images",
+        data=catalog_photo(ITEMS[0]),
+        content_type="image/jpeg",
+    )
+    assert r.status_code == 409
