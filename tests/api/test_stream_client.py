@@ -140,9 +140,10 @@ def video(tmp_path_factory) -> Path:
     return path
 
 
-def run_client(fake: FakeService, source, tmp_path: Path, *extra: str) -> int:
+def run_client(fake: FakeService, source, tmp_path: Path, *extra: str, quiet: bool = True) -> int:
     args = [str(source), "--url", fake.url, "--catalog", "cat1", "--stream-id", "cam1"]
-    return main([*args, "--quiet", "--backoff", "0.01", "--retries", "2", *extra])
+    args += ["--quiet"] if quiet else []
+    return main([*args, "--backoff", "0.01", "--retries", "2", *extra])
 
 
 def read_lines(path: Path) -> list[dict]:
@@ -214,9 +215,12 @@ def test_file_every_frame(fake, video, tmp_path, capsys):
 
 def test_stride_skips_but_video_keeps_every_frame(fake, video, tmp_path, capsys):
     video_out = tmp_path / "v.mp4"
-    assert run_client(fake, video, tmp_path, "--stride", "5", "--video-out", str(video_out)) == 0
+    extra = ["--stride", "5", "--video-out", str(video_out)]
+    assert run_client(fake, video, tmp_path, *extra, quiet=False) == 0
     assert [int(r.query["frame_index"][0]) for r in fake.posts] == [0, 5, 10, 15]
-    assert "4 sent, 0 dropped, 0 failed, 16 skipped" in capsys.readouterr().out
+    printed = capsys.readouterr()
+    assert "4 sent, 0 dropped, 0 failed, 16 skipped" in printed.out
+    assert "fps sent" in printed.err and "4 matches" in printed.err  # the progress line
     assert count_frames(video_out) == N
 
 
@@ -234,7 +238,9 @@ def test_realtime_drops_frames_for_a_slow_server(
     fake.delay_s = delay_s
     out, video_out = tmp_path / "r.jsonl", tmp_path / "v.mp4"
     t0 = time.monotonic()
-    rc = run_client(fake, video, tmp_path, *realtime, "--out", str(out), "--video-out", str(video_out))
+    rc = run_client(
+        fake, video, tmp_path, *realtime, "--out", str(out), "--video-out", str(video_out)
+    )
     elapsed = time.monotonic() - t0
     assert rc == 0
     sent = [int(r.query["frame_index"][0]) for r in fake.posts]
@@ -309,7 +315,7 @@ def test_bad_source_exits_2(fake, tmp_path, capsys, make_source, message):
         ([0.0, 0.05, 0.2], [True, True, True], [0.05]),  # early: wait for it
         ([0.0, 0.25, 0.26, 0.31], [True, False, True, True], []),  # frame 1 late: dropped
         ([0.0, 0.55, 0.55, 0.55, 0.55, 0.55], [True, False, False, False, False, True], []),
-        ([1.0, 1.0, 1.3], [True, True, True], [0.1, 0.0]),  # first frame sets the origin
+        ([1.0, 1.0, 1.25], [True, True, True], [0.1]),  # the first frame sets the origin
     ],
 )
 def test_pacer(arrivals, expected, sleeps):
@@ -392,3 +398,18 @@ def test_live_source_keeps_only_the_latest_frame(fake, tmp_path, capsys, monkeyp
         printed.out
     )
     assert opened == [0] and fake.deletes and count_frames(video_out) == 29
+
+
+def test_ctrl_c_deletes_the_stream_and_summarises(fake, video, tmp_path, capsys, monkeypatch):
+    encode = stream_client.encode_jpeg
+
+    def interrupted_at_5(image, quality, max_side):
+        if len(fake.posts) == 5:
+            raise KeyboardInterrupt
+        return encode(image, quality, max_side)
+
+    monkeypatch.setattr(stream_client, "encode_jpeg", interrupted_at_5)
+    assert run_client(fake, video, tmp_path) == 0
+    printed = capsys.readouterr()
+    assert "stopped by Ctrl-C" in printed.out and "5 sent" in printed.out
+    assert fake.requests[-1].method == "DELETE" and len(fake.posts) == 5
