@@ -14,6 +14,7 @@ COMMANDS = [
     "bench.speed",
     "bench.load",
     "api.stream_client",
+    "catalog.__main__",  # python -m catalog
 ]
 
 

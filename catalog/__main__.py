@@ -1,0 +1,65 @@
+"""Operators' command for the catalog store (the one the settings name: local or S3).
+
+python -m catalog check        # store reachable; on S3, conditional writes honoured
+python -m catalog list         # every catalog: id, owner, kind, items, images, version
+python -m catalog gc [--grace-s 3600]
+                               # delete data no manifest names (left by crashed writes)
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from catalog.repository import CatalogRepository
+from catalog.s3_store import S3Store
+from catalog.store import open_store
+from core.errors import SightingError
+from core.settings import get_settings
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m catalog", description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("check", help="check that the store answers (and honours conditional writes)")
+    sub.add_parser("list", help="list every catalog in the store")
+    gc = sub.add_parser("gc", help="delete image/feature data that no manifest names")
+    gc.add_argument(
+        "--grace-s",
+        type=float,
+        default=3600.0,
+        help="only data older than this (an upload in flight is not an orphan)",
+    )
+    args = parser.parse_args(argv)
+
+    settings = get_settings()
+    store = open_store(settings)
+    repository = CatalogRepository(store)
+    try:
+        if args.command == "check":
+            store.check()
+            if isinstance(store, S3Store):
+                store.probe_conditional_writes()
+            print(f"ok: {store!r}")
+        elif args.command == "list":
+            for m in repository.list_catalogs():
+                print(
+                    f"{m.catalog_id}  owner={m.owner}  kind={m.kind}  items={len(m.items)}  "
+                    f"images={m.image_count}  version={m.version}  name={m.name!r}"
+                )
+        else:
+            total = 0
+            for catalog_id in repository.list_catalog_ids():
+                deleted = repository.gc_orphans(catalog_id, grace_s=args.grace_s)
+                total += len(deleted)
+                for key in deleted:
+                    print(f"deleted {key}")
+            print(f"{total} orphaned objects deleted")
+    except SightingError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
