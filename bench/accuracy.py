@@ -50,6 +50,7 @@ def run_query(pipeline: Pipeline, catalog, path: Path, config: PipelineConfig) -
                 "similarity": round(m.similarity, 5),
                 "inliers": m.inliers,
                 "spread": round(m.spread, 4),
+                "checked": m.checked,
                 "score": round(m.score, 5),
                 "verified": m.verified,
             }
@@ -111,7 +112,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(describe(settings) + f"; shortlist={config.shortlist} verify={config.verify}")
     print(
-        f"calibration: {pipeline.calibration.fitted_on}; threshold={pipeline.calibration.threshold}"
+        f"calibration ({args.kind}): {pipeline.calibration(args.kind).fitted_on}; "
+        f"threshold={pipeline.calibration(args.kind).threshold}"
     )
     rows = {"all": overall}
     if groups:

@@ -1,14 +1,15 @@
-"""Fit the fused score (`matching.score.Calibration`) on benchmark dumps and choose its threshold.
+"""Fit the fused score of each catalog kind (`matching.score`) on benchmark dumps.
 
-    python -m bench.accuracy ../shared/data/grocery --limit 400 --seed 1 --json out/g.json
-    python -m bench.accuracy ../shared/data/dogs --limit 400 --seed 1 --json out/d.json
-    python -m bench.calibrate out/g.json out/d.json [--precision 0.95] [--save]
+    python -m bench.accuracy ../shared/data/grocery --limit 200 --seed 1 --json out/cal_grocery.json
+    python -m bench.accuracy ../shared/data/dogs --kind animals --limit 200 --seed 1 \
+        --json out/cal_dogs.json
+    python -m bench.calibrate products=out/cal_grocery.json animals=out/cal_dogs.json [--save]
 
-Candidates of every crop are labelled (same item or not) and a logistic model with
-non-negative weights is fitted on half of the photos (split by a hash of the path); the
-threshold is the lowest that keeps confirmation precision >= ``--precision`` on that half.
-Metrics are printed on the other, held-out half, so the figures are not the fit's own.
-Use a seed for these dumps other than the benchmark's (0) so the benchmark sample stays unseen.
+For each kind, the candidates of every crop are labelled (same item or not) and a logistic
+model with non-negative weights is fitted on half of the photos (split by a hash of the path);
+the threshold is the lowest that keeps confirmation precision >= ``--precision`` on that half.
+Metrics are printed on the other, held-out half, so the figures are not the fit's own. Dumps
+use seed 1, the benchmark seed 0, so the benchmark's sample is mostly unseen by the fit.
 """
 
 from __future__ import annotations
@@ -21,23 +22,37 @@ from pathlib import Path
 import numpy as np
 
 from bench.metrics import summarize
-from matching.score import Calibration, candidate_features, fit_logistic
+from matching.score import (
+    CALIBRATION_FILE,
+    KINDS,
+    Calibration,
+    candidate_features,
+    fit_logistic,
+    load_calibrations,
+    save_calibrations,
+)
 
 
 def _half(path: str) -> int:
     return hashlib.sha1(path.encode()).digest()[0] % 2
 
 
-def _rescore(records: list[dict], cal: Calibration) -> list[dict]:
+def _features(crop: list[dict]) -> np.ndarray:
+    return candidate_features(
+        np.array([c["similarity"] for c in crop]),
+        np.array([c["inliers"] for c in crop]),
+        np.array([c["spread"] for c in crop]),
+        np.array([c.get("checked", True) for c in crop]),
+    )
+
+
+def rescore(records: list[dict], cal: Calibration) -> list[dict]:
+    """Records with every candidate's score and verified flag recomputed by ``cal``."""
     out = []
     for r in records:
         crops = []
         for crop in r["crops"]:
-            if not crop:
-                crops.append([])
-                continue
-            feats = _features(crop)
-            scores = cal.score(feats)
+            scores = cal.score(_features(crop)) if crop else []
             crops.append(
                 [
                     c | {"score": float(s), "verified": bool(s >= cal.threshold)}
@@ -46,14 +61,6 @@ def _rescore(records: list[dict], cal: Calibration) -> list[dict]:
             )
         out.append(r | {"crops": crops})
     return out
-
-
-def _features(crop: list[dict]) -> np.ndarray:
-    return candidate_features(
-        np.array([c["similarity"] for c in crop]),
-        np.array([c["inliers"] for c in crop]),
-        np.array([c["spread"] for c in crop]),
-    )
 
 
 def _dataset(records: list[dict]) -> tuple[np.ndarray, np.ndarray]:
@@ -69,50 +76,61 @@ def _dataset(records: list[dict]) -> tuple[np.ndarray, np.ndarray]:
 def choose_threshold(records: list[dict], cal: Calibration, precision: float) -> float:
     """Lowest threshold whose confirmation precision on ``records`` is >= ``precision``."""
     for t in np.round(np.arange(0.30, 0.995, 0.01), 2):
-        m = summarize(_rescore(records, Calibration(cal.weights, cal.bias, float(t))))
+        m = summarize(rescore(records, Calibration(cal.weights, cal.bias, float(t))))
         if m["confirmed"] and m["confirm_precision"] >= precision:
             return float(t)
     return 0.99
+
+
+def fit_kind(name: str, records: list[dict], precision: float) -> Calibration:
+    """Fit one kind's calibration on half of ``records``; print held-out metrics."""
+    fit = [r for r in records if _half(r["path"]) == 0]
+    held = [r for r in records if _half(r["path"]) == 1]
+    x, y = _dataset(fit)
+    weights, bias = fit_logistic(x, y)
+    cal = Calibration(tuple(float(w) for w in weights), float(bias), 0.5)
+    threshold = choose_threshold(fit, cal, precision)
+    m = summarize(rescore(held, Calibration(cal.weights, cal.bias, threshold)))
+    print(
+        f"{name:<9} fit on {len(fit)} photos ({len(y)} candidates, {int(y.sum())} positive); "
+        f"weights={np.round(weights, 3).tolist()} bias={bias:.3f} threshold={threshold}"
+    )
+    print(
+        f"{'':<9} held out ({int(m['queries'])} photos): recall@1={m['recall@1']:.3f} "
+        f"recall@5={m['recall@5']:.3f} confirm_precision={m['confirm_precision']:.3f} "
+        f"confirm_recall={m['confirm_recall']:.3f} "
+        f"open_set_false_confirm={m['open_set_false_confirm']:.3f}"
+    )
+    return Calibration(
+        cal.weights,
+        cal.bias,
+        threshold,
+        fitted_on=f"bench.calibrate on {len(fit)} photos of {name} dumps (held-out half below)",
+        metrics={"held_out": {k: round(v, 4) for k, v in m.items()}},
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m bench.calibrate", description=__doc__.split("\n")[1]
     )
-    parser.add_argument("dumps", type=Path, nargs="+", help="JSON files from bench.accuracy --json")
+    parser.add_argument(
+        "dumps", nargs="+", metavar="KIND=FILE", help="JSON from bench.accuracy --json, per kind"
+    )
     parser.add_argument("--precision", type=float, default=0.95, help="target confirm precision")
-    parser.add_argument("--save", action="store_true", help="write matching/calibration.json")
+    parser.add_argument("--save", action="store_true", help=f"write {CALIBRATION_FILE.name}")
     args = parser.parse_args(argv)
 
-    per_set = {p.stem: json.loads(p.read_text())["records"] for p in args.dumps}
-    fit = [r for rs in per_set.values() for r in rs if _half(r["path"]) == 0]
-    x, y = _dataset(fit)
-    weights, bias = fit_logistic(x, y)
-    cal = Calibration(tuple(float(w) for w in weights), float(bias), 0.5)
-    threshold = choose_threshold(fit, cal, args.precision)
-    metrics = {}
-    print(f"fitted on {len(fit)} photos, {len(y)} candidates ({int(y.sum())} positive)")
-    print(f"weights={np.round(weights, 3).tolist()} bias={bias:.3f} threshold={threshold}")
-    print(f"{'held-out set':<14}{'r@1':>7}{'r@5':>7}{'prec':>7}{'c_rec':>7}{'open_fc':>8}{'n':>6}")
-    final = Calibration(cal.weights, cal.bias, threshold)
-    for name, records in per_set.items():
-        held = [r for r in records if _half(r["path"]) == 1]
-        m = summarize(_rescore(held, final))
-        metrics[name] = {k: round(v, 4) for k, v in m.items()}
-        print(
-            f"{name:<14}{m['recall@1']:>7.3f}{m['recall@5']:>7.3f}"
-            f"{m['confirm_precision']:>7.3f}{m['confirm_recall']:>7.3f}"
-            f"{m['open_set_false_confirm']:>8.3f}{int(m['queries']):>6}"
-        )
+    calibrations = load_calibrations()
+    for spec in args.dumps:
+        kind, _, path = spec.partition("=")
+        if kind not in KINDS or not path:
+            parser.error(f"expected KIND=FILE with KIND in {KINDS}, got {spec!r}")
+        records = json.loads(Path(path).read_text())["records"]
+        calibrations[kind] = fit_kind(kind, records, args.precision)
     if args.save:
-        Calibration(
-            final.weights,
-            final.bias,
-            threshold,
-            fitted_on=f"bench.calibrate on {', '.join(per_set)} (half of photos)",
-            metrics={"held_out": metrics},
-        ).save()
-        print("wrote matching/calibration.json")
+        save_calibrations(calibrations)
+        print(f"wrote {CALIBRATION_FILE}")
     return 0
 
 

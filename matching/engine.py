@@ -8,7 +8,7 @@ import time
 from core.runtime import configure_torch, prepare_environment
 from core.settings import Settings
 from matching.pipeline import Pipeline
-from matching.score import Calibration
+from matching.score import load_calibrations
 
 log = logging.getLogger(__name__)
 
@@ -37,4 +37,4 @@ def load_pipeline(settings: Settings) -> Pipeline:
         settings.embedder,
         settings.verifier,
     )
-    return Pipeline(detector, embedder, verifier, Calibration.load())
+    return Pipeline(detector, embedder, verifier, load_calibrations())

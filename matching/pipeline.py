@@ -22,7 +22,7 @@ from detection.detector import Detector
 from embedding.embedder import Embedder
 from matching.catalog_view import CatalogView
 from matching.features import LocalFeatures
-from matching.score import Calibration, candidate_features
+from matching.score import Calibration, candidate_features, load_calibrations
 from matching.verifier import Verifier
 
 #: Suffix of the second vector of a catalog image: its main object crop.
@@ -53,6 +53,7 @@ class Match:
     similarity: float  # cosine similarity of the embeddings, in [-1, 1]
     inliers: int  # RANSAC-consistent keypoint matches (0 when not verified)
     spread: float  # share of the catalog image covered by the inliers, in [0, 1]
+    checked: bool  # keypoints were run for this candidate
     verified: bool  # score >= the calibrated threshold
     score: float  # probability that this is the same item, in [0, 1]
 
@@ -118,12 +119,17 @@ class Pipeline:
         detector: Detector,
         embedder: Embedder,
         verifier: Verifier | None,
-        calibration: Calibration | None = None,
+        calibrations: dict[str, Calibration] | None = None,
     ) -> None:
         self.detector = detector
         self.embedder = embedder
         self.verifier = verifier
-        self.calibration = calibration or Calibration.load()
+        #: one fused-score calibration per catalog kind (see `matching.score`)
+        self.calibrations = calibrations or load_calibrations()
+
+    def calibration(self, kind: str) -> Calibration:
+        """The score calibration of a catalog kind (``products`` when unknown)."""
+        return self.calibrations.get(kind) or self.calibrations["products"]
 
     # ----------------------------------------------------------------------- catalog side
     def describe_reference(
@@ -228,6 +234,7 @@ class Pipeline:
         for frame in np.unique(frame_of):
             rows = np.flatnonzero(frame_of == frame)
             to_verify.update(rows[np.argsort(-best_sim[rows])][: config.verify_crops].tolist())
+        calibration = self.calibration(catalog.kind)
         out = []
         for row, crop in enumerate(crops):
             items = hits.item_ids[row]
@@ -235,11 +242,14 @@ class Pipeline:
             best_images = [image_id_of(v) for v in hits.image_ids[row][: len(items)]]
             inliers = np.zeros(len(items), dtype=np.int64)
             spread = np.zeros(len(items), dtype=np.float32)
+            checked = np.zeros(len(items), dtype=bool)
             verify = config.verify and self.verifier is not None and row in to_verify
             if verify and config.shortlist > 0 and items:
                 with timer.stage("verify"):
                     self._verify(crop, items, best_images, catalog, config, inliers, spread)
-            scores = self.calibration.score(candidate_features(sims, inliers, spread))
+                checked[: config.shortlist] = True
+            feats = candidate_features(sims, inliers, spread, checked)
+            scores = calibration.score(feats)
             matches = [
                 Match(
                     item_id=items[i],
@@ -247,7 +257,8 @@ class Pipeline:
                     similarity=float(sims[i]),
                     inliers=int(inliers[i]),
                     spread=float(spread[i]),
-                    verified=bool(scores[i] >= self.calibration.threshold),
+                    checked=bool(checked[i]),
+                    verified=bool(scores[i] >= calibration.threshold),
                     score=float(scores[i]),
                 )
                 for i in range(len(items))

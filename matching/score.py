@@ -10,7 +10,9 @@ fitted on labelled candidates from the dev sets (``python -m bench.calibrate``),
 JSON beside this module (`calibration.json`). ``verified`` means ``score >= threshold``; the
 threshold is chosen by the same command for a target confirmation precision and stored with it.
 The score is monotone non-decreasing in similarity, margin and inliers (weights are constrained
-to be >= 0), so more evidence never lowers it.
+to be >= 0), so more evidence never lowers it. One calibration is fitted per catalog kind
+(``products``, ``animals``): keypoints are strong evidence for textured packages and weak for
+aligned dog faces, and the fit learns that from the data rather than from a hand-set rule.
 """
 
 from __future__ import annotations
@@ -31,14 +33,17 @@ FEATURES: tuple[str, ...] = (
     "log_inliers",  # log(1 + RANSAC inliers); 0 when not verified
     "inlier_margin",  # log(1 + inliers) minus the best other candidate's log(1 + inliers)
     "spread",  # share of the catalog image covered by the inliers, in [0, 1]
+    "unchecked",  # 1 when keypoints were not run for this candidate (outside the shortlist)
 )
+
+KINDS = ("products", "animals")
 
 
 @dataclass(frozen=True)
 class Calibration:
     """Logistic fusion of match evidence into a probability, with its confirmation threshold."""
 
-    weights: tuple[float, ...] = (12.0, 10.0, 0.6, 0.8, 1.0)
+    weights: tuple[float, ...] = (12.0, 10.0, 0.6, 0.8, 1.0, 0.0)
     bias: float = -11.0
     threshold: float = 0.8  # ``verified`` when score >= threshold
     fitted_on: str = "hand-set defaults (not fitted)"
@@ -60,25 +65,41 @@ class Calibration:
         z = features.astype(np.float64) @ np.asarray(self.weights) + self.bias
         return (1.0 / (1.0 + np.exp(-np.clip(z, -60, 60)))).astype(np.float32)
 
-    def save(self, path: Path = CALIBRATION_FILE) -> None:
-        """Write the calibration as JSON."""
-        data = asdict(self) | {"features": list(FEATURES)}
-        path.write_text(json.dumps(data, indent=2) + "\n")
+    def to_dict(self) -> dict:
+        """JSON-ready fields."""
+        return asdict(self)
 
     @classmethod
-    def load(cls, path: Path = CALIBRATION_FILE) -> Calibration:
-        """Read a calibration written by `save`; the defaults when the file is absent."""
-        if not path.is_file():
-            return cls()
-        data = json.loads(path.read_text())
-        if tuple(data.pop("features", FEATURES)) != FEATURES:
-            raise ValueError(f"{path} was fitted for other features than {FEATURES}")
-        data["weights"] = tuple(data["weights"])
-        return cls(**data)
+    def from_dict(cls, data: dict) -> Calibration:
+        """Inverse of `to_dict`."""
+        return cls(**(data | {"weights": tuple(data["weights"])}))
+
+
+def save_calibrations(calibrations: dict[str, Calibration], path: Path = CALIBRATION_FILE) -> None:
+    """Write one calibration per catalog kind as JSON."""
+    data = {"features": list(FEATURES)} | {k: c.to_dict() for k, c in calibrations.items()}
+    path.write_text(json.dumps(data, indent=2) + "\n")
+
+
+def load_calibrations(path: Path = CALIBRATION_FILE) -> dict[str, Calibration]:
+    """The calibration of each kind; `Calibration()` defaults for kinds not in the file.
+
+    Raises:
+        ValueError: the file was fitted for other features than `FEATURES`.
+    """
+    data = json.loads(path.read_text()) if path.is_file() else {"features": list(FEATURES)}
+    if tuple(data.pop("features", ())) != FEATURES:
+        raise ValueError(f"{path} was fitted for other features than {FEATURES}")
+    return {
+        kind: Calibration.from_dict(data[kind]) if kind in data else Calibration() for kind in KINDS
+    }
 
 
 def candidate_features(
-    similarity: np.ndarray, inliers: np.ndarray, spread: np.ndarray
+    similarity: np.ndarray,
+    inliers: np.ndarray,
+    spread: np.ndarray,
+    checked: np.ndarray | None = None,
 ) -> np.ndarray:
     """Features of every candidate of one crop.
 
@@ -86,6 +107,7 @@ def candidate_features(
         similarity: float32 (C,) cosine similarity per candidate item, best first or any order.
         inliers: int (C,) RANSAC inliers per candidate (0 where not verified).
         spread: float32 (C,) inlier coverage of the catalog image per candidate.
+        checked: bool (C,) whether keypoints were run for the candidate (all, when None).
 
     Returns:
         float32 (C, F) in the order of `FEATURES`.
@@ -100,6 +122,8 @@ def candidate_features(
     out[:, 2] = log_in
     out[:, 3] = log_in - _best_other(log_in)
     out[:, 4] = np.asarray(spread, dtype=np.float64)
+    if checked is not None:
+        out[:, 5] = ~np.asarray(checked, dtype=bool)
     return out
 
 

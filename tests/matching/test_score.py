@@ -7,12 +7,22 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from matching.score import FEATURES, Calibration, candidate_features, fit_logistic
+from matching.score import (
+    FEATURES,
+    KINDS,
+    Calibration,
+    candidate_features,
+    fit_logistic,
+    load_calibrations,
+    save_calibrations,
+)
 
-SHIPPED = Calibration.load()
+SHIPPED = load_calibrations()
 
 
-@pytest.mark.parametrize("cal", [Calibration(), SHIPPED], ids=["defaults", "shipped"])
+@pytest.mark.parametrize(
+    "cal", [Calibration(), *SHIPPED.values()], ids=["defaults", *(f"shipped-{k}" for k in SHIPPED)]
+)
 def test_score_is_a_probability_and_monotone(cal: Calibration) -> None:
     rng = np.random.default_rng(0)
     feats = np.column_stack(
@@ -22,12 +32,13 @@ def test_score_is_a_probability_and_monotone(cal: Calibration) -> None:
             rng.uniform(0, 6, 500),
             rng.uniform(-6, 6, 500),
             rng.uniform(0, 1, 500),
+            rng.integers(0, 2, 500),  # unchecked flag
         ]
     ).astype(np.float32)
     scores = cal.score(feats)
     assert scores.dtype == np.float32 and scores.shape == (500,)
     assert ((scores >= 0) & (scores <= 1)).all()
-    for column in range(len(FEATURES)):  # more evidence never lowers the score
+    for column in range(len(FEATURES) - 1):  # more evidence never lowers the score
         more = feats.copy()
         more[:, column] += 0.5
         assert (cal.score(more) >= scores - 1e-6).all(), FEATURES[column]
@@ -45,7 +56,7 @@ def test_candidate_features_margins() -> None:
 def test_fit_recovers_a_relation_and_keeps_weights_non_negative() -> None:
     rng = np.random.default_rng(1)
     x = rng.normal(size=(4000, len(FEATURES)))
-    true_w = np.array([3.0, 0.0, 2.0, 0.0, 1.0])
+    true_w = np.array([3.0, 0.0, 2.0, 0.0, 1.0, 0.0])
     y = (rng.random(4000) < 1 / (1 + np.exp(-(x @ true_w - 1)))).astype(float)
     w, b = fit_logistic(x, y)
     assert (w >= 0).all()
@@ -54,10 +65,19 @@ def test_fit_recovers_a_relation_and_keeps_weights_non_negative() -> None:
     assert acc > 0.75
 
 
-def test_calibration_round_trip(tmp_path: Path) -> None:
-    cal = Calibration((1.0, 2.0, 3.0, 4.0, 5.0), -2.0, 0.7, fitted_on="test")
-    cal.save(tmp_path / "c.json")
-    assert Calibration.load(tmp_path / "c.json") == cal
-    assert Calibration.load(tmp_path / "absent.json") == Calibration()
+def test_calibrations_round_trip_per_kind(tmp_path: Path) -> None:
+    cal = Calibration((1.0, 2.0, 3.0, 4.0, 5.0, 0.5), -2.0, 0.7, fitted_on="test")
+    save_calibrations({"products": cal}, tmp_path / "c.json")
+    loaded = load_calibrations(tmp_path / "c.json")
+    assert set(loaded) == set(KINDS)
+    assert loaded["products"] == cal and loaded["animals"] == Calibration()
+    assert load_calibrations(tmp_path / "absent.json")["animals"] == Calibration()
     with pytest.raises(ValueError):
         Calibration((1.0,), 0.0)
+
+
+def test_unchecked_candidates_are_marked() -> None:
+    f = candidate_features(
+        np.array([0.9, 0.8]), np.array([30, 0]), np.zeros(2), np.array([True, False])
+    )
+    assert f[:, FEATURES.index("unchecked")].tolist() == [0.0, 1.0]
