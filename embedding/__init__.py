@@ -1,6 +1,6 @@
 """Crops -> L2-normalised vectors. Entry point: `load_embedder(settings)`.
 
->>> embedder = load_embedder(settings)          # settings.embedder, e.g. "mobilenet_v2"
+>>> embedder = load_embedder(settings)          # settings.embedder, e.g. "mobilenet_v2", "products"
 >>> vectors = embedder.embed([crop])            # float32 (1, embedder.dim)
 """
 
@@ -28,5 +28,11 @@ def load_embedder(settings: Settings, config: EmbedderConfig | None = None) -> E
     from weights.registry import model_files, resolve
 
     spec = model_files(settings.embedder, stage="embedder")
-    path = resolve(spec.files[0], settings.weights_dir, allow_download=settings.allow_download)
-    return Embedder.from_weights(spec.name, path, resolve_device(settings.device), config)
+    paths = [
+        resolve(name, settings.weights_dir, allow_download=settings.allow_download)
+        for name in spec.files
+    ]
+    device = resolve_device(settings.device)
+    if spec.format == "head":  # a trained head (files[0]) on its base backbone (files[1])
+        return Embedder.from_head(spec.name, paths[0], paths[1], device, config)
+    return Embedder.from_weights(spec.name, paths[0], device, config)

@@ -129,6 +129,49 @@ class Embedder:
         fingerprint = f"{name}:{sha256_of(Path(path))[:12]}"
         return cls(name, model, backbone.dim, fingerprint, torch.device(device), config)
 
+    @classmethod
+    def from_head(
+        cls,
+        name: str,
+        head_path: Path,
+        base_path: Path,
+        device: torch.device | str = "cpu",
+        config: EmbedderConfig | None = None,
+    ) -> Embedder:
+        """A trained head (`embedding.head`) on top of its base backbone.
+
+        Args:
+            name: the model's registry name (e.g. ``"products"``).
+            head_path: the ``sighting-head/1`` file.
+            base_path: the base backbone's weights; their sha256 must be the head's
+                ``base_sha256``.
+            config: defaults to the head's own ``input_size`` and ``resize``.
+
+        Returns:
+            An embedder of ``dim = head.dim`` whose fingerprint is
+            ``"<name>:<first 12 hex of the head file's sha256>"``.
+
+        Raises:
+            ModelUnavailable: unreadable head, a base file other than the one it was trained
+                on, or a head that does not fit the backbone.
+        """
+        from embedding.head import WithHead, read_head
+
+        ckpt = read_head(Path(head_path))
+        base_sha = sha256_of(Path(base_path))
+        if base_sha != ckpt.base_sha256:
+            raise ModelUnavailable(
+                f"{head_path} was trained on {ckpt.base_file} (sha256 {ckpt.base_sha256[:12]}), "
+                f"not on {base_path} (sha256 {base_sha[:12]})"
+            )
+        base = cls.from_weights(ckpt.base, Path(base_path), "cpu")
+        if base.dim != ckpt.in_dim:
+            raise ModelUnavailable(f"{head_path} expects {ckpt.in_dim}-d features, got {base.dim}")
+        model = WithHead(base.model.float(), ckpt.build_head())
+        config = config or EmbedderConfig(input_size=ckpt.input_size, resize=ckpt.resize)
+        fingerprint = f"{name}:{sha256_of(Path(head_path))[:12]}"
+        return cls(name, model, ckpt.dim, fingerprint, torch.device(device), config)
+
     def _preprocess(self, crop: np.ndarray) -> torch.Tensor:
         """``uint8 (h, w, 3) RGB -> float (1, 3, S, S)`` normalised, S = input_size."""
         if not (

