@@ -41,6 +41,14 @@ class Settings(BaseSettings):
     max_top_k: int = Field(100, ge=1)
     keypoint_cache: int = Field(2048, ge=0, description="catalog images kept in the keypoint LRU")
 
+    # --- streams and video ------------------------------------------------------------
+    stream_idle_s: float = Field(60.0, gt=0.0, description="close a stream idle this long")
+    max_streams: int = Field(64, ge=1, description="open streams per worker (LRU evicted)")
+    reverify_frames: int = Field(30, ge=1, description="frames between a track's verifications")
+    drift_cosine: float = Field(0.8, ge=-1.0, le=1.0, description="re-verify below this cosine")
+    stream_imgsz: int = Field(0, ge=0, description="detector size for streams; 0 = detector's")
+    video_imgsz: int = Field(416, ge=0, description="detector size for videos; 0 = detector's")
+
     # --- storage ------------------------------------------------------------------------
     storage: Literal["local", "s3"] = "local"
     data_dir: Path = Field(REPO_ROOT / "data", description="root of the local store")

@@ -1,0 +1,223 @@
+"""Live video: frames of a stream with tracking, and whole video files as ndjson.
+
+A stream is (tenant, catalog, stream id) and lives in the worker that received its frames
+(see `tracking.streams`): send a stream's frames over one keep-alive connection. Frames that
+reach another worker open an independent stream there (new track ids, verification
+repeated), which is correct but slower.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+
+from apiflask import APIBlueprint
+from flask import Response, current_app, request, stream_with_context
+
+from api.auth import caller
+from api.inputs import classes_option, option, read_images
+from api.metrics import observe_stages
+from api.routes.matching import _view
+from api.state import state
+from core.errors import BadInput, UnsupportedMedia
+from core.settings import Settings
+from matching.pipeline import Pipeline, PipelineConfig, Timer
+from matching.report import match_to_dict
+from tracking.streams import StreamRegistry, check_stream_id
+from tracking.tracker import TrackedMatcher, TrackerConfig
+from tracking.video import VideoStats, detection_lines, open_video, run_video
+
+bp = APIBlueprint("streams", __name__, tag="Streams")
+
+CLIENT_HEADER = "X-Stream-Client"
+
+
+def tracker_config(settings: Settings, imgsz: int) -> TrackerConfig:
+    """The tracking options of the settings, detecting at ``imgsz`` (0: the detector's)."""
+    return TrackerConfig(
+        reverify_frames=settings.reverify_frames,
+        drift_cosine=settings.drift_cosine,
+        imgsz=imgsz or None,
+    )
+
+
+def make_registry(settings: Settings, pipeline: Pipeline) -> StreamRegistry:
+    """The worker's stream registry (kept in ``app.extensions["streams"]``)."""
+    config = tracker_config(settings, settings.stream_imgsz)
+    return StreamRegistry(
+        lambda: TrackedMatcher(pipeline, config),
+        idle_s=settings.stream_idle_s,
+        max_streams=settings.max_streams,
+    )
+
+
+def registry() -> StreamRegistry:
+    """The current app's `StreamRegistry`."""
+    return current_app.extensions["streams"]
+
+
+def _config(settings: Settings) -> PipelineConfig:
+    return PipelineConfig(
+        top_k=option("top_k", int, settings.top_k, lo=1, hi=settings.max_top_k),
+        shortlist=settings.shortlist,
+        verify=option("verify", bool, True),
+        classes=classes_option(),
+        whole_frame=False,
+    )
+
+
+@bp.post("/v1/catalogs/<catalog_id>/streams/<stream_id>/frames")
+def stream_frame(catalog_id: str, stream_id: str):
+    """One frame of a live stream: detections with track ids and (cached) matches.
+
+    Body: one frame, as for detect (raw ``image/jpeg``/``image/png``, multipart ``image``, or
+    JSON base64). Query: ``frame_index`` (increasing; default: the last one + 1), ``top_k``,
+    ``classes``, ``verify``. Header ``X-Stream-Client`` (optional) names the sender.
+    The stream opens on its first frame. A frame index that does not move forward, or
+    another ``X-Stream-Client``, is answered 409 (two senders on one stream id). A corrupt
+    frame is answered 422 and the stream stays open. Answers ``{"stream_id",
+    "frame_index", "detections": [{"track_id", "box", "class", "confidence", "matches",
+    "verified_now"}], "timings"}``; the whole frame is not matched on streams.
+    """
+    s = state()
+    check_stream_id(stream_id)
+    timer = Timer()
+    with timer.stage("decode"):
+        image = read_images(s.settings, field="image", many=False)[0]
+    frame_index = option("frame_index", int, None, lo=0)
+    config = _config(s.settings)
+    view = _view(catalog_id)
+    client = request.headers.get(CLIENT_HEADER) or None
+    stream = registry().open((caller().tenant, catalog_id, stream_id), client)
+    with stream.lock:  # one frame of a stream at a time, in order
+        index = stream.accept(frame_index, client)
+        with s.model_lock:
+            result = stream.matcher.process(image.pixels, view, config)
+        stream.last_index = index
+        if stream.client is None:
+            stream.client = client
+    timings = timer.seconds | result.timings
+    observe_stages(timings)
+    det = result.detections
+    names = det.class_name
+    return {
+        "stream_id": stream_id,
+        "frame_index": index,
+        "detections": [
+            {
+                "track_id": int(result.track_ids[i]) if result.track_ids[i] >= 0 else None,
+                "box": [round(float(v), 1) for v in det.xyxy[i]],
+                "class": str(names[i]),
+                "confidence": round(float(det.confidence[i]), 4),
+                "matches": [match_to_dict(m) for m in result.matches[i]],
+                "verified_now": bool(result.verified_now[i]),
+            }
+            for i in range(len(det))
+        ],
+        "timings": {k: round(v * 1000.0, 1) for k, v in timings.items()},
+        "catalog_version": view.version,
+    }
+
+
+@bp.delete("/v1/catalogs/<catalog_id>/streams/<stream_id>")
+def close_stream(catalog_id: str, stream_id: str):
+    """Close a stream of this worker and forget its tracks. 204; 404 if it is not open."""
+    check_stream_id(stream_id)
+    registry().close((caller().tenant, catalog_id, stream_id))
+    return "", 204
+
+
+@bp.get("/v1/streams")
+def list_streams():
+    """The caller's open streams on the worker that answers (see ``X-Sighting-Worker``)."""
+    who = caller()
+    now = registry().clock()
+    return {
+        "streams": [
+            {
+                "id": st.key[2],
+                "catalog": st.key[1],
+                "frames": st.matcher.frames,
+                "last_frame_index": st.last_index,
+                "idle_s": round(now - st.last_seen, 3),
+                "last_seen": round(time.time() - (now - st.last_seen), 3),
+                "tracks": st.matcher.open_tracks,
+                "verify_calls": st.matcher.verify_calls,
+            }
+            for st in registry().of_tenant(None if who.admin else who.tenant)
+        ]
+    }
+
+
+def _save_upload() -> str:
+    """The request's video body in a temp file; returns its path (the caller deletes it)."""
+    ctype = (request.mimetype or "").lower()
+    if ctype.startswith("multipart/form-data"):
+        upload = request.files.get("video")
+        if upload is None:
+            raise BadInput("multipart body has no file in field 'video'")
+        data = upload.read()
+    elif ctype.startswith(("video/", "application/octet-stream")):
+        data = request.get_data(cache=False)
+    else:
+        raise UnsupportedMedia(
+            f"content type {ctype or 'none'!r} is not accepted: send video/mp4 or "
+            "multipart/form-data with field 'video'"
+        )
+    if not data:
+        raise BadInput("empty body: send a video (video/mp4)")
+    fd, path = tempfile.mkstemp(suffix=".video")
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+    return path
+
+
+@bp.post("/v1/catalogs/<catalog_id>/videos")
+def process_video(catalog_id: str):
+    """Match a whole video file with tracking; answers ``application/x-ndjson``.
+
+    Body: ``video/mp4`` (or multipart field ``video``), within the body size limit. Query:
+    ``top_k``, ``classes``, ``verify``, ``stride`` (every n-th frame, default 1). Lines: one
+    per detection per frame, ``{"frame", "time", "track", "box", "class", "item", "score",
+    "verified", "verified_now"}``, then ``{"summary": {"frames", "fps", "verify_calls",
+    "verify_per_frame", "seconds", "stages_ms"}}``. A file OpenCV cannot decode is 422.
+    The detector runs at ``SIGHTING_VIDEO_IMGSZ`` for speed.
+    """
+    s = state()
+    view = _view(catalog_id)
+    config = _config(s.settings)
+    stride = option("stride", int, 1, lo=1, hi=1000)
+    path = _save_upload()
+    try:
+        video = open_video(path)
+    except BadInput:
+        os.unlink(path)
+        raise
+    matcher = TrackedMatcher(s.pipeline, tracker_config(s.settings, s.settings.video_imgsz))
+    lock = s.model_lock
+
+    def lines():
+        stats = VideoStats()
+        try:
+            for record in run_video(
+                iter(video), view, config, matcher=matcher, stride=stride, stats=stats, lock=lock
+            ):
+                for line in detection_lines(record, video.fps):
+                    yield json.dumps(line) + "\n"
+            summary = {
+                "frames": stats.frames,
+                "fps": round(stats.frames / stats.seconds, 2) if stats.seconds else 0.0,
+                "video_fps": round(video.fps, 3),
+                "verify_calls": stats.verify_calls,
+                "verify_per_frame": round(stats.verify_calls / max(1, stats.frames), 4),
+                "seconds": round(stats.seconds, 3),
+                "stages_ms": {k: round(v * 1000.0, 1) for k, v in stats.stages.items()},
+            }
+            yield json.dumps({"summary": summary}) + "\n"
+        finally:
+            video.capture.release()
+            os.unlink(path)
+
+    return Response(stream_with_context(lines()), mimetype="application/x-ndjson")

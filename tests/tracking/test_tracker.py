@@ -1,0 +1,96 @@
+"""TrackedMatcher: verification reused along tracks, stable ids, frame-size changes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from core.images import read_image
+from matching.folder_catalog import load_folder_catalog
+from matching.pipeline import PipelineConfig
+from tracking.tracker import TrackedMatcher, TrackerConfig
+
+VIDEO = Path(__file__).resolve().parents[3] / "shared" / "data" / "video"
+
+
+@pytest.fixture(scope="module")
+def catalog(pipeline):
+    """The coke-shelf catalog (5 items, 10 crops), described once (disk-cached)."""
+    return load_folder_catalog(pipeline, VIDEO / "coke-shelf-catalog", progress=False)
+
+
+@pytest.fixture(scope="module")
+def bus(ultralytics_assets: Path) -> np.ndarray:
+    """bus.jpg at 360 px wide: a bus and people."""
+    img = read_image(ultralytics_assets / "bus.jpg")
+    return cv2.resize(img, (360, round(img.shape[0] * 360 / img.shape[1])))
+
+
+def shifted(image: np.ndarray, dx: int) -> np.ndarray:
+    """The image moved ``dx`` pixels right (edge pixels repeated), like a slow pan."""
+    m = np.float32([[1, 0, dx], [0, 1, 0]])
+    return cv2.warpAffine(
+        image, m, (image.shape[1], image.shape[0]), borderMode=cv2.BORDER_REPLICATE
+    )
+
+
+def test_static_sequence_verifies_each_track_once(pipeline, catalog, bus) -> None:
+    matcher = TrackedMatcher(pipeline, TrackerConfig(reverify_frames=100, verify_per_frame=2))
+    frames = 6
+    config = PipelineConfig(classes=("person",), shortlist=1, refs_per_item=1)  # cheap verify
+    results = [matcher.process(bus, catalog, config) for _ in range(frames)]
+    tracks = {int(t) for r in results for t in r.track_ids if t >= 0}
+    assert len(tracks) >= 3
+    # every track verified once (new), never again while nothing changes
+    assert matcher.verify_calls == len(tracks)
+    assert matcher.verify_calls < frames * len(tracks) / 3
+    assert results[0].verify_calls == 2  # capped per frame; the rest come next frame
+    assert not results[-1].verified_now.any()
+    last = results[-1]
+    for r, tid in enumerate(last.track_ids):  # the cached verdict is reused on later frames
+        if tid >= 0:
+            assert last.matches[r], f"track {tid} has no matches on a later frame"
+
+
+def test_reverify_after_n_frames(pipeline, catalog, bus) -> None:
+    config = PipelineConfig(classes=("bus",), shortlist=1, refs_per_item=1)
+    matcher = TrackedMatcher(pipeline, TrackerConfig(reverify_frames=2))
+    calls = [matcher.process(bus, catalog, config).verify_calls for _ in range(3)]
+    assert calls == [1, 0, 1]
+
+
+@pytest.mark.parametrize("step", [0, 4])  # static, a pan (pixels per frame)
+def test_track_ids_stable(pipeline, catalog, bus, step: int) -> None:
+    matcher = TrackedMatcher(pipeline)
+    off = PipelineConfig(verify=False)
+    ids = []
+    for i in range(4):
+        r = matcher.process(shifted(bus, i * step), catalog, off)
+        ids.append(sorted(int(t) for t in r.track_ids if t >= 0))
+    assert len(ids[0]) >= 3
+    # no new ids (a missed detection may drop a frame, but never comes back renamed)
+    assert all(set(frame_ids) <= set(ids[0]) for frame_ids in ids[1:]), ids
+    assert len(set.intersection(*map(set, ids))) >= 2, ids
+
+
+def test_frame_size_change_restarts_tracks(pipeline, catalog, bus) -> None:
+    matcher = TrackedMatcher(pipeline)
+    off = PipelineConfig(verify=False)
+    first = matcher.process(bus, catalog, off)
+    small = cv2.resize(bus, (256, round(bus.shape[0] * 256 / bus.shape[1])))
+    second = matcher.process(small, catalog, off)
+    assert len(second.detections) and (second.detections.xyxy[:, 2] <= 256).all()
+    old, new = (
+        set(first.track_ids[first.track_ids >= 0]),
+        set(second.track_ids[second.track_ids >= 0]),
+    )
+    assert new and not (old & new) and min(new) > max(old)  # fresh ids, never reused
+
+
+def test_empty_frame(pipeline, catalog) -> None:
+    matcher = TrackedMatcher(pipeline)
+    r = matcher.process(np.zeros((96, 128, 3), dtype=np.uint8), catalog, PipelineConfig())
+    assert len(r.detections) == 0 and r.track_ids.shape == (0,) and r.matches == []
