@@ -1,0 +1,1 @@
+"""Live video: per-stream tracking with cached verification, stream registry, video files."""
