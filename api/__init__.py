@@ -51,7 +51,7 @@ def create_app(settings: Settings | None = None, pipeline=None) -> APIFlask:
         pipeline=pipeline,
         catalogs=CatalogCache(
             repository,
-            pipeline.embedder.dim,
+            lambda kind: pipeline.embedder_for(kind).dim,
             sync_interval_s=settings.sync_interval_s,
             keypoint_cache=settings.keypoint_cache,
         ),

@@ -15,6 +15,7 @@ import io
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -61,14 +62,14 @@ class CatalogCache:
     def __init__(
         self,
         repository: CatalogRepository,
-        dim: int,
+        dim_of: Callable[[str], int],
         *,
         sync_interval_s: float = 2.0,
         keypoint_cache: int = 2048,
         max_catalogs: int = 64,
     ) -> None:
         self.repository = repository
-        self.dim = dim
+        self.dim_of = dim_of  # catalog kind -> vector dimension of its embedder
         self.sync_interval_s = sync_interval_s
         self.keypoint_cache = keypoint_cache
         self.max_catalogs = max_catalogs
@@ -123,7 +124,7 @@ class CatalogCache:
         view = CatalogView(
             catalog_id=manifest.catalog_id,
             kind=manifest.kind,
-            index=VectorIndex(self.dim),
+            index=VectorIndex(self.dim_of(manifest.kind)),
             features=FeatureCache(load_keypoints, self.keypoint_cache),
             version=0,
             embedder=manifest.embedder_fingerprint,

@@ -88,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
         objects = np.flatnonzero(det.class_id >= 0)
         best = int(objects[np.argmax(det.confidence[objects])]) if len(objects) else 0
         crop = det.data["crop"][best]
-        vec = pipeline.embedder.embed([crop])
+        vec = pipeline.embedder_for("products").embed([crop])
         vtimer = Timer()
         pipeline.match_vectors(vec, [crop], catalog, config, vtimer)
         if i < 3:  # warm-up
@@ -119,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
 def memory_test(pipeline, catalog_dir: Path, cache_size: int, n_images: int) -> None:
     """Resident memory with a synthetic catalog of ``n_images`` images behind the LRU."""
     before = rss_mb()
-    dim = pipeline.embedder.dim
+    dim = pipeline.embedder_for("products").dim
     rng = np.random.default_rng(0)
     index = VectorIndex(dim)
     for start in range(0, n_images, 10_000):

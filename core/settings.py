@@ -27,7 +27,7 @@ class Settings(BaseSettings):
     weights_dir: Path = Field(REPO_ROOT / "weights", description="folder searched for model files")
     device: Literal["auto", "cpu", "cuda"] = "auto"
     detector: str = "yolov5su"
-    embedder: str = "resnet34"
+    embedder: str = Field("auto", description="model name, or auto: the catalog kind's default")
     verifier: str = "loftr"
     threads: int = Field(0, ge=0, description="CPU threads for torch; 0 = all cores")
     allow_download: bool = Field(False, description="fetch missing weights (sha256-checked)")

@@ -14,7 +14,31 @@ from embedding.embedder import Embedder, EmbedderConfig
 if TYPE_CHECKING:
     from core.settings import Settings
 
-__all__ = ["BACKBONES", "Embedder", "EmbedderConfig", "load_embedder"]
+__all__ = [
+    "BACKBONES",
+    "KIND_DEFAULTS",
+    "Embedder",
+    "EmbedderConfig",
+    "load_embedder",
+    "load_embedders",
+]
+
+
+#: The embedder a catalog kind uses when ``SIGHTING_EMBEDDER=auto`` (the default): the heads
+#: trained for that kind (see README.md here), on the MobileNetV2 backbone.
+KIND_DEFAULTS = {"products": "products", "animals": "animals"}
+
+
+def load_embedders(settings: Settings) -> dict[str, Embedder]:
+    """One embedder per catalog kind: the kind's trained default when ``settings.embedder`` is
+    ``auto``, else the named model for every kind (a setting overrides the kind)."""
+    if settings.embedder != "auto":
+        one = load_embedder(settings)
+        return dict.fromkeys(KIND_DEFAULTS, one)
+    return {
+        kind: load_embedder(settings.model_copy(update={"embedder": name}))
+        for kind, name in KIND_DEFAULTS.items()
+    }
 
 
 def load_embedder(settings: Settings, config: EmbedderConfig | None = None) -> Embedder:

@@ -22,12 +22,12 @@ def load_pipeline(settings: Settings) -> Pipeline:
     """
     prepare_environment()
     from detection import load_detector
-    from embedding import load_embedder
+    from embedding import load_embedders
     from matching.verification import load_verifier
 
     start = time.perf_counter()
     detector = load_detector(settings)
-    embedder = load_embedder(settings)
+    embedders = load_embedders(settings)
     verifier = load_verifier(settings)
     configure_torch(settings.threads)
     log.info(
@@ -37,4 +37,4 @@ def load_pipeline(settings: Settings) -> Pipeline:
         settings.embedder,
         settings.verifier,
     )
-    return Pipeline(detector, embedder, verifier, load_calibrations())
+    return Pipeline(detector, embedders, verifier, load_calibrations())

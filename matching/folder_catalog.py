@@ -57,8 +57,8 @@ def scan_catalog(folder: Path) -> list[FolderImage]:
     return images
 
 
-def _cache_key(pipeline: Pipeline) -> str:
-    parts = [pipeline.detector.fingerprint, pipeline.embedder.fingerprint]
+def _cache_key(pipeline: Pipeline, kind: str) -> str:
+    parts = [pipeline.detector.fingerprint, pipeline.embedder_for(kind).fingerprint]
     parts.append(pipeline.verifier.fingerprint if pipeline.verifier else "none")
     return hashlib.sha1("|".join(parts).encode()).hexdigest()[:16]
 
@@ -91,10 +91,15 @@ def _load(path: Path) -> Reference:
 
 
 def describe_folder(
-    pipeline: Pipeline, images: list[FolderImage], *, cache: bool = True, progress: bool = True
+    pipeline: Pipeline,
+    images: list[FolderImage],
+    *,
+    kind: str = "products",
+    cache: bool = True,
+    progress: bool = True,
 ) -> dict[str, Reference]:
     """Describe every image (cached on disk); unreadable images are skipped with a warning."""
-    cache_dir = CACHE_DIR / _cache_key(pipeline)
+    cache_dir = CACHE_DIR / _cache_key(pipeline, kind)
     refs: dict[str, Reference] = {}
     for image in tqdm(images, desc="indexing catalog", unit="img", disable=not progress):
         digest = hashlib.sha1(image.path.read_bytes()).hexdigest()
@@ -103,7 +108,7 @@ def describe_folder(
             refs[image.image_id] = _load(cached)
             continue
         try:
-            ref = pipeline.describe_reference(read_image(image.path))
+            ref = pipeline.describe_reference(read_image(image.path), kind)
         except SightingError as exc:
             log.warning("skipping %s: %s", image.path, exc)
             continue
@@ -115,7 +120,7 @@ def describe_folder(
 
 def load_folder_catalog(
     pipeline: Pipeline,
-    folder: Path,
+    folder: str | Path,
     *,
     kind: str = "products",
     cache: bool = True,
@@ -132,9 +137,11 @@ def load_folder_catalog(
     Returns:
         A `CatalogView` whose keypoints are all in memory (``cache_size`` permitting).
     """
+    folder = Path(folder)
     images = scan_catalog(folder)
-    refs = describe_folder(pipeline, images, cache=cache, progress=progress)
-    index = VectorIndex(pipeline.embedder.dim)
+    refs = describe_folder(pipeline, images, kind=kind, cache=cache, progress=progress)
+    embedder = pipeline.embedder_for(kind)
+    index = VectorIndex(embedder.dim)
     images_of: dict[str, list[str]] = {}
     features: dict[str, LocalFeatures] = {}
     for image in images:
@@ -159,6 +166,6 @@ def load_folder_catalog(
         kind=kind,
         index=index,
         features=cache_,
-        embedder=pipeline.embedder.fingerprint,
+        embedder=embedder.fingerprint,
         images_of=images_of,
     )

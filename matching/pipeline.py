@@ -22,7 +22,7 @@ from detection.detector import Detector
 from embedding.embedder import Embedder
 from matching.catalog_view import CatalogView
 from matching.features import LocalFeatures
-from matching.score import Calibration, candidate_features, load_calibrations
+from matching.score import KINDS, Calibration, candidate_features, load_calibrations
 from matching.verifier import Verifier
 
 #: Suffix of the second vector of a catalog image: its main object crop.
@@ -117,15 +117,22 @@ class Pipeline:
     def __init__(
         self,
         detector: Detector,
-        embedder: Embedder,
+        embedders: Embedder | dict[str, Embedder],
         verifier: Verifier | None,
         calibrations: dict[str, Calibration] | None = None,
     ) -> None:
         self.detector = detector
-        self.embedder = embedder
+        #: the embedder of each catalog kind (one object may serve several kinds)
+        self.embedders = (
+            embedders if isinstance(embedders, dict) else dict.fromkeys(KINDS, embedders)
+        )
         self.verifier = verifier
         #: one fused-score calibration per catalog kind (see `matching.score`)
         self.calibrations = calibrations or load_calibrations()
+
+    def embedder_for(self, kind: str) -> Embedder:
+        """The embedder of a catalog kind (``products`` when unknown)."""
+        return self.embedders.get(kind) or self.embedders["products"]
 
     def calibration(self, kind: str) -> Calibration:
         """The score calibration of a catalog kind (``products`` when unknown)."""
@@ -133,12 +140,13 @@ class Pipeline:
 
     # ----------------------------------------------------------------------- catalog side
     def describe_reference(
-        self, image: np.ndarray, config: PipelineConfig = PipelineConfig()
+        self, image: np.ndarray, kind: str = "products", config: PipelineConfig = PipelineConfig()
     ) -> Reference:
         """Vectors and keypoints of one catalog image.
 
         Args:
             image: uint8 (H, W, 3) RGB.
+            kind: the catalog's kind (chooses the embedder).
 
         Returns:
             A `Reference`: the whole image's vector, plus the main object crop's vector when
@@ -159,7 +167,7 @@ class Pipeline:
                 box = det.xyxy[best].round().astype(np.int64)
                 crops.append(det.data["crop"][best])
                 tags.append(CROP_TAG)
-        vectors = self.embedder.embed(crops)
+        vectors = self.embedder_for(kind).embed(crops)
         features = self.verifier.extract(image) if self.verifier is not None else None
         return Reference(vectors=vectors, tags=tags, box=box, features=features)
 
@@ -187,7 +195,7 @@ class Pipeline:
             )
         crops = [crop for det in detections for crop in det.data.get("crop", [])]
         with timer.stage("embed"):
-            vectors = self.embedder.embed(crops)
+            vectors = self.embedder_for(catalog.kind).embed(crops)
         frame_of = [f for f, det in enumerate(detections) for _ in range(len(det))]
         per_crop = self.match_vectors(vectors, crops, catalog, config, timer, frame_of)
         results, start = [], 0

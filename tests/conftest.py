@@ -54,7 +54,7 @@ def offline_settings(data_dir: Path, **overrides) -> Settings:
         weights_dir=WEIGHTS,
         device="cpu",
         detector="yolov5n",
-        embedder="mobilenet_v2",
+        embedder="auto",  # each kind's trained head, as in production
         verifier="aliked_lightglue",
         data_dir=data_dir,
         threads=2,
@@ -77,7 +77,7 @@ def moto_s3() -> Iterator[MotoS3]:
 
 @pytest.fixture(scope="session")
 def pipeline(weights_dir: Path):
-    """The offline models (yolov5n, mobilenet_v2, aliked_lightglue), loaded once per session."""
+    """The offline models (yolov5n, per-kind heads, aliked_lightglue), loaded once per session."""
     from matching.engine import load_pipeline
 
     return load_pipeline(offline_settings(REPO_ROOT / "data"))

@@ -178,7 +178,7 @@ class TrackedMatcher:
         crops = list(det.data.get("crop", []))
         rows = self._to_embed(track_ids, index)
         with timer.stage("embed"):
-            vectors = self.pipeline.embedder.embed([crops[r] for r in rows])
+            vectors = self.pipeline.embedder_for(catalog.kind).embed([crops[r] for r in rows])
         verify = config.verify and self.pipeline.verifier is not None
         due = self._due(track_ids, rows, vectors, index) if verify else []
         matches: list[list[Match]] = [[] for _ in range(len(det))]

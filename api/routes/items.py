@@ -58,11 +58,11 @@ def _add(catalog_id: str, item_id: str | None, metadata: dict | None, *, new_ite
     images = []
     with s.model_lock:
         for up in uploads:
-            ref = pipeline.describe_reference(up.pixels)
+            ref = pipeline.describe_reference(up.pixels, manifest.kind)
             h, w = up.pixels.shape[:2]
             images.append(NewImage(up.data, up.content_type, w, h, reference_blobs(ref)))
     fingerprints = Fingerprints(
-        embedder=pipeline.embedder.fingerprint,
+        embedder=pipeline.embedder_for(manifest.kind).fingerprint,
         verifier=pipeline.verifier.fingerprint if pipeline.verifier else None,
     )
     added = s.repository.add_images(catalog_id, item_id, metadata, images, fingerprints)

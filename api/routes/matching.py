@@ -19,7 +19,7 @@ def _view(catalog_id: str):
     s = state()
     owned_manifest(catalog_id)
     manifest, view = s.catalogs.get(catalog_id)
-    mine = s.pipeline.embedder.fingerprint
+    mine = s.pipeline.embedder_for(manifest.kind).fingerprint
     if manifest.embedder_fingerprint not in (None, mine):
         raise Conflict(
             f"catalog {catalog_id!r} was indexed with embedder {manifest.embedder_fingerprint}, "

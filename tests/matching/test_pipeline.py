@@ -49,7 +49,10 @@ def view(pipeline, small_set: Path):
 def test_reference_description(pipeline, data_dir: Path) -> None:
     image = read_image(next((data_dir / "grocery" / "catalog" / ITEMS[0]).iterdir()))
     ref = pipeline.describe_reference(image)
-    assert ref.vectors.dtype == np.float32 and ref.vectors.shape[1] == pipeline.embedder.dim
+    assert (
+        ref.vectors.dtype == np.float32
+        and ref.vectors.shape[1] == pipeline.embedder_for("products").dim
+    )
     assert len(ref.tags) == len(ref.vectors) and ref.tags[0] == ""
     np.testing.assert_allclose(np.linalg.norm(ref.vectors, axis=1), 1.0, atol=1e-4)
     assert ref.features is not None and len(ref.features) > 50
@@ -71,7 +74,7 @@ def test_match_frames_finds_the_true_item(pipeline, view, small_set: Path) -> No
 def test_empty_inputs_give_empty_answers(pipeline, view) -> None:
     assert pipeline.match_frames([], view) == []
     none = pipeline.match_vectors(
-        np.zeros((0, pipeline.embedder.dim), np.float32), [], view, PipelineConfig()
+        np.zeros((0, pipeline.embedder_for("products").dim), np.float32), [], view, PipelineConfig()
     )
     assert none == []
 
