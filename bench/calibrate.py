@@ -1,15 +1,15 @@
 """Fit the fused score of each catalog kind (`matching.score`) on benchmark dumps.
 
-    python -m bench.accuracy ../shared/data/grocery --limit 200 --seed 1 --json out/cal_grocery.json
-    python -m bench.accuracy ../shared/data/dogs --kind animals --limit 200 --seed 1 \
-        --json out/cal_dogs.json
-    python -m bench.calibrate products=out/cal_grocery.json animals=out/cal_dogs.json [--save]
+    python -m bench.accuracy ../shared/data/grocery --limit 200 --json out/grocery.json
+    python -m bench.accuracy ../shared/data/dogs --kind animals --limit 200 --json out/dogs.json
+    python -m bench.calibrate products=out/grocery.json animals=out/dogs.json [--save]
 
 For each kind, the candidates of every crop are labelled (same item or not) and a logistic
 model with non-negative weights is fitted on half of the photos (split by a hash of the path);
 the threshold is the lowest that keeps confirmation precision >= ``--precision`` on that half.
-Metrics are printed on the other, held-out half, so the figures are not the fit's own. Dumps
-use seed 1, the benchmark seed 0, so the benchmark's sample is mostly unseen by the fit.
+Metrics are printed on the other, held-out half, so the figures are not the fit's own. Use the
+benchmark's own sample (seed 0): the shipped embedding heads were trained with it left out, so
+it is the one set of photos neither the heads nor (for the held-out half) the fit have seen.
 """
 
 from __future__ import annotations
