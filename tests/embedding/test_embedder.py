@@ -201,6 +201,7 @@ def _state(path: Path) -> dict:
 
 
 def test_load_embedder_from_settings(settings, weights_dir):
+    settings = settings.model_copy(update={"embedder": "mobilenet_v2"})  # default: "auto"
     embedder = load_embedder(settings)
     assert embedder.name == settings.embedder == "mobilenet_v2"
     assert embedder.dim == BACKBONES["mobilenet_v2"].dim
