@@ -25,6 +25,17 @@ ACCEPTED_FORMATS = frozenset({"JPEG", "PNG", "WEBP", "BMP", "TIFF", "GIF", "MPO"
 
 DEFAULT_MAX_PIXELS = 50_000_000
 
+#: Leading bytes of the accepted formats (a file starting so is an image, maybe a broken one).
+IMAGE_MAGIC = (
+    b"\xff\xd8\xff",
+    b"\x89PNG\r\n\x1a\n",
+    b"RIFF",
+    b"BM",
+    b"GIF8",
+    b"II*\x00",
+    b"MM\x00*",
+)
+
 
 def decode_image(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
     """Decode encoded image bytes.
@@ -46,6 +57,10 @@ def decode_image(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.nda
     try:
         img = Image.open(io.BytesIO(data))
     except UnidentifiedImageError:
+        if data.startswith(IMAGE_MAGIC):  # a known format whose header is broken or zero-sized
+            raise BadInput(
+                "corrupt image: its header cannot be read (damaged or 0 pixels)"
+            ) from None
         raise UnsupportedMedia(
             "not an image Sighting can read (expected JPEG, PNG, WebP, BMP, TIFF or GIF)"
         ) from None

@@ -40,7 +40,7 @@ CASES = [
             "data": {"images": (io.BytesIO(b"GIF89a-broken"), "x.gif")},
             "content_type": "multipart/form-data",
         },
-        415,  # unreadable as an image
+        422,  # a GIF header with nothing readable behind it
     ),
     ("post", "/items", {"data": {"item_id": "x"}, "content_type": "multipart/form-data"}, 422),
     (

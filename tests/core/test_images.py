@@ -66,8 +66,10 @@ JPEG = encode_jpeg(RGB)
         (JPEG[: len(JPEG) // 2], BadInput),  # truncated
         (JPEG[:20], BadInput),  # header only
         (png_header_only(40_000, 40_000), TooLarge),  # refused before decoding
+        (png_header_only(0, 10), BadInput),  # zero pixels wide
+        (png_header_only(0, 0), BadInput),  # zero pixels
     ],
-    ids=["empty", "text", "pdf", "truncated-jpeg", "jpeg-header", "40000x40000"],
+    ids=["empty", "text", "pdf", "truncated-jpeg", "jpeg-header", "40000x40000", "0x10", "0x0"],
 )
 def test_bad_bytes_get_typed_errors(data: bytes, error: type[Exception]) -> None:
     with pytest.raises(error):
