@@ -55,8 +55,9 @@ def decode_image(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.nda
     if not data:
         raise BadInput("empty image: the body has no bytes")
     try:
-        img = Image.open(io.BytesIO(data))
-    except UnidentifiedImageError:
+        # only the accepted formats' decoders are tried (no optional plugins, e.g. HEIF)
+        img = Image.open(io.BytesIO(data), formats=sorted(ACCEPTED_FORMATS - {"MPO"}))
+    except (UnidentifiedImageError, ImportError):  # ImportError: ultralytics' HEIF hook
         if data.startswith(IMAGE_MAGIC):  # a known format whose header is broken or zero-sized
             raise BadInput(
                 "corrupt image: its header cannot be read (damaged or 0 pixels)"

@@ -29,7 +29,7 @@ def test_items_lifecycle(client: FlaskClient, catalog: str) -> None:
     assert sorted(i["item_id"] for i in listed) == sorted(ITEMS)
     summary = client.get(base).json
     assert (summary["items"], summary["images"], summary["version"]) == (3, 3, 4)
-    assert summary["embedder"].startswith("mobilenet_v2:")
+    assert summary["embedder"].startswith("products:")  # the kind's head
 
     # add a second image to an item, read it back byte for byte, delete it
     photo = catalog_photo("Oatly-Natural-Oatghurt")
