@@ -23,10 +23,14 @@ import argparse
 import json
 import time
 from collections import defaultdict
+from dataclasses import dataclass, replace
 from pathlib import Path
+
+import numpy as np
 
 from bench.machine import describe
 from core.settings import get_settings
+from detection.detector import Detector
 from matching.engine import load_pipeline
 from matching.folder_catalog import load_folder_catalog
 from matching.pipeline import PipelineConfig
@@ -34,55 +38,152 @@ from tracking.tracker import TrackedMatcher, TrackerConfig
 from tracking.video import FrameRecord, VideoStats, open_video, run_video
 
 MARGIN = 5  # frames around a catalog crop's own frame left out of the scoring
+MIN_IOU = 0.3  # a detection overlapping a catalog crop's box this much is that object
 
 
-def shot_of(frame: int, shots: dict[str, list[int]]) -> str | None:
-    """The shot a frame belongs to."""
-    for name, (lo, hi) in shots.items():
-        if lo <= frame <= hi:
-            return name
-    return None
+@dataclass(frozen=True)
+class ItemTruth:
+    """Where one catalog item of a clip is, from ``<clip>.json``.
+
+    Attributes:
+        in_view: frames where it is plainly visible (where matching is scored).
+        present: frames where it may show at all (confirmations outside are false).
+        crops: (frame, box x0,y0,x1,y1) of its catalog crops.
+        shots: shot name -> its in-view frames (one shot ``"clip"`` when the clip has none).
+    """
+
+    in_view: set[int]
+    present: set[int]
+    crops: list[tuple[int, tuple[float, float, float, float]]]
+    shots: dict[str, set[int]]
+
+
+def item_truths(truth: dict) -> dict[str, ItemTruth]:
+    """The items of a clip's JSON: shot-based (``shots`` + per item ``shots``, the shelf clip)
+    or frame-range based (per item ``frames`` [first, last in view] and ``smaller_until``)."""
+    shots = {k: set(range(lo, hi + 1)) for k, (lo, hi) in truth.get("shots", {}).items()}
+    out = {}
+    for item, info in truth.get("items", {}).items():
+        crops = [(c["frame"], tuple(c.get("box_xyxy") or c["box"])) for c in info["crops"]]
+        if "shots" in info:
+            mine = {name: shots[name] for name in info["shots"]}
+            seen = set().union(*mine.values())
+            out[item] = ItemTruth(seen, seen, crops, mine)
+        else:
+            lo, hi = info["frames"]
+            seen = set(range(lo, hi + 1))
+            present = set(range(lo, max(hi, info.get("smaller_until") or hi) + 1))
+            out[item] = ItemTruth(seen, present, crops, {"clip": seen})
+    return out
+
+
+def iou(a: np.ndarray, b: tuple[float, float, float, float]) -> np.ndarray:
+    """IoU of boxes ``a`` float (N, 4) xyxy with one box ``b``; float (N,)."""
+    x0 = np.maximum(a[:, 0], b[0])
+    y0 = np.maximum(a[:, 1], b[1])
+    x1 = np.minimum(a[:, 2], b[2])
+    y1 = np.minimum(a[:, 3], b[3])
+    inter = np.clip(x1 - x0, 0, None) * np.clip(y1 - y0, 0, None)
+    area = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1]) + (b[2] - b[0]) * (b[3] - b[1])
+    return inter / np.maximum(area - inter, 1e-9)
 
 
 def score(records: list[FrameRecord], truth: dict) -> list[str]:
-    """Accuracy lines of one run against the clip's JSON."""
-    shots = truth.get("shots", {})
-    found: dict[str, set[int]] = defaultdict(set)  # item -> frames where it is a top match
+    """Accuracy and identity lines of one run against the clip's JSON.
+
+    Per item: ``any`` / ``verified``: the share of its in-view frames (its crops' frames +-5
+    left out) where some detection's top match is the item / is verified as it;
+    ``false_confirmed``: frames where it is verified while it is not there; ``tracks``: per
+    shot, distinct track ids whose top match was the item (a shelf holds several bottles of
+    one item); ``ids_at_crops``: the track of the detection on each catalog crop's box
+    (IoU >= 0.3; ``-`` untracked or not processed); ``id_switches``: for an item seen in one
+    pass (the highway clip, where both crops are one vehicle), distinct ids at its crops - 1
+    (on the shelf clip crops may be different bottles of one item: ``-``); ``kept``: the
+    share of the processed frames of the crop's shot where its track is alive (1 = one id
+    throughout).
+    """
+    items = item_truths(truth)
+    by_frame = {r.index: r.result for r in records}
+    processed = set(by_frame)
+    found: dict[str, set[int]] = defaultdict(set)
     verified: dict[str, set[int]] = defaultdict(set)
-    tracks: dict[tuple[str, str], set[int]] = defaultdict(set)  # (item, shot) -> track ids
-    processed = {r.index for r in records}
-    for rec in records:
-        res = rec.result
+    tracks: dict[str, set[tuple[int, int]]] = defaultdict(set)  # item -> (frame, track)
+    alive: dict[int, set[int]] = defaultdict(set)  # track -> frames it is reported on
+    for index, res in by_frame.items():
         for i, matches in enumerate(res.matches):
+            tid = int(res.track_ids[i])
+            if tid >= 0:
+                alive[tid].add(index)
             if not matches:
                 continue
             best = matches[0]
-            found[best.item_id].add(rec.index)
+            found[best.item_id].add(index)
             if best.verified:
-                verified[best.item_id].add(rec.index)
-            tid = int(res.track_ids[i])
-            shot = shot_of(rec.index, shots)
-            if tid >= 0 and shot is not None:
-                tracks[(best.item_id, shot)].add(tid)
+                verified[best.item_id].add(index)
+            if tid >= 0:
+                tracks[best.item_id].add((index, tid))
     lines = []
-    for item, info in truth.get("items", {}).items():
-        own = {c["frame"] + d for c in info["crops"] for d in range(-MARGIN, MARGIN + 1)}
-        in_view = {
-            f
-            for s in info["shots"]
-            for f in range(shots[s][0], shots[s][1] + 1)
-            if f in processed and f not in own
-        }
-        outside = {f for f in processed if shot_of(f, shots) not in info["shots"]}
+    for item, t in items.items():
+        own = {f + d for f, _ in t.crops for d in range(-MARGIN, MARGIN + 1)}
+        in_view = (t.in_view & processed) - own
         n = max(1, len(in_view))
-        switches = {s: len(tracks.get((item, s), ())) for s in info["shots"]}
+        per_shot = {
+            name: len({tid for f, tid in tracks[item] if f in frames})
+            for name, frames in t.shots.items()
+        }
+        ids, kept = [], []
+        for frame, box in t.crops:
+            res = by_frame.get(frame)
+            tid = -1
+            if res is not None and len(res.detections):
+                overlap = iou(res.detections.xyxy, box)
+                best_row = int(np.argmax(overlap))
+                if overlap[best_row] >= MIN_IOU:
+                    tid = int(res.track_ids[best_row])
+            ids.append(f"{frame}:{tid if tid >= 0 else '-'}")
+            shot = next((fr for fr in t.shots.values() if frame in fr), set())
+            if tid >= 0 and shot & processed:
+                kept.append(len(alive[tid] & shot) / len(shot & processed))
+        switches = "-"
+        if list(t.shots) == ["clip"]:  # one pass of one object: its crops share one track
+            tracked = {i.split(":")[1] for i in ids} - {"-"}
+            switches = str(len(tracked) - 1) if tracked else "-"
         lines.append(
             f"  {item:28s} in-view={len(in_view):4d} any={len(found[item] & in_view) / n:6.1%} "
             f"verified={len(verified[item] & in_view) / n:6.1%} "
-            f"false_confirmed_outside={len(verified[item] & outside):3d} "
-            f"track_ids_per_shot={switches}"
+            f"false_confirmed={len(verified[item] & (processed - t.present)):3d} "
+            f"tracks={per_shot} ids_at_crops=[{' '.join(ids)}] id_switches={switches} "
+            f"kept={'/'.join(f'{k:.0%}' for k in kept) or '-'}"
         )
     return lines
+
+
+def verify_delay(records: list[FrameRecord]) -> tuple[int, float, float, int]:
+    """Frames from a track's first frame to its first verification.
+
+    Returns:
+        (tracks verified, median frames, 90th percentile frames, tracks never verified).
+    """
+    first: dict[int, int] = {}
+    checked: dict[int, int] = {}
+    for rec in records:
+        res = rec.result
+        for i, tid in enumerate(res.track_ids):
+            tid = int(tid)
+            if tid < 0:
+                continue
+            first.setdefault(tid, rec.index)
+            if res.verified_now[i]:
+                checked.setdefault(tid, rec.index)
+    delays = [checked[t] - first[t] for t in checked]
+    if not delays:
+        return 0, float("nan"), float("nan"), len(first)
+    return (
+        len(delays),
+        float(np.median(delays)),
+        float(np.percentile(delays, 90)),
+        len(first) - len(checked),
+    )
 
 
 def run(
@@ -92,7 +193,12 @@ def run(
     video = open_video(video_path)
     matcher = None
     if tracking:
-        tconfig = TrackerConfig(reverify_frames=args.reverify, imgsz=args.imgsz or None)
+        tconfig = TrackerConfig(
+            reverify_frames=args.reverify,
+            imgsz=args.imgsz or None,
+            verify_budget_ms=args.verify_budget or None,
+            shortlist=args.shortlist,
+        )
         matcher = TrackedMatcher(pipeline, tconfig)
     stats = VideoStats()
     start = time.perf_counter()
@@ -124,27 +230,48 @@ def report(name: str, stats: VideoStats, wall: float) -> float:
     return per
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("video", type=Path)
-    parser.add_argument("--catalog", type=Path, required=True)
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.video", description=__doc__.splitlines()[0]
+    )
+    parser.add_argument("video", type=Path, help="a video file OpenCV decodes (MP4)")
+    parser.add_argument("--catalog", type=Path, required=True, help="catalog folder (item/img)")
     parser.add_argument("--frames", type=int, default=None, help="decode at most N frames")
     parser.add_argument("--stride", type=int, default=1, help="process every S-th frame")
     parser.add_argument(
         "--baseline-frames", type=int, default=30, help="frames of the untracked run"
     )
     parser.add_argument("--imgsz", type=int, default=416, help="detector size (0: its own)")
-    parser.add_argument("--reverify", type=int, default=30, help="frames between re-verifications")
-    args = parser.parse_args()
+    parser.add_argument(
+        "--reverify",
+        type=int,
+        default=None,
+        help="frames between a track's verifications (default SIGHTING_REVERIFY_FRAMES)",
+    )
+    parser.add_argument(
+        "--verify-budget",
+        type=float,
+        default=None,
+        help="average verification ms per frame (0: no limit; default SIGHTING_VERIFY_BUDGET_MS)",
+    )
+    parser.add_argument(
+        "--shortlist",
+        type=int,
+        default=None,
+        help="candidates a track is verified against (default SIGHTING_STREAM_SHORTLIST)",
+    )
+    args = parser.parse_args(argv)
 
     settings = get_settings()
+    if args.verify_budget is None:
+        args.verify_budget = settings.verify_budget_ms
+    if args.shortlist is None:
+        args.shortlist = settings.stream_shortlist
+    if args.reverify is None:
+        args.reverify = settings.reverify_frames
     pipeline = load_pipeline(settings)
     catalog = load_folder_catalog(pipeline, args.catalog)
     if args.imgsz:
-        from dataclasses import replace
-
-        from detection.detector import Detector
-
         det = pipeline.detector
         pipeline.detector = Detector(
             det.backend, replace(det.config, imgsz=args.imgsz), det.fingerprint
@@ -155,16 +282,23 @@ def main() -> None:
     print(describe(settings))
     print(
         f"video={args.video.name} catalog={args.catalog} imgsz={args.imgsz} stride={args.stride} "
-        f"reverify={args.reverify} detector={settings.detector} embedder={settings.embedder} "
-        f"verifier={settings.verifier}"
+        f"reverify={args.reverify} verify_budget_ms={args.verify_budget or 'none'} "
+        f"track_shortlist={args.shortlist} untracked: shortlist={config.shortlist} "
+        f"verify_crops={config.verify_crops}"
     )
 
     records, stats, wall = run(args.video, catalog, pipeline, config, args, True, args.frames)
     with_tracking = report("tracking", stats, wall)
+    done, median, p90, never = verify_delay(records)
+    print(
+        f"  tracks verified={done} (never: {never}); frames from a track's start to its "
+        f"verification: median={median:.0f} p90={p90:.0f}"
+    )
+    fps = stats.frames / wall
+    print(f"  30 fps streams this process keeps up with: {fps / 30:.2f}")
     if truth:
         print("tracking accuracy (frames processed only):")
         print("\n".join(score(records, truth)))
-    fps = stats.frames / wall
 
     limit = args.baseline_frames * args.stride
     if args.frames is not None:
@@ -182,7 +316,8 @@ def main() -> None:
         f"fps={fps:.2f} verify_per_frame_tracking={with_tracking:.3f} "
         f"verify_per_frame_no_tracking={without:.3f} frames={stats.frames}"
     )
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

@@ -44,8 +44,12 @@ class Settings(BaseSettings):
     # --- streams and video ------------------------------------------------------------
     stream_idle_s: float = Field(60.0, gt=0.0, description="close a stream idle this long")
     max_streams: int = Field(64, ge=1, description="open streams per worker (LRU evicted)")
-    reverify_frames: int = Field(30, ge=1, description="frames between a track's verifications")
+    reverify_frames: int = Field(90, ge=1, description="frames between a track's verifications")
     drift_cosine: float = Field(0.8, ge=-1.0, le=1.0, description="re-verify below this cosine")
+    verify_budget_ms: float = Field(
+        40.0, ge=0.0, description="average verification ms per stream frame; 0 = no limit"
+    )
+    stream_shortlist: int = Field(2, ge=1, description="candidates a track is verified against")
     stream_imgsz: int = Field(0, ge=0, description="detector size for streams; 0 = detector's")
     video_imgsz: int = Field(416, ge=0, description="detector size for videos; 0 = detector's")
 

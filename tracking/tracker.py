@@ -4,16 +4,24 @@ Keypoint verification is the expensive stage (hundreds of ms per crop on a CPU),
 object seen in consecutive frames is the same object. So per stream, detections are tracked
 with ByteTrack (the implementation ultralytics ships) and a track is verified only:
 
-- when it is new (its first frame as a confirmed track),
-- every ``reverify_frames`` frames after its last verification,
+- once, soon after it appears,
+- again ``reverify_frames`` frames after its last verification,
 - or when its embedding drifts: cosine to the embedding at its last verification falls below
   ``drift_cosine`` (the object turned, the tracker swapped it for another).
 
 Between verifications the track's last verified answer (its ranked matches) is reused. Every
-frame gets detection and tracking; a verified track is re-embedded (the drift check) only every
-``check_every`` frames, so embedding costs scale with new tracks, not with frames. A detection
-ByteTrack has not confirmed yet (``track_id`` -1, usually only its first frame) gets no
-matches until it is confirmed.
+frame gets detection and tracking; a track is embedded when it appears and then every
+``check_every`` frames (the drift check), so embedding costs scale with tracks, not frames.
+A detection ByteTrack has not confirmed yet (``track_id`` -1, usually only its first frame)
+gets no matches until it is confirmed.
+
+Verification has a time budget (``verify_budget_ms`` per frame, on average): live video must
+keep up with its source, so when verifying is slow (a CPU: 0.1-0.5 s a crop) the tracks due
+wait, most promising first (new tracks, highest embedding similarity first), and show their
+ranked, unverified candidates meanwhile; nothing is hidden. On a GPU (~20 ms a crop) the
+budget rarely binds. A track is verified against its ``shortlist`` best candidates (2: the
+closest look-alike is the one keypoints must tell apart), with ``refs_per_item`` catalog
+images each (1: the most similar), not the request's numbers.
 
 The whole-frame row (class ``"image"``) is not tracked and not produced here: it has no
 motion of its own and verifying it every frame is what tracking exists to avoid; clients
@@ -38,10 +46,16 @@ from matching.pipeline import Match, Pipeline, PipelineConfig, Timer
 class TrackerConfig:
     """Defaults of stream tracking; one per stream."""
 
-    reverify_frames: int = 30  # re-verify a track this many frames after its last verification
+    reverify_frames: int = 90  # re-verify a track this many frames after its last verification
     drift_cosine: float = 0.8  # re-verify when cosine to the last verified embedding is below
-    check_every: int = 5  # embed a verified track (drift check) every this many frames
+    check_every: int = 10  # embed a verified track (drift check) every this many frames
     verify_per_frame: int = 3  # most tracks verified in one frame (the rest wait a frame)
+    # average ms of verification per frame; None: no time limit. Unused time is saved up to
+    # ``verify_burst_ms`` (a burst of new tracks), overspending is paid back on later frames.
+    verify_budget_ms: float | None = None
+    verify_burst_ms: float = 1000.0
+    shortlist: int | None = 2  # candidates a track is verified against (None: the request's)
+    refs_per_item: int | None = 1  # catalog images per candidate (None: the request's)
     imgsz: int | None = None  # detector input size for streams (None: the detector's own)
     track_high: float = 0.25  # ByteTrack: first-association score threshold
     track_low: float = 0.1  # ByteTrack: second-association (low score) threshold
@@ -91,10 +105,16 @@ def _bytetrack(config: TrackerConfig):
 class _TrackState:
     """What a stream remembers of one track."""
 
-    verified_frame: int  # the stream frame of its last verification
-    checked_frame: int  # the stream frame it was last embedded (drift check)
-    embedding: np.ndarray  # float32 (D,) at its last verification
-    matches: list[Match]  # its last verified answer, best first
+    embedding: np.ndarray  # float32 (D,) its latest embedding
+    checked_frame: int  # the stream frame it was last embedded
+    matches: list[Match]  # its answer, best first: verified, or ranked only while pending
+    verified_frame: int | None = None  # the frame of its last verification; None: pending
+    verified_embedding: np.ndarray | None = None  # float32 (D,) at its last verification
+
+    @property
+    def best_similarity(self) -> float:
+        """Highest embedding similarity among its candidates (-1 when it has none)."""
+        return max((m.similarity for m in self.matches), default=-1.0)
 
 
 @dataclass
@@ -138,6 +158,8 @@ class TrackedMatcher:
         self._tracker = _bytetrack(self.config)
         self._tracks: dict[int, _TrackState] = {}
         self._size: tuple[int, int] | None = None
+        self._credit_ms = 0.0  # verification time the stream may still spend (budget mode)
+        self._call_ms = 0.0  # running estimate of one crop's verification time
         self.frames = 0  # frames processed
         self.verify_calls = 0  # crops verified so far
 
@@ -179,42 +201,70 @@ class TrackedMatcher:
         rows = self._to_embed(track_ids, index)
         with timer.stage("embed"):
             vectors = self.pipeline.embedder_for(catalog.kind).embed([crops[r] for r in rows])
+        self._remember(track_ids, rows, vectors, crops, catalog, config, index, timer)
         verify = config.verify and self.pipeline.verifier is not None
-        due = self._due(track_ids, rows, vectors, index) if verify else []
-        matches: list[list[Match]] = [[] for _ in range(len(det))]
+        due = self._afford(self._due(track_ids, rows, index)) if verify else []
         verified_now = np.zeros(len(det), dtype=bool)
         if due:
             sub = replace(config, verify_crops=len(due))
-            picked = [rows.index(r) for r in due]
+            if self.config.shortlist is not None:
+                sub = replace(sub, shortlist=min(config.shortlist, self.config.shortlist))
+            if self.config.refs_per_item is not None:
+                sub = replace(sub, refs_per_item=self.config.refs_per_item)
+            states = [self._tracks[int(track_ids[r])] for r in due]
+            started = timer.seconds.get("verify", 0.0)
             answers = self.pipeline.match_vectors(
-                vectors[picked], [crops[r] for r in due], catalog, sub, timer
+                np.stack([st.embedding for st in states]),
+                [crops[r] for r in due],
+                catalog,
+                sub,
+                timer,
             )
-            for r, v, answer in zip(due, picked, answers, strict=True):
-                matches[r] = answer
+            self._spend(1000.0 * (timer.seconds.get("verify", 0.0) - started), len(due))
+            for r, state, answer in zip(due, states, answers, strict=True):
                 verified_now[r] = True
-                self._tracks[int(track_ids[r])] = _TrackState(index, index, vectors[v], answer)
-        fresh = [i for i, r in enumerate(rows) if not verified_now[r]]
-        if fresh:  # embedded but not verified now: a ranked list if the track has no verdict
-            unverified = replace(config, verify=False)
-            answers = self.pipeline.match_vectors(
-                vectors[fresh], [crops[rows[i]] for i in fresh], catalog, unverified, timer
-            )
-            for i, answer in zip(fresh, answers, strict=True):
-                r = rows[i]
-                state = self._tracks.get(int(track_ids[r]))
-                if state is None:
-                    matches[r] = answer
-                    if not verify:  # nothing to verify: the ranked list is the verdict
-                        state = _TrackState(index, index, vectors[i], answer)
-                        self._tracks[int(track_ids[r])] = state
-                else:
-                    state.checked_frame = index
-        for r, tid in enumerate(track_ids):
-            state = self._tracks.get(int(tid)) if tid >= 0 else None
-            if not verified_now[r] and state is not None:
-                matches[r] = state.matches
+                state.matches = answer
+                state.verified_frame = index
+                state.verified_embedding = state.embedding
+        matches: list[list[Match]] = [
+            self._tracks[int(tid)].matches if int(tid) in self._tracks else [] for tid in track_ids
+        ]
         self.verify_calls += int(verified_now.sum())
         return TrackedFrame(det, track_ids, matches, verified_now, timer.seconds)
+
+    def _remember(
+        self,
+        track_ids: np.ndarray,
+        rows: list[int],
+        vectors: np.ndarray,
+        crops: list[np.ndarray],
+        catalog: CatalogView,
+        config: PipelineConfig,
+        index: int,
+        timer: Timer,
+    ) -> None:
+        """Store the embeddings of ``rows`` (float32 (len(rows), D)) in their tracks' states;
+        a track not verified yet gets (or refreshes) its ranked, unverified candidates."""
+        pending = []
+        for r, vector in zip(rows, vectors, strict=True):
+            tid = int(track_ids[r])
+            state = self._tracks.get(tid)
+            if state is None:
+                state = self._tracks[tid] = _TrackState(vector, index, [])
+            state.embedding, state.checked_frame = vector, index
+            if state.verified_frame is None:
+                pending.append(r)
+        if pending:
+            unverified = replace(config, verify=False)
+            answers = self.pipeline.match_vectors(
+                np.stack([self._tracks[int(track_ids[r])].embedding for r in pending]),
+                [crops[r] for r in pending],
+                catalog,
+                unverified,
+                timer,
+            )
+            for r, answer in zip(pending, answers, strict=True):
+                self._tracks[int(track_ids[r])].matches = answer
 
     def _restart(self) -> None:
         """Forget every track (new frame size); ids keep counting up."""
@@ -237,39 +287,62 @@ class TrackedMatcher:
         return out
 
     def _to_embed(self, track_ids: np.ndarray, index: int) -> list[int]:
-        """Rows to embed now: tracks without a verdict, due for a drift check or a re-verify."""
-        every = self.config.check_every
+        """Rows to embed now: new tracks, and tracks last embedded ``check_every`` frames ago
+        (the drift check; a pending track's ranked list is refreshed)."""
         rows = []
         for r, tid in enumerate(track_ids):
             if tid < 0:
                 continue  # unconfirmed: matched once ByteTrack confirms it (next frame)
             state = self._tracks.get(int(tid))
-            if (
-                state is None
-                or index - state.checked_frame >= every
-                or index - state.verified_frame >= self.config.reverify_frames
-            ):
+            if state is None or index - state.checked_frame >= self.config.check_every:
                 rows.append(r)
         return rows
 
-    def _due(
-        self, track_ids: np.ndarray, rows: list[int], vectors: np.ndarray, index: int
-    ) -> list[int]:
-        """Embedded rows whose track needs verification now, most urgent first, capped.
+    def _afford(self, due: list[int]) -> list[int]:
+        """The most urgent of ``due`` that the time budget pays for this frame (all of them
+        without a budget). Called once per frame: it also earns the frame's budget."""
+        budget = self.config.verify_budget_ms
+        if budget is None or not due:
+            if budget is not None:
+                self._credit_ms = min(self._credit_ms + budget, self.config.verify_burst_ms)
+            return due
+        self._credit_ms = min(self._credit_ms + budget, self.config.verify_burst_ms)
+        if self._credit_ms <= 0.0:
+            return []
+        if self._call_ms <= 0.0:  # no estimate yet: one crop, to measure
+            return due[:1]
+        return due[: max(1, int(self._credit_ms // self._call_ms))]
+
+    def _spend(self, ms: float, crops: int) -> None:
+        """Account ``ms`` of verification spent on ``crops`` crops."""
+        self._credit_ms -= ms
+        per_crop = ms / max(1, crops)
+        self._call_ms = per_crop if self._call_ms <= 0.0 else 0.8 * self._call_ms + 0.2 * per_crop
+
+    def _due(self, track_ids: np.ndarray, embedded: list[int], index: int) -> list[int]:
+        """Rows whose track needs verification now, most urgent first, capped per frame.
+
+        Pending tracks (never verified) come first, the one most similar to some catalog
+        item first (the likeliest to be an item); then re-verifications: tracks verified
+        ``reverify_frames`` ago, or whose embedding, taken this frame (rows ``embedded``),
+        drifted below ``drift_cosine`` from the verified one; the most drifted, oldest first.
 
         Args:
             track_ids: int64 (N,) of the frame.
-            rows: the embedded rows; ``vectors`` float32 (len(rows), D) their embeddings.
+            embedded: the rows embedded this frame.
         """
         cfg = self.config
+        fresh = set(embedded)
         urgency: list[tuple[float, int]] = []
-        for r, vector in zip(rows, vectors, strict=True):
-            state = self._tracks.get(int(track_ids[r]))
+        for r, tid in enumerate(track_ids):
+            state = self._tracks.get(int(tid)) if tid >= 0 else None
             if state is None:
-                urgency.append((0.0, r))  # new tracks first
+                continue
+            if state.verified_frame is None:  # below -2: before any re-verification
+                urgency.append((-10.0 - state.best_similarity, r))
                 continue
             age = index - state.verified_frame
-            cosine = float(np.dot(vector, state.embedding))
+            cosine = float(np.dot(state.embedding, state.verified_embedding)) if r in fresh else 1.0
             if age >= cfg.reverify_frames or cosine < cfg.drift_cosine:
                 urgency.append((1.0 + cosine - age / max(1, cfg.reverify_frames), r))
         urgency.sort()

@@ -39,6 +39,8 @@ def tracker_config(settings: Settings, imgsz: int) -> TrackerConfig:
     return TrackerConfig(
         reverify_frames=settings.reverify_frames,
         drift_cosine=settings.drift_cosine,
+        verify_budget_ms=settings.verify_budget_ms or None,
+        shortlist=settings.stream_shortlist,
         imgsz=imgsz or None,
     )
 

@@ -49,10 +49,11 @@ def test_lifecycle_and_stable_tracks(shop, frame) -> None:
     assert [b["frame_index"] for b in later] == [1, 2]
     ids = lambda b: sorted(d["track_id"] for d in b["detections"] if d["track_id"] is not None)  # noqa: E731
     assert ids(later[0]) == ids(body) == ids(later[1])
-    # each track verified once (new; at most 3 per frame), its verdict reused afterwards
+    # a track is verified at most once (new; within SIGHTING_VERIFY_BUDGET_MS per frame, so
+    # on a CPU some wait), its verdict reused afterwards; waiting tracks show ranked candidates
     verified = [d["track_id"] for b in [body, *later] for d in b["detections"] if d["verified_now"]]
-    assert sorted(verified) == sorted(set(verified)) == ids(body)
-    assert not any(d["verified_now"] for d in later[1]["detections"])
+    assert sorted(verified) == sorted(set(verified)) and set(verified) <= set(ids(body))
+    assert all(d["matches"] for d in later[1]["detections"] if d["track_id"] is not None)
     info = listed(client)["life"]
     assert info["catalog"] == cid and info["frames"] == 3 and info["tracks"] >= 1
     assert client.delete(f"/v1/catalogs/{cid}/streams/life").status_code == 204

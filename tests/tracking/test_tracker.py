@@ -94,3 +94,32 @@ def test_empty_frame(pipeline, catalog) -> None:
     matcher = TrackedMatcher(pipeline)
     r = matcher.process(np.zeros((96, 128, 3), dtype=np.uint8), catalog, PipelineConfig())
     assert len(r.detections) == 0 and r.track_ids.shape == (0,) and r.matches == []
+
+
+def test_budget_defers_verification_and_shows_ranked_candidates(pipeline, catalog, bus) -> None:
+    """A tiny time budget: one crop now (to measure), the rest wait and are paid for later;
+    the waiting tracks show their unverified ranked list, and none is verified twice."""
+    config = PipelineConfig(classes=("person",))
+    matcher = TrackedMatcher(pipeline, TrackerConfig(verify_budget_ms=1.0, reverify_frames=1000))
+    first = matcher.process(bus, catalog, config)
+    tracked = first.track_ids >= 0
+    assert tracked.sum() >= 3 and first.verify_calls == 1
+    for r in np.flatnonzero(tracked & ~first.verified_now):
+        assert first.matches[r] and not any(m.checked for m in first.matches[r])
+    second = matcher.process(bus, catalog, config)
+    assert second.verify_calls == 0  # the first crop's cost (>> 1 ms) is being paid back
+    unlimited = TrackedMatcher(pipeline, TrackerConfig(reverify_frames=1000))
+    both = [unlimited.process(bus, catalog, config) for _ in range(3)]
+    assert sum(f.verify_calls for f in both) == len({int(t) for t in both[0].track_ids if t >= 0})
+
+
+def test_new_tracks_verified_most_similar_first(pipeline, catalog, bus) -> None:
+    config = PipelineConfig(classes=("person",))
+    matcher = TrackedMatcher(pipeline, TrackerConfig(verify_per_frame=1, reverify_frames=1000))
+    first = matcher.process(bus, catalog, config)
+    rows = np.flatnonzero(first.track_ids >= 0)
+    best = {int(r): max(m.similarity for m in first.matches[r]) for r in rows if first.matches[r]}
+    (chosen,) = np.flatnonzero(first.verified_now)
+    # the verified one was the most similar of the pending tracks (its ranked list is shown
+    # to the others; the verified one's list is re-scored, similarities unchanged)
+    assert best[int(chosen)] == pytest.approx(max(best.values()), abs=1e-5)
