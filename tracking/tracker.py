@@ -48,6 +48,7 @@ class TrackerConfig:
 
     reverify_frames: int = 90  # re-verify a track this many frames after its last verification
     drift_cosine: float = 0.8  # re-verify when cosine to the last verified embedding is below
+    reverify_min_area: float = 0.5  # re-verify only views at least this share of the verified area
     check_every: int = 10  # embed a verified track (drift check) every this many frames
     verify_per_frame: int = 3  # most tracks verified in one frame (the rest wait a frame)
     # average ms of verification per frame; None: no time limit. Unused time is saved up to
@@ -110,6 +111,7 @@ class _TrackState:
     matches: list[Match]  # its answer, best first: verified, or ranked only while pending
     verified_frame: int | None = None  # the frame of its last verification; None: pending
     verified_embedding: np.ndarray | None = None  # float32 (D,) at its last verification
+    verified_area: float = 0.0  # largest box area (px) it was verified at
 
     @property
     def best_similarity(self) -> float:
@@ -203,7 +205,8 @@ class TrackedMatcher:
             vectors = self.pipeline.embedder_for(catalog.kind).embed([crops[r] for r in rows])
         self._remember(track_ids, rows, vectors, crops, catalog, config, index, timer)
         verify = config.verify and self.pipeline.verifier is not None
-        due = self._afford(self._due(track_ids, rows, index)) if verify else []
+        areas = (det.xyxy[:, 2] - det.xyxy[:, 0]) * (det.xyxy[:, 3] - det.xyxy[:, 1])
+        due = self._afford(self._due(track_ids, rows, areas, index)) if verify else []
         verified_now = np.zeros(len(det), dtype=bool)
         if due:
             sub = replace(config, verify_crops=len(due))
@@ -226,6 +229,7 @@ class TrackedMatcher:
                 state.matches = answer
                 state.verified_frame = index
                 state.verified_embedding = state.embedding
+                state.verified_area = max(state.verified_area, float(areas[r]))
         matches: list[list[Match]] = [
             self._tracks[int(tid)].matches if int(tid) in self._tracks else [] for tid in track_ids
         ]
@@ -319,17 +323,23 @@ class TrackedMatcher:
         per_crop = ms / max(1, crops)
         self._call_ms = per_crop if self._call_ms <= 0.0 else 0.8 * self._call_ms + 0.2 * per_crop
 
-    def _due(self, track_ids: np.ndarray, embedded: list[int], index: int) -> list[int]:
+    def _due(
+        self, track_ids: np.ndarray, embedded: list[int], areas: np.ndarray, index: int
+    ) -> list[int]:
         """Rows whose track needs verification now, most urgent first, capped per frame.
 
         Pending tracks (never verified) come first, the one most similar to some catalog
         item first (the likeliest to be an item); then re-verifications: tracks verified
         ``reverify_frames`` ago, or whose embedding, taken this frame (rows ``embedded``),
         drifted below ``drift_cosine`` from the verified one; the most drifted, oldest first.
+        A track is re-verified only from a view at least ``reverify_min_area`` of the largest
+        area it was verified at: a car shrinking into the distance keeps the verdict of its
+        best view (fewer pixels, less evidence) instead of being verified again and again.
 
         Args:
             track_ids: int64 (N,) of the frame.
             embedded: the rows embedded this frame.
+            areas: float (N,) box areas in pixels.
         """
         cfg = self.config
         fresh = set(embedded)
@@ -340,6 +350,8 @@ class TrackedMatcher:
                 continue
             if state.verified_frame is None:  # below -2: before any re-verification
                 urgency.append((-10.0 - state.best_similarity, r))
+                continue
+            if areas[r] < cfg.reverify_min_area * state.verified_area:
                 continue
             age = index - state.verified_frame
             cosine = float(np.dot(state.embedding, state.verified_embedding)) if r in fresh else 1.0

@@ -123,3 +123,22 @@ def test_new_tracks_verified_most_similar_first(pipeline, catalog, bus) -> None:
     # the verified one was the most similar of the pending tracks (its ranked list is shown
     # to the others; the verified one's list is re-scored, similarities unchanged)
     assert best[int(chosen)] == pytest.approx(max(best.values()), abs=1e-5)
+
+
+def scaled(image: np.ndarray, factor: float) -> np.ndarray:
+    """``image`` shrunk by ``factor`` about its centre, on a grey canvas of the same size."""
+    h, w = image.shape[:2]
+    m = np.float32([[factor, 0, (1 - factor) * w / 2], [0, factor, (1 - factor) * h / 2]])
+    return cv2.warpAffine(image, m, (w, h), borderValue=(114, 114, 114))
+
+
+def test_shrinking_track_keeps_its_best_views_verdict(pipeline, catalog, bus) -> None:
+    """Re-verification (due every frame here) stops once the view is under half the area of
+    the largest view verified: fewer pixels cannot add evidence."""
+    config = PipelineConfig(classes=("bus",), shortlist=1, refs_per_item=1)
+    matcher = TrackedMatcher(pipeline, TrackerConfig(reverify_frames=1))
+    results = [matcher.process(scaled(bus, f), catalog, config) for f in (1.0, 0.9, 0.8, 0.6)]
+    ids = [{int(t) for t in r.track_ids if t >= 0} for r in results]
+    assert len(ids[0]) == 1 and all(i == ids[0] for i in ids), ids  # one bus, one id
+    assert [r.verify_calls for r in results] == [1, 1, 1, 0]  # areas 1, 0.81, 0.64, 0.36
+    assert results[-1].matches[int(np.flatnonzero(results[-1].track_ids >= 0)[0])]
