@@ -12,8 +12,10 @@ Prints frames/s end to end (decode included), per-stage milliseconds per frame, 
 calls per frame, and, when ``<clip>.json`` lies beside the video (see shared/data/video):
 - per item, the share of its in-view frames (frames of its shots, minus its crops' frames
   +-5) where some detection's top match is the item (``any``), and where it is verified;
-- track id switches: distinct track ids whose top match was the item, per shot;
-- false confirmations: frames where the item is verified outside its shots.
+- identity: the track on each catalog crop's box, id switches between them (one-pass items),
+  and how long that track lives in its shot; tracks matched to the item per shot;
+- false confirmations: frames where the item is verified while it is not in view;
+- frames from a track's start to its first verification (the time budget delays some).
 The last line is ``fps=F verify_per_frame_tracking=A verify_per_frame_no_tracking=B frames=N``.
 """
 
