@@ -362,36 +362,46 @@ def track_color(key: str) -> tuple[int, int, int]:
 def draw_rows(image: np.ndarray, rows: Sequence[dict]) -> np.ndarray:
     """Draw detection rows (as written to the JSON lines) on a copy of a frame.
 
+    Confirmed items get a thick box and ``#track item score OK``; other detections a thin box
+    and ``#track item? score`` (their best, unconfirmed candidate) or ``#track class``.
+    Confirmed ones are drawn last, on top.
+
     Args:
         image: uint8 (H, W, 3) BGR; never modified.
-        rows: dicts with ``box`` [x1, y1, x2, y2] in pixels, ``track_id``, ``item``, ``score``.
+        rows: dicts with ``box`` [x1, y1, x2, y2] in pixels, ``track_id``, ``item``, ``score``,
+            ``verified``, ``class``.
 
     Returns:
         A new uint8 (H, W, 3) BGR image.
     """
     out = image.copy()
     h, w = out.shape[:2]
-    lw = max(1, round((h * h + w * w) ** 0.5 / 400))
-    scale = max(0.35, lw / 3)
-    for row in rows:
+    lw = max(1, round((h * h + w * w) ** 0.5 / 600))
+    scale = max(0.35, lw / 3.5)
+    font = cv2.FONT_HERSHEY_SIMPLEX
+    for row in sorted(rows, key=lambda r: bool(r.get("verified"))):
         x1, y1, x2, y2 = (int(round(v)) for v in row["box"])
         track = row.get("track_id")
+        sure = bool(row.get("verified"))
         color = track_color(str(track if track is not None else row.get("class", "")))
-        cv2.rectangle(out, (x1, y1), (max(x1, x2 - 1), max(y1, y2 - 1)), color, lw)
+        width = 2 * lw if sure else lw
+        cv2.rectangle(out, (x1, y1), (max(x1, x2 - 1), max(y1, y2 - 1)), color, width)
         label = f"#{track}" if track is not None else ""
         if row.get("item") is not None:
-            label += f" {row['item']} {row['score']:.2f}" + (" ok" if row.get("verified") else "")
+            label += f" {row['item']}{'' if sure else '?'} {row['score']:.2f}" + (
+                " OK" if sure else ""
+            )
         else:
             label += f" {row.get('class', '')}"
         label = label.strip()
         if not label:
             continue
-        (tw, th), base = cv2.getTextSize(label, cv2.FONT_HERSHEY_SIMPLEX, scale, 1)
-        top = y1 - th - base - 2 if y1 - th - base - 2 >= 0 else y1
-        cv2.rectangle(out, (x1, top), (x1 + tw + 2, top + th + base + 2), color, -1)
+        (tw, th), base = cv2.getTextSize(label, font, scale, 1)
+        top = y1 - th - base - 2 if y1 - th - base - 2 >= 0 else y1 + width  # inside at the top
+        left = max(0, min(x1, w - tw - 2))  # kept inside the frame
+        cv2.rectangle(out, (left, top), (left + tw + 2, top + th + base + 2), color, -1)
         text = (0, 0, 0) if sum(color) > 382 else (255, 255, 255)
-        font = cv2.FONT_HERSHEY_SIMPLEX
-        cv2.putText(out, label, (x1 + 1, top + th + 1), font, scale, text, 1, cv2.LINE_AA)
+        cv2.putText(out, label, (left + 1, top + th + 1), font, scale, text, 1, cv2.LINE_AA)
     return out
 
 

@@ -413,3 +413,23 @@ def test_ctrl_c_deletes_the_stream_and_summarises(fake, video, tmp_path, capsys,
     printed = capsys.readouterr()
     assert "stopped by Ctrl-C" in printed.out and "5 sent" in printed.out
     assert fake.requests[-1].method == "DELETE" and len(fake.posts) == 5
+
+
+def test_draw_rows_marks_confirmations_and_keeps_labels_inside():
+    image = np.zeros((120, 240, 3), dtype=np.uint8)
+    rows = [
+        {
+            "box": [200, 0, 239, 60],
+            "track_id": 3,
+            "item": "long-item",
+            "score": 0.9,
+            "verified": True,
+        },
+        {"box": [10, 60, 70, 119], "track_id": 4, "item": "other", "score": 0.3, "verified": False},
+    ]
+    out = stream_client.draw_rows(image, rows)
+    assert not image.any()  # drawn on a copy
+    assert out[0:12, 120:200].any()  # the right box's label moved left, inside the frame
+    # confirmed: a 2 px box; unconfirmed: 1 px (this frame's line width is 1)
+    assert out[59:61, 205:235].any(axis=2).all() and not out[57, 205:235].any()
+    assert out[118, 20:60].any(axis=-1).all() and not out[117, 20:60].any()
