@@ -9,6 +9,7 @@ import pytest
 COMMANDS = [
     "weights.__main__",  # python -m weights
     "matching.__main__",  # python -m matching
+    "matching.explain",  # python -m matching.explain
     "bench.accuracy",
     "bench.calibrate",
     "bench.speed",

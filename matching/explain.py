@@ -1,0 +1,469 @@
+"""Why a photo matched a catalog item: keypoint correspondences and Grad-CAM, in one picture.
+
+    python -m matching.explain CATALOG_DIR IMAGE --item ID [--kind animals] [--box x0,y0,x1,y1]
+                               [--out explain.png]
+
+`explain_match` picks the crop of the photo that the item was matched on (the detection whose
+candidates rank the item best, a given box, or the whole photo), verifies it against the item's
+catalog images, and draws::
+
+    +-----------------------+----------------------------------+
+    | query crop            | catalog image   (inlier lines)   |
+    +-----------------------+----------------------------------+
+    | Grad-CAM of the crop  | Grad-CAM of the catalog image    |
+    +-----------------------+----------------------------------+
+    | item, score, similarity, inliers, verified                |
+    +-----------------------------------------------------------+
+
+The Grad-CAM maps show where each image's embedding supports the similarity to the other's
+(`embedding.gradcam`). The numbers (`Explanation.numbers`) are the pipeline's own ranking of
+the item for that crop (the same as the detect endpoint's) plus those of the drawn pair.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import logging
+import math
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from core.errors import BadInput, NotFound, SightingError
+from detection.detector import crop_box
+from embedding.gradcam import gradcam, overlay_heatmap
+from matching.catalog_view import CatalogView
+from matching.draw_matches import draw_matches
+from matching.features import LocalFeatures
+from matching.pipeline import Match, Pipeline, PipelineConfig, Timer, image_id_of
+from matching.verifier import MatchResult
+
+#: Candidates ranked per crop when looking for the item (the explained item must be among them
+#: for its score to be known).
+EXPLAIN_TOP_K = 20
+
+ImageLoader = Callable[[str], np.ndarray]
+
+
+@dataclass
+class Explanation:
+    """One explained match.
+
+    Attributes:
+        picture: uint8 (H, W, 3) RGB, the composed picture (see the module docstring).
+        numbers: JSON-ready ``{"item_id", "image_id", "box", "class", "rank", "score",
+            "verified", "similarity", "inliers", "checked", "pair", "timings"}``; ``rank``,
+            ``score``, ``similarity``, ``inliers`` are null when the item is not among the
+            crop's `EXPLAIN_TOP_K` candidates. ``pair`` holds the drawn (crop, catalog image)
+            pair's ``similarity``, ``inliers``, ``matches`` and ``spread``.
+        crop: uint8 (h, w, 3) RGB, the query crop.
+        reference: uint8 (Hr, Wr, 3) RGB, the catalog image drawn.
+        crop_heat: float32 (h, w) in [0, 1], Grad-CAM of the crop towards the catalog image.
+        reference_heat: float32 (Hr, Wr) in [0, 1], Grad-CAM of the catalog image towards
+            the crop.
+        pair: the keypoint verification of the drawn pair.
+    """
+
+    picture: np.ndarray
+    numbers: dict
+    crop: np.ndarray
+    reference: np.ndarray
+    crop_heat: np.ndarray
+    reference_heat: np.ndarray
+    pair: MatchResult
+
+
+def parse_box(value: str | Sequence[float]) -> np.ndarray:
+    """A box from ``"x0,y0,x1,y1"`` or four numbers: float64 (4,) xyxy in pixels.
+
+    Raises:
+        BadInput: not four finite numbers with x0 < x1 and y0 < y1.
+    """
+    parts = value.split(",") if isinstance(value, str) else list(value)
+    try:
+        box = np.array([float(v) for v in parts], dtype=np.float64)
+    except (TypeError, ValueError):
+        raise BadInput(f"box must be four numbers x0,y0,x1,y1; got {value!r}") from None
+    if box.shape != (4,) or not np.isfinite(box).all():
+        raise BadInput(f"box must be four finite numbers x0,y0,x1,y1; got {value!r}")
+    if box[0] >= box[2] or box[1] >= box[3]:
+        raise BadInput(f"box must have x0 < x1 and y0 < y1; got {box.tolist()}")
+    return box
+
+
+def explain_match(
+    pipeline: Pipeline,
+    catalog: CatalogView,
+    image: np.ndarray,
+    item_id: str,
+    box: np.ndarray | Sequence[float] | None = None,
+    *,
+    load_image: ImageLoader,
+    config: PipelineConfig | None = None,
+    height: int = 320,
+    max_width: int = 1600,
+) -> Explanation:
+    """Explain why (or how well) a photo matches one catalog item.
+
+    Args:
+        pipeline: the loaded models.
+        catalog: the catalog the item is in.
+        image: uint8 (H, W, 3) RGB, the photo.
+        item_id: the catalog item to explain.
+        box: optional xyxy pixels of the crop to explain; by default the detection whose
+            candidates rank ``item_id`` with the best score (the whole photo when none does).
+        load_image: ``image_id -> uint8 (Hr, Wr, 3) RGB``, the catalog's images.
+        config: matching options; ``top_k`` is raised to `EXPLAIN_TOP_K` and the whole photo
+            is always a candidate crop.
+        height: height of each picture row in pixels (lowered to keep ``max_width``).
+        max_width: widest picture in pixels.
+
+    Returns:
+        An `Explanation`.
+
+    Raises:
+        NotFound: the item is not in the catalog.
+        BadInput: a bad image or box (outside the photo, empty).
+    """
+    images = _item_images(catalog, item_id)
+    config = config or PipelineConfig()
+    config = dataclasses.replace(config, top_k=max(EXPLAIN_TOP_K, config.top_k), whole_frame=True)
+    timer = Timer()
+    with timer.stage("match"):
+        crop, xyxy, class_name, rank, match = _choose_crop(
+            pipeline, catalog, image, item_id, box, config
+        )
+    order = [match.image_id] if match is not None else []
+    order += [im for im in images if im not in order]
+    candidates = order[: max(1, config.refs_per_item)]
+    with timer.stage("verify"):
+        pair_index, pair, keypoint_size = _verify_pair(pipeline, catalog, crop, candidates)
+    image_id = candidates[pair_index]
+    reference = load_image(image_id)
+    if keypoint_size is not None:  # the catalog image as loaded may differ from the keypoints'
+        pair = _rescaled(pair, crop.shape[:2], crop.shape[:2], keypoint_size, reference.shape[:2])
+    embedder = pipeline.embedder_for(catalog.kind)
+    with timer.stage("gradcam"):
+        crop_vec, ref_vec = embedder.embed([crop, reference])
+        crop_heat = gradcam(embedder, crop, ref_vec)
+        reference_heat = gradcam(embedder, reference, crop_vec)
+    numbers = {
+        "item_id": item_id,
+        "image_id": image_id,
+        "box": [round(float(v), 1) for v in xyxy],
+        "class": class_name,
+        "rank": rank,
+        "score": None if match is None else round(match.score, 4),
+        "verified": bool(match is not None and match.verified),
+        "similarity": None if match is None else round(match.similarity, 4),
+        "inliers": None if match is None else match.inliers,
+        "checked": bool(match is not None and match.checked),
+        "pair": {
+            "similarity": round(float(crop_vec @ ref_vec), 4),
+            "inliers": pair.inliers,
+            "matches": pair.matches,
+            "spread": round(pair.spread, 4),
+        },
+    }
+    with timer.stage("draw"):
+        picture = compose(
+            crop, reference, pair, crop_heat, reference_heat, _caption(numbers), height, max_width
+        )
+    numbers["timings"] = {k: round(v * 1000.0, 1) for k, v in timer.seconds.items()}
+    return Explanation(picture, numbers, crop, reference, crop_heat, reference_heat, pair)
+
+
+def _item_images(catalog: CatalogView, item_id: str) -> list[str]:
+    """The item's catalog image ids (those with keypoints first, as the matcher uses them)."""
+    images = list(catalog.images_of.get(item_id, []))
+    for vector_id in catalog.index.images_of(item_id):
+        if image_id_of(vector_id) not in images:
+            images.append(image_id_of(vector_id))
+    if not images:
+        raise NotFound(f"no item {item_id!r} in catalog {catalog.catalog_id!r}")
+    return images
+
+
+def _choose_crop(
+    pipeline: Pipeline,
+    catalog: CatalogView,
+    image: np.ndarray,
+    item_id: str,
+    box: np.ndarray | Sequence[float] | None,
+    config: PipelineConfig,
+) -> tuple[np.ndarray, np.ndarray, str, int | None, Match | None]:
+    """``(crop, xyxy (4,), class name, 1-based rank of the item, its Match)`` of the crop to
+    explain; rank and Match are None when the item is not among the crop's candidates."""
+    if box is not None:
+        if not isinstance(image, np.ndarray) or image.ndim != 3 or image.dtype != np.uint8:
+            raise BadInput("the photo must be uint8 (H, W, 3) RGB")
+        h, w = image.shape[:2]
+        asked = parse_box(box)
+        xyxy = np.clip(asked, 0, [w, h, w, h])
+        if xyxy[2] - xyxy[0] < 1 or xyxy[3] - xyxy[1] < 1:
+            raise BadInput(f"box {asked.tolist()} lies outside the {w}x{h} photo")
+        crop = crop_box(image, xyxy)
+        vectors = pipeline.embedder_for(catalog.kind).embed([crop])
+        matches = pipeline.match_vectors(vectors, [crop], catalog, config)[0]
+        rank, match = _find(matches, item_id)
+        return crop, xyxy, "box", rank, match
+    result = pipeline.match_frames([image], catalog, config)[0]
+    det = result.detections
+    best_row, best = len(det) - 1, None  # the whole-photo row unless a detection ranks the item
+    best_rank = None
+    for row, matches in enumerate(result.matches):
+        rank, match = _find(matches, item_id)
+        if match is not None and (
+            best is None or (match.score, match.similarity) > (best.score, best.similarity)
+        ):
+            best_row, best, best_rank = row, match, rank
+    names = det.data["class_name"]
+    return det.data["crop"][best_row], det.xyxy[best_row], str(names[best_row]), best_rank, best
+
+
+def _find(matches: list[Match], item_id: str) -> tuple[int | None, Match | None]:
+    """1-based rank and `Match` of ``item_id`` among ranked matches, or (None, None)."""
+    for i, match in enumerate(matches):
+        if match.item_id == item_id:
+            return i + 1, match
+    return None, None
+
+
+def _verify_pair(
+    pipeline: Pipeline, catalog: CatalogView, crop: np.ndarray, image_ids: list[str]
+) -> tuple[int, MatchResult, tuple[int, int] | None]:
+    """Keypoint-match the crop against each catalog image that has keypoints.
+
+    Returns:
+        ``(index of the image with most inliers (the first on ties), its MatchResult,
+        (h, w) its keypoints were computed at)``; ``(0, empty, None)`` without a verifier or
+        without any keypoints.
+    """
+    refs: dict[int, LocalFeatures] = {}
+    for i, image_id in enumerate(image_ids):
+        try:
+            refs[i] = catalog.features.get(image_id)
+        except KeyError:  # an image stored without keypoints
+            continue
+    if pipeline.verifier is None or not refs:
+        return 0, MatchResult.empty(), None
+    query = pipeline.verifier.extract(crop)
+    results = dict(zip(refs, pipeline.verifier.match_many(query, list(refs.values())), strict=True))
+    best = max(results, key=lambda i: (results[i].inliers, -i))
+    h, w = refs[best].image_size
+    return best, results[best], (int(h), int(w))
+
+
+def _rescaled(
+    pair: MatchResult,
+    query_size: tuple[int, int],
+    query_to: tuple[int, int],
+    ref_size: tuple[int, int],
+    ref_to: tuple[int, int],
+) -> MatchResult:
+    """The pair with its points moved from images of ``(h, w)`` sizes to resized ones."""
+    if pair.matches == 0 or (tuple(query_size), tuple(ref_size)) == (
+        tuple(query_to),
+        tuple(ref_to),
+    ):
+        return pair
+
+    def move(points: np.ndarray, size: tuple[int, int], to: tuple[int, int]) -> np.ndarray:
+        factor = np.array([to[1] / size[1], to[0] / size[0]], np.float32)
+        return (points + 0.5) * factor - 0.5
+
+    return dataclasses.replace(
+        pair,
+        homography=None,  # only points are drawn; a homography would need the same rescaling
+        query_points=move(pair.query_points, query_size, query_to),
+        ref_points=move(pair.ref_points, ref_size, ref_to),
+    )
+
+
+def _to_height(image: np.ndarray, height: int) -> np.ndarray:
+    """``uint8 (h, w, 3) -> (height, round(w * height / h), 3)``."""
+    h, w = image.shape[:2]
+    width = max(1, round(w * height / h))
+    interp = cv2.INTER_AREA if height < h else cv2.INTER_LINEAR
+    return cv2.resize(image, (width, height), interpolation=interp)
+
+
+def _label(image: np.ndarray, text: str, org: tuple[int, int], scale: float = 0.5) -> None:
+    """White text on a dark box whose bottom-left corner is ``org``, drawn in place.
+
+    (A box rather than an outline: OpenCV 5 widens glyphs with the stroke thickness, so an
+    outline drawn thicker than the text does not line up with it.)
+    """
+    font = cv2.FONT_HERSHEY_SIMPLEX
+    (tw, th), base = cv2.getTextSize(text, font, scale, 1)
+    x, y = org
+    cv2.rectangle(image, (x - 3, y - th - 4), (x + tw + 3, y + base), (20, 20, 20), -1)
+    cv2.putText(image, text, (x, y - 1), font, scale, (255, 255, 255), 1, cv2.LINE_AA)
+
+
+def _caption(numbers: dict) -> list[str]:
+    """The picture's caption lines from `Explanation.numbers`."""
+    pair = numbers["pair"]
+    if numbers["score"] is None:
+        head = f"{numbers['item_id']}: not among the crop's top {EXPLAIN_TOP_K} candidates"
+    else:
+        verdict = "VERIFIED" if numbers["verified"] else "not verified"
+        head = (
+            f"{numbers['item_id']}: score {numbers['score']:.2f}, {verdict}, rank "
+            f"{numbers['rank']}, similarity {numbers['similarity']:.3f}, "
+            f"inliers {numbers['inliers']}"
+        )
+    box = ",".join(f"{v:.0f}" for v in numbers["box"])
+    pair_line = (
+        f"drawn: crop '{numbers['class']}' [{box}] vs {numbers['image_id']}: similarity "
+        f"{pair['similarity']:.3f}, {pair['inliers']}/{pair['matches']} inliers"
+    )
+    return [head, pair_line]
+
+
+def _caption_band(lines: list[str], width: int, scale: float = 0.5) -> np.ndarray:
+    """uint8 (24 * L + 8, width, 3) white band with the lines in black, each wrapped at spaces
+    into the L lines that fit ``width``."""
+    font = cv2.FONT_HERSHEY_SIMPLEX
+    wrapped: list[str] = []
+    for line in lines:
+        current = ""
+        for word in line.split(" "):
+            trial = f"{current} {word}" if current else word
+            if current and cv2.getTextSize(trial, font, scale, 1)[0][0] > width - 16:
+                wrapped.append(current)
+                current = word
+            else:
+                current = trial
+        wrapped.append(current)
+    band = np.full((24 * len(wrapped) + 8, width, 3), 255, np.uint8)
+    for i, line in enumerate(wrapped):
+        cv2.putText(band, line, (8, 22 + 24 * i), font, scale, (0, 0, 0), 1, cv2.LINE_AA)
+    return band
+
+
+def compose(
+    crop: np.ndarray,
+    reference: np.ndarray,
+    pair: MatchResult,
+    crop_heat: np.ndarray,
+    reference_heat: np.ndarray,
+    caption: list[str],
+    height: int = 320,
+    max_width: int = 1600,
+) -> np.ndarray:
+    """The explanation picture: correspondences, Grad-CAM maps, caption.
+
+    Args:
+        crop: uint8 (h, w, 3) RGB, the query crop.
+        reference: uint8 (Hr, Wr, 3) RGB, the catalog image.
+        pair: verification of (crop, reference), points in those images' pixels.
+        crop_heat: float (h, w) in [0, 1]; reference_heat: float (Hr, Wr) in [0, 1].
+        caption: text lines written below (wrapped to the picture's width).
+        height: row height in pixels, lowered (to 64 at least) so the width stays within
+            ``max_width``.
+
+    Returns:
+        uint8 (2 * height' + 4 + 24 * L + 8, W, 3) RGB: W = the two images' widths at
+        height ``height'``, L >= len(caption) the caption's lines once wrapped.
+    """
+    ratio = crop.shape[1] / crop.shape[0] + reference.shape[1] / reference.shape[0]
+    height = max(64, min(height, math.floor(max_width / ratio)))
+    q, r = _to_height(crop, height), _to_height(reference, height)
+    shown = _rescaled(pair, crop.shape[:2], q.shape[:2], reference.shape[:2], r.shape[:2])
+    top = draw_matches(q, r, shown)
+    bottom = np.hstack([overlay_heatmap(q, crop_heat), overlay_heatmap(r, reference_heat)])
+    _label(top, "query crop", (8, height - 10))
+    _label(top, "catalog image", (q.shape[1] + 8, height - 10))
+    _label(bottom, "Grad-CAM of the crop", (8, height - 10))
+    _label(bottom, "Grad-CAM of the catalog image", (q.shape[1] + 8, height - 10))
+    gap = np.full((4, top.shape[1], 3), 255, np.uint8)
+    return np.vstack([top, gap, bottom, _caption_band(caption, top.shape[1])])
+
+
+# --------------------------------------------------------------------------------------------
+# command line
+# --------------------------------------------------------------------------------------------
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m matching.explain",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description=(
+            "Explain a match: draw the keypoint correspondences between a photo's crop and the\n"
+            "item's catalog image, and Grad-CAM heat-maps of where the embedding looks.\n"
+            "Prints the numbers as JSON (one line) and writes a PNG."
+        ),
+        epilog="""\
+The crop is the detection whose candidates rank ITEM best (the whole photo when none
+does), or --box. Models and weights come from the SIGHTING_* settings (.env.example).
+
+example:
+  python -m matching.explain ../shared/data/grocery/catalog \\
+      ../shared/data/grocery/queries/Arla-Standard-Milk/train__Arla-Standard-Milk_001.jpg \\
+      --item Arla-Standard-Milk --out explain.png""",
+    )
+    parser.add_argument("catalog", type=Path, help="catalog folder: <item_id>/<image> files")
+    parser.add_argument("image", type=Path, help="the photo to explain")
+    parser.add_argument("--item", required=True, help="the catalog item id (its folder name)")
+    parser.add_argument(
+        "--kind",
+        choices=["products", "animals"],
+        default="products",
+        help="catalog kind: picks the embedder and score calibration (default: products)",
+    )
+    parser.add_argument(
+        "--box", metavar="X0,Y0,X1,Y1", help="explain this crop (pixels) instead of a detection"
+    )
+    parser.add_argument(
+        "--out", type=Path, default=Path("explain.png"), help="PNG to write (default: explain.png)"
+    )
+    parser.add_argument(
+        "--height",
+        type=int,
+        default=320,
+        help="height of each picture row in pixels (default: 320)",
+    )
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+
+    from core.images import encode_png, read_image
+    from core.settings import get_settings
+    from matching.engine import load_pipeline
+    from matching.folder_catalog import load_folder_catalog
+
+    try:
+        box = parse_box(args.box) if args.box else None
+        if not (args.catalog / args.item).is_dir():
+            raise NotFound(f"no item folder {args.item!r} in {args.catalog}")
+        image = read_image(args.image)
+        pipeline = load_pipeline(get_settings())
+        catalog = load_folder_catalog(pipeline, args.catalog, kind=args.kind)
+        explanation = explain_match(
+            pipeline,
+            catalog,
+            image,
+            args.item,
+            box,
+            load_image=lambda image_id: read_image(args.catalog / image_id),
+            height=args.height,
+        )
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_bytes(encode_png(explanation.picture))
+        print(json.dumps({"image": str(args.image)} | explanation.numbers), flush=True)
+        logging.info("wrote %s", args.out)
+    except SightingError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
