@@ -1,11 +1,16 @@
 """Accuracy of the full pipeline on a set in the data layout.
 
     python -m bench.accuracy ../shared/data/grocery [--limit 200] [--json out.json]
+    python -m bench.accuracy ../shared/data/grocery --rescore out.json   # no models: re-score
 
 Runs detect -> embed -> search -> verify on every query photo (or a seeded, stratified sample
 with ``--limit``), ranks each photo's items by their best score over all its crops, and prints
-recall@1/5/20, confirmation precision and recall, and the open-set false-confirm rate, overall
-and per group (where the set has ``classes.csv``). The last line is always::
+recall@1/5/20, confirmation precision and recall, the open-set false-confirm rate and the
+calibration error (ECE over 10 bins of the photos' top candidates, `bench.metrics`), overall
+and per group (where the set has ``classes.csv``), and writes the reliability diagram as PNG
+(``--plot``). ``--split fit|holdout`` keeps the half of the photos `bench.calibrate` fits on,
+or the other. ``--rescore`` reads a previous ``--json`` dump and scores it again with the
+current calibration (exactly what a new run would give, in seconds). The last line is always::
 
     recall@1=R1 recall@5=R5 confirm_precision=P confirm_recall=C open_set_false_confirm=F queries=N
 """
@@ -20,15 +25,18 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from bench.calibrate import half_of, rescore
 from bench.dataset import NONE, load_groups, load_queries, sample_queries
 from bench.machine import describe
-from bench.metrics import by_group, final_line, summarize
+from bench.metrics import by_group, final_line, reliability, summarize, top_answers
+from bench.reliability import write_reliability
 from core.errors import SightingError
 from core.images import read_image
 from core.settings import get_settings
 from matching.engine import load_pipeline
 from matching.folder_catalog import load_folder_catalog
 from matching.pipeline import Pipeline, PipelineConfig
+from matching.score import load_calibrations
 
 COLUMNS = (
     "recall@1",
@@ -37,6 +45,7 @@ COLUMNS = (
     "confirm_precision",
     "confirm_recall",
     "open_set_false_confirm",
+    "ece",
 )
 
 
@@ -79,14 +88,63 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, default=None, help="write every query's result here")
     parser.add_argument("--kind", choices=["products", "animals"], default="products")
     parser.add_argument("--no-verify", action="store_true", help="embedding search only")
+    parser.add_argument(
+        "--split",
+        choices=["all", "fit", "holdout"],
+        default="all",
+        help="all photos, or the half bench.calibrate fits on, or the held-out half",
+    )
+    parser.add_argument(
+        "--plot",
+        type=Path,
+        default=None,
+        help="reliability diagram PNG (default: out/<dataset>-<kind>-reliability.png)",
+    )
+    parser.add_argument(
+        "--rescore",
+        type=Path,
+        default=None,
+        metavar="DUMP",
+        help="re-score a previous --json dump with the current calibration (no models run)",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
+    plot = args.plot or Path("out") / f"{args.dataset.name}-{args.kind}-reliability.png"
 
     settings = get_settings()
+    calibration = load_calibrations()[args.kind]
+    if args.rescore:
+        records = rescore(json.loads(args.rescore.read_text())["records"], calibration)
+        records = [r for r in records if args.split == "all" or half_of(r["path"]) == args.split]
+        print(f"\n{args.dataset.name}: {len(records)} queries re-scored from {args.rescore}")
+    else:
+        records = run_queries(args, settings, calibration)
+    overall = summarize(records)
+    print(
+        f"calibration ({args.kind}): {calibration.fitted_on}; threshold={calibration.threshold}; "
+        f"photos: {args.split}"
+    )
+    rows = {"all": overall}
+    if load_groups(args.dataset):
+        rows |= by_group(records)
+    print_table(rows)
+    table = reliability(*top_answers(records))
+    title = f"{args.dataset.name} ({args.kind}), {len(records)} photos, {args.split}"
+    print(f"reliability diagram: {write_reliability(plot, table, title, overall['ece'])}")
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps({"dataset": str(args.dataset), "records": records}))
+    print(final_line(overall))
+    return 0
+
+
+def run_queries(args: argparse.Namespace, settings, calibration) -> list[dict]:
+    """Run the pipeline on the sample (its ``--split`` half) and print the run's header."""
     pipeline = load_pipeline(settings)
     catalog = load_folder_catalog(pipeline, args.dataset / "catalog", kind=args.kind)
     groups = load_groups(args.dataset)
     queries = sample_queries(load_queries(args.dataset), args.limit, args.seed)
+    queries = [q for q in queries if args.split == "all" or half_of(str(q.path)) == args.split]
     config = PipelineConfig(top_k=20, shortlist=settings.shortlist, verify=not args.no_verify)
 
     records, failed, start = [], 0, time.perf_counter()
@@ -102,8 +160,6 @@ def main(argv: list[str] | None = None) -> int:
             {"path": str(query.path), "true": query.item_id, "group": group, "crops": crops}
         )
     elapsed = time.perf_counter() - start
-
-    overall = summarize(records)
     print(
         f"\n{args.dataset.name}: {len(catalog.index.items)} items, "
         f"{len(catalog.index)} vectors; {len(records)} queries ({failed} failed) in "
@@ -111,19 +167,7 @@ def main(argv: list[str] | None = None) -> int:
         f"sample: {'all' if args.limit is None else f'{args.limit}, seed {args.seed}'}"
     )
     print(describe(settings) + f"; shortlist={config.shortlist} verify={config.verify}")
-    print(
-        f"calibration ({args.kind}): {pipeline.calibration(args.kind).fitted_on}; "
-        f"threshold={pipeline.calibration(args.kind).threshold}"
-    )
-    rows = {"all": overall}
-    if groups:
-        rows |= by_group(records)
-    print_table(rows)
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps({"dataset": str(args.dataset), "records": records}))
-    print(final_line(overall))
-    return 0
+    return records
 
 
 if __name__ == "__main__":

@@ -4,11 +4,19 @@ A record is the JSON-able result of one query photo::
 
     {"path": str, "true": item_id | None, "group": str,
      "crops": [[{"item_id", "similarity", "inliers", "spread", "score", "verified"}, ...], ...]}
+
+Calibration is judged on the answer a person acts on: each photo's top candidate (the best
+score over all its crops), its score taken as the probability that it is the photo's item.
+Open-set photos count too (their top candidate is always wrong); a photo without any
+candidate is left out. ECE: those scores in 10 equal-width bins over [0, 1], the
+count-weighted mean of |share correct - mean score| per bin.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
+
+import numpy as np
 
 
 def ranked_items(record: dict) -> list[str]:
@@ -28,12 +36,13 @@ def verified_items(record: dict) -> set[str]:
 
 
 def summarize(records: list[dict], ks: tuple[int, ...] = (1, 5, 20)) -> dict[str, float]:
-    """recall@K, confirm precision/recall, open-set false confirms, counts.
+    """recall@K, confirm precision/recall, open-set false confirms, ECE, counts.
 
     recall@K: share of catalog-item queries whose true item is among the first K ranked items.
     confirm_precision: share of verified (photo, item) pairs that are the photo's true item.
     confirm_recall: share of catalog-item queries with a verified match to their true item.
     open_set_false_confirm: share of open-set photos with any verified match.
+    ece: calibration error of the photos' top candidates (module docstring).
     """
     known = [r for r in records if r["true"] is not None]
     unknown = [r for r in records if r["true"] is None]
@@ -54,6 +63,7 @@ def summarize(records: list[dict], ks: tuple[int, ...] = (1, 5, 20)) -> dict[str
     out["open_set_false_confirm"] = (
         sum(bool(verified_items(r)) for r in unknown) / len(unknown) if unknown else float("nan")
     )
+    out["ece"] = expected_calibration_error(*top_answers(records))
     return out
 
 
@@ -63,6 +73,54 @@ def by_group(records: list[dict]) -> dict[str, dict[str, float]]:
     for r in records:
         groups[r.get("group") or "-"].append(r)
     return {g: summarize(rs) for g, rs in sorted(groups.items())}
+
+
+def top_answers(records: list[dict]) -> tuple[np.ndarray, np.ndarray]:
+    """Each photo's top candidate: its score float64 (P,) and whether it is right bool (P,)."""
+    scores, right = [], []
+    for r in records:
+        best = max(
+            (c for crop in r["crops"] for c in crop),
+            key=lambda c: (c["score"], c["similarity"]),
+            default=None,
+        )
+        if best is not None:
+            scores.append(float(best["score"]))
+            right.append(best["item_id"] == r["true"])
+    return np.asarray(scores, dtype=np.float64), np.asarray(right, dtype=bool)
+
+
+def reliability(scores: np.ndarray, right: np.ndarray, bins: int = 10) -> list[dict]:
+    """Per equal-width bin of ``scores`` (P,) over [0, 1]: ``lo``, ``hi``, ``count``, mean
+    ``confidence`` and ``accuracy`` (share of ``right`` (P,)); NaN for empty bins."""
+    scores = np.clip(np.asarray(scores, dtype=np.float64), 0.0, 1.0)
+    right = np.asarray(right, dtype=np.float64)
+    index = np.minimum((scores * bins).astype(int), bins - 1)
+    out = []
+    for b in range(bins):
+        m = index == b
+        n = int(m.sum())
+        out.append(
+            {
+                "lo": b / bins,
+                "hi": (b + 1) / bins,
+                "count": n,
+                "confidence": float(scores[m].mean()) if n else float("nan"),
+                "accuracy": float(right[m].mean()) if n else float("nan"),
+            }
+        )
+    return out
+
+
+def expected_calibration_error(scores: np.ndarray, right: np.ndarray, bins: int = 10) -> float:
+    """ECE of probabilities ``scores`` (P,) against outcomes ``right`` (P,); NaN when empty."""
+    table = reliability(scores, right, bins)
+    total = sum(b["count"] for b in table)
+    if not total:
+        return float("nan")
+    return (
+        sum(b["count"] * abs(b["accuracy"] - b["confidence"]) for b in table if b["count"]) / total
+    )
 
 
 def final_line(m: dict[str, float]) -> str:

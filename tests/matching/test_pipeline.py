@@ -129,14 +129,33 @@ def test_accuracy_benchmark_output(
 
     get_settings.cache_clear()
     try:
-        assert (
-            accuracy_main([str(small_set), "--limit", "6", "--json", str(tmp_path / "r.json")]) == 0
-        )
+        dump, plot = tmp_path / "r.json", tmp_path / "rel.png"
+        args = [str(small_set), "--limit", "6", "--json", str(dump), "--plot", str(plot)]
+        assert accuracy_main(args) == 0
+        lines = capsys.readouterr().out.strip().splitlines()
+        # the dump re-scored with the same calibration gives the same figures, without models
+        assert accuracy_main([str(small_set), "--rescore", str(dump), "--plot", str(plot)]) == 0
+        again = capsys.readouterr().out.strip().splitlines()
+        assert accuracy_main([str(small_set), "--rescore", str(dump), "--split", "fit"]) == 0
+        fit_half = capsys.readouterr().out.strip().splitlines()
     finally:
         get_settings.cache_clear()
-    lines = capsys.readouterr().out.strip().splitlines()
     assert LAST_LINE.match(lines[-1]), lines[-1]
-    assert lines[-1].endswith("queries=6")
+    assert lines[-1].endswith("queries=6") and again[-1] == lines[-1]
+    assert fit_half[-1].startswith("recall@1=") and not fit_half[-1].endswith("queries=6")
+    header = next(line for line in lines if line.startswith("group"))
+    assert header.split()[1:] == [
+        "recall@1",
+        "recall@5",
+        "recall@20",
+        "confirm_precision",
+        "confirm_recall",
+        "open_set_false_confirm",
+        "ece",
+        "queries",
+    ]
+    picture = cv2.imread(str(plot))
+    assert picture is not None and picture.shape == (520, 640, 3)
     records = json.loads((tmp_path / "r.json").read_text())["records"]
     assert len(records) == 6 and sum(r["true"] is None for r in records) == 1  # stratified
     known = [r for r in records if r["true"]]

@@ -1,0 +1,91 @@
+"""ECE, reliability bins and their diagram, and the calibration fit's top-candidate rescaling."""
+
+from __future__ import annotations
+
+import math
+
+import cv2
+import numpy as np
+import pytest
+
+from bench.calibrate import _features, fit, half_of
+from bench.metrics import expected_calibration_error, reliability, summarize, top_answers
+from bench.reliability import write_reliability
+
+
+def test_ece_of_a_calibrated_score_is_small() -> None:
+    rng = np.random.default_rng(0)
+    scores = rng.uniform(0, 1, 200_000)
+    right = rng.uniform(0, 1, scores.size) < scores  # right with probability = score
+    assert expected_calibration_error(scores, right) < 0.01
+
+
+def test_ece_by_hand() -> None:
+    # bin [0.9, 1.0]: 4 answers at 0.95, half right -> gap 0.45; bin [0.2, 0.3): 4 at 0.25,
+    # all wrong -> gap 0.25; equal weights: (0.45 + 0.25) / 2
+    scores = np.array([0.95] * 4 + [0.25] * 4)
+    right = np.array([1, 1, 0, 0, 0, 0, 0, 0], dtype=bool)
+    assert expected_calibration_error(scores, right) == pytest.approx(0.35)
+    table = reliability(scores, right)
+    assert [b["count"] for b in table] == [0, 0, 4, 0, 0, 0, 0, 0, 0, 4]
+    assert table[9]["accuracy"] == 0.5 and table[2]["confidence"] == pytest.approx(0.25)
+    assert reliability(np.array([1.0]), np.array([True]))[9]["count"] == 1  # 1.0: last bin
+    assert math.isnan(expected_calibration_error(np.array([]), np.array([], dtype=bool)))
+
+
+def cand(item: str, score: float, sim: float = 0.5, inliers: int = 0) -> dict:
+    return {"item_id": item, "score": score, "similarity": sim, "inliers": inliers, "spread": 0.0}
+
+
+def test_top_answers_take_the_best_crop_and_count_open_set_as_wrong() -> None:
+    records = [
+        {"path": "a", "true": "x", "crops": [[cand("y", 0.4)], [cand("x", 0.9), cand("y", 0.1)]]},
+        {"path": "b", "true": None, "crops": [[cand("x", 0.7)]]},
+        {"path": "c", "true": "x", "crops": []},  # no candidate: left out
+    ]
+    scores, right = top_answers(records)
+    assert scores.tolist() == [0.9, 0.7] and right.tolist() == [True, False]
+
+
+def test_reliability_diagram_png(tmp_path) -> None:
+    scores, right = np.array([0.1, 0.5, 0.55, 0.9]), np.array([False, True, False, True])
+    path = write_reliability(tmp_path / "d" / "rel.png", reliability(scores, right), "t", 0.2)
+    image = cv2.imread(str(path))
+    assert image.shape == (520, 640, 3) and (image < 128).any()  # drawn, not blank
+
+
+def synthetic(n: int, seed: int) -> list[dict]:
+    """Photos whose true item has a higher similarity (noisy) than 19 others, as in a dump."""
+    rng = np.random.default_rng(seed)
+    records = []
+    for i in range(n):
+        sims = rng.normal(0.35, 0.08, 20)
+        sims[0] = rng.normal(0.55, 0.12)
+        inliers = np.where(rng.uniform(size=20) < 0.1, rng.integers(8, 40, 20), 0)
+        inliers[0] = rng.integers(0, 80)
+        crop = [
+            {"item_id": f"i{j}", "similarity": float(s), "inliers": int(k), "spread": 0.0}
+            for j, (s, k) in enumerate(zip(sims, inliers, strict=True))
+        ]
+        records.append({"path": f"q/p{i}.jpg", "true": "i0", "crops": [crop]})
+    return records
+
+
+def test_fit_is_monotone_and_calibrates_the_top_candidate() -> None:
+    train, test = synthetic(300, 0), synthetic(300, 1)
+    cal = fit(train, precision=0.95)
+    assert all(w >= 0 for w in cal.weights) and 0.3 <= cal.threshold <= 0.99
+    from bench.calibrate import rescore
+
+    m = summarize(rescore(test, cal))
+    assert m["ece"] < 0.08 and m["confirm_precision"] >= 0.9
+    # more evidence never lowers the score
+    base = _features([{"similarity": 0.5, "inliers": 10, "spread": 0.1}])
+    more = _features([{"similarity": 0.6, "inliers": 30, "spread": 0.3}])
+    assert cal.score(more)[0] > cal.score(base)[0]
+
+
+def test_half_of_ignores_where_the_set_lies() -> None:
+    assert half_of("../shared/data/x/queries/a/b.jpg") == half_of("/abs/x/queries/a/b.jpg")
+    halves = {half_of(f"queries/item/{i}.jpg") for i in range(50)}
+    assert halves == {"fit", "holdout"}
