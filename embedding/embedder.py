@@ -172,7 +172,7 @@ class Embedder:
         fingerprint = f"{name}:{sha256_of(Path(head_path))[:12]}"
         return cls(name, model, ckpt.dim, fingerprint, torch.device(device), config)
 
-    def _preprocess(self, crop: np.ndarray) -> torch.Tensor:
+    def preprocess(self, crop: np.ndarray) -> torch.Tensor:
         """``uint8 (h, w, 3) RGB -> float (1, 3, S, S)`` normalised, S = input_size."""
         if not (
             isinstance(crop, np.ndarray)
@@ -223,7 +223,7 @@ class Embedder:
         step = self.config.batch_size
         with torch.inference_mode():
             for start in range(0, len(crops), step):
-                batch = torch.cat([self._preprocess(c) for c in crops[start : start + step]])
+                batch = torch.cat([self.preprocess(c) for c in crops[start : start + step]])
                 feats = self.model(batch.to(self.dtype)).float()
                 out.append(F.normalize(feats, dim=1).cpu().numpy())
         return np.concatenate(out).astype(np.float32, copy=False)

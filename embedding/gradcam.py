@@ -56,7 +56,7 @@ def target_layer(model: nn.Module) -> nn.Module:
 def _content_box(h: int, w: int, size: int, resize: str) -> tuple[int, int, int, int]:
     """Where a (h, w) crop lies in the S x S network input: ``(top, left, height, width)``.
 
-    Mirrors `Embedder._preprocess`: ``stretch`` fills the square, ``pad`` scales the longer
+    Mirrors `Embedder.preprocess`: ``stretch`` fills the square, ``pad`` scales the longer
     side to S and centres the image.
     """
     if resize == "stretch":
@@ -102,7 +102,7 @@ def gradcam(
     handle = layer.register_forward_hook(hook)
     try:
         with torch.inference_mode(False), torch.enable_grad():
-            x = embedder._preprocess(crop).to(embedder.dtype).requires_grad_(True)
+            x = embedder.preprocess(crop).to(embedder.dtype).requires_grad_(True)
             feats = embedder.model(x).float()
             t_vec = F.normalize(torch.from_numpy(t).to(feats.device)[None], dim=1)
             score = F.cosine_similarity(feats, t_vec, dim=1).sum()

@@ -104,7 +104,7 @@ def extract_features(
                 print(f"warning: skipping unreadable {photo.path}: {exc}", file=sys.stderr)
                 continue
             crops = [image] + [augment(image, rng, flip) for _ in range(views)]
-            batch = torch.cat([base._preprocess(c) for c in crops]).to(base.dtype)
+            batch = torch.cat([base.preprocess(c) for c in crops]).to(base.dtype)
             feats.append(base.model(batch).float().cpu().numpy())
             kept.append(i)
     dim = base.dim

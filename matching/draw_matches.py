@@ -58,9 +58,21 @@ def draw_matches(
         cv2.circle(canvas, p0, thickness + 1, color, -1, cv2.LINE_AA)
         cv2.circle(canvas, p1, thickness + 1, color, -1, cv2.LINE_AA)
     label = f"{result.inliers}/{result.matches} inliers, spread {result.spread:.2f}"
-    cv2.putText(canvas, label, (8, 22), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (0, 0, 0), 3, cv2.LINE_AA)
-    cv2.putText(canvas, label, (8, 22), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (255, 255, 255), 1)
+    put_label(canvas, label, (8, 24), 0.6)
     return canvas
+
+
+def put_label(image: np.ndarray, text: str, org: tuple[int, int], scale: float = 0.5) -> None:
+    """White text on a dark box whose bottom-left corner is ``org``, drawn in place.
+
+    (A box rather than an outline: OpenCV 5 widens glyphs with the stroke thickness, so an
+    outline drawn thicker than the text does not line up with it.)
+    """
+    font = cv2.FONT_HERSHEY_SIMPLEX
+    (tw, th), base = cv2.getTextSize(text, font, scale, 1)
+    x, y = org
+    cv2.rectangle(image, (x - 3, y - th - 4), (x + tw + 3, y + base), (20, 20, 20), -1)
+    cv2.putText(image, text, (x, y - 1), font, scale, (255, 255, 255), 1, cv2.LINE_AA)
 
 
 def _scaled(image: np.ndarray, factor: float) -> np.ndarray:

@@ -39,7 +39,7 @@ from core.errors import BadInput, NotFound, SightingError
 from detection.detector import crop_box
 from embedding.gradcam import gradcam, overlay_heatmap
 from matching.catalog_view import CatalogView
-from matching.draw_matches import draw_matches
+from matching.draw_matches import draw_matches, put_label
 from matching.features import LocalFeatures
 from matching.pipeline import Match, Pipeline, PipelineConfig, Timer, image_id_of
 from matching.verifier import MatchResult
@@ -294,19 +294,6 @@ def _to_height(image: np.ndarray, height: int) -> np.ndarray:
     return cv2.resize(image, (width, height), interpolation=interp)
 
 
-def _label(image: np.ndarray, text: str, org: tuple[int, int], scale: float = 0.5) -> None:
-    """White text on a dark box whose bottom-left corner is ``org``, drawn in place.
-
-    (A box rather than an outline: OpenCV 5 widens glyphs with the stroke thickness, so an
-    outline drawn thicker than the text does not line up with it.)
-    """
-    font = cv2.FONT_HERSHEY_SIMPLEX
-    (tw, th), base = cv2.getTextSize(text, font, scale, 1)
-    x, y = org
-    cv2.rectangle(image, (x - 3, y - th - 4), (x + tw + 3, y + base), (20, 20, 20), -1)
-    cv2.putText(image, text, (x, y - 1), font, scale, (255, 255, 255), 1, cv2.LINE_AA)
-
-
 def _caption(numbers: dict) -> list[str]:
     """The picture's caption lines from `Explanation.numbers`."""
     pair = numbers["pair"]
@@ -379,10 +366,10 @@ def compose(
     shown = _rescaled(pair, crop.shape[:2], q.shape[:2], reference.shape[:2], r.shape[:2])
     top = draw_matches(q, r, shown)
     bottom = np.hstack([overlay_heatmap(q, crop_heat), overlay_heatmap(r, reference_heat)])
-    _label(top, "query crop", (8, height - 10))
-    _label(top, "catalog image", (q.shape[1] + 8, height - 10))
-    _label(bottom, "Grad-CAM of the crop", (8, height - 10))
-    _label(bottom, "Grad-CAM of the catalog image", (q.shape[1] + 8, height - 10))
+    put_label(top, "query crop", (8, height - 10))
+    put_label(top, "catalog image", (q.shape[1] + 8, height - 10))
+    put_label(bottom, "Grad-CAM of the crop", (8, height - 10))
+    put_label(bottom, "Grad-CAM of the catalog image", (q.shape[1] + 8, height - 10))
     gap = np.full((4, top.shape[1], 3), 255, np.uint8)
     return np.vstack([top, gap, bottom, _caption_band(caption, top.shape[1])])
 

@@ -8,7 +8,7 @@ from apiflask.schemas import FileSchema
 from flask import Response, request
 
 from api.inputs import classes_option, json_body, option, read_images
-from api.routes.matching import _view
+from api.routes.matching import catalog_for_matching
 from api.state import state
 from core.errors import BadInput, NotFound
 from core.images import decode_image, encode_png
@@ -63,7 +63,7 @@ def explain(catalog_id: str):
     pair's ``similarity``, ``inliers``, ``matches``, ``spread``) and ``timings`` (ms).
     """
     s = state()
-    view = _view(catalog_id)
+    view = catalog_for_matching(catalog_id)
     item_id = option("item_id", str, None)
     if item_id is None:
         raise BadInput("item_id is required: the catalog item to explain")

@@ -15,7 +15,9 @@ from matching.report import frame_to_dict, match_to_dict
 bp = APIBlueprint("matching", __name__, tag="Matching", url_prefix="/v1/catalogs/<catalog_id>")
 
 
-def _view(catalog_id: str):
+def catalog_for_matching(catalog_id: str):
+    """The caller's catalog, ready to search (404 unknown or foreign; 409 when it was indexed
+    with another embedder than this service runs for its kind)."""
     s = state()
     owned_manifest(catalog_id)
     manifest, view = s.catalogs.get(catalog_id)
@@ -52,7 +54,7 @@ def detect(catalog_id: str):
         classes=classes_option(),
         whole_frame=option("whole_frame", bool, s.settings.whole_frame),
     )
-    view = _view(catalog_id)
+    view = catalog_for_matching(catalog_id)
     with s.model_lock:
         result = s.pipeline.match_frames([image.pixels], view, config)[0]
     result.timings = timer.seconds | result.timings
@@ -83,7 +85,7 @@ def search(catalog_id: str):
         whole_frame=True,
         classes=classes_option(),
     )
-    view = _view(catalog_id)
+    view = catalog_for_matching(catalog_id)
     with s.model_lock:
         result = s.pipeline.match_frames([image.pixels], view, config)[0]
     best: dict = {}

@@ -19,7 +19,7 @@ from flask import Response, current_app, request, stream_with_context
 from api.auth import caller
 from api.inputs import classes_option, option, read_images
 from api.metrics import observe_stages
-from api.routes.matching import _view
+from api.routes.matching import catalog_for_matching
 from api.state import state
 from core.errors import BadInput, UnsupportedMedia
 from core.settings import Settings
@@ -90,7 +90,7 @@ def stream_frame(catalog_id: str, stream_id: str):
         image = read_images(s.settings, field="image", many=False)[0]
     frame_index = option("frame_index", int, None, lo=0)
     config = _config(s.settings)
-    view = _view(catalog_id)
+    view = catalog_for_matching(catalog_id)
     client = request.headers.get(CLIENT_HEADER) or None
     stream = registry().open((caller().tenant, catalog_id, stream_id), client)
     with stream.lock:  # one frame of a stream at a time, in order
@@ -188,7 +188,7 @@ def process_video(catalog_id: str):
     The detector runs at ``SIGHTING_VIDEO_IMGSZ`` for speed.
     """
     s = state()
-    view = _view(catalog_id)
+    view = catalog_for_matching(catalog_id)
     config = _config(s.settings)
     stride = option("stride", int, 1, lo=1, hi=1000)
     path = _save_upload()
