@@ -33,6 +33,7 @@ from bench.reliability import write_reliability
 from core.errors import SightingError
 from core.images import read_image
 from core.settings import get_settings
+from embedding.trainset import holdout_identities, scan_set
 from matching.engine import load_pipeline
 from matching.folder_catalog import load_folder_catalog
 from matching.pipeline import Pipeline, PipelineConfig
@@ -95,6 +96,15 @@ def main(argv: list[str] | None = None) -> int:
         help="all photos, or the half bench.calibrate fits on, or the held-out half",
     )
     parser.add_argument(
+        "--unseen-identities",
+        type=float,
+        default=None,
+        metavar="FRACTION",
+        help="only queries of the items `embedding.train --holdout-identities FRACTION` "
+        "(seed --holdout-seed) held out from training: recall on identities never trained on",
+    )
+    parser.add_argument("--holdout-seed", type=int, default=0, help="with --unseen-identities")
+    parser.add_argument(
         "--plot",
         type=Path,
         default=None,
@@ -116,6 +126,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.rescore:
         records = rescore(json.loads(args.rescore.read_text())["records"], calibration)
         records = [r for r in records if args.split == "all" or half_of(r["path"]) == args.split]
+        unseen = unseen_items(args)
+        records = [r for r in records if unseen is None or r["true"] in unseen]
         print(f"\n{args.dataset.name}: {len(records)} queries re-scored from {args.rescore}")
     else:
         records = run_queries(args, settings, calibration)
@@ -138,6 +150,14 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def unseen_items(args: argparse.Namespace) -> frozenset[str] | None:
+    """The items `embedding.train` held out with ``--unseen-identities`` (None: no filter)."""
+    if args.unseen_identities is None:
+        return None
+    items = scan_set(args.dataset).items  # the items as embedding.train lists them
+    return holdout_identities(items, args.unseen_identities, args.holdout_seed)
+
+
 def run_queries(args: argparse.Namespace, settings, calibration) -> list[dict]:
     """Run the pipeline on the sample (its ``--split`` half) and print the run's header."""
     pipeline = load_pipeline(settings)
@@ -145,6 +165,9 @@ def run_queries(args: argparse.Namespace, settings, calibration) -> list[dict]:
     groups = load_groups(args.dataset)
     queries = sample_queries(load_queries(args.dataset), args.limit, args.seed)
     queries = [q for q in queries if args.split == "all" or half_of(str(q.path)) == args.split]
+    unseen = unseen_items(args)
+    if unseen is not None:
+        queries = [q for q in queries if q.item_id in unseen]
     config = PipelineConfig(top_k=20, shortlist=settings.shortlist, verify=not args.no_verify)
 
     records, failed, start = [], 0, time.perf_counter()

@@ -138,11 +138,16 @@ def test_accuracy_benchmark_output(
         again = capsys.readouterr().out.strip().splitlines()
         assert accuracy_main([str(small_set), "--rescore", str(dump), "--split", "fit"]) == 0
         fit_half = capsys.readouterr().out.strip().splitlines()
+        unseen_args = [str(small_set), "--rescore", str(dump), "--unseen-identities", "0.5"]
+        assert accuracy_main(unseen_args) == 0
+        unseen = capsys.readouterr().out.strip().splitlines()
     finally:
         get_settings.cache_clear()
     assert LAST_LINE.match(lines[-1]), lines[-1]
     assert lines[-1].endswith("queries=6") and again[-1] == lines[-1]
     assert fit_half[-1].startswith("recall@1=") and not fit_half[-1].endswith("queries=6")
+    # half of the 4 items, as embedding.train would hold them out: their queries only
+    assert re.search(r" queries=[1-4]$", unseen[-1]), unseen[-1]
     header = next(line for line in lines if line.startswith("group"))
     assert header.split()[1:] == [
         "recall@1",
