@@ -4,16 +4,21 @@ python -m catalog check        # store reachable; on S3, conditional writes hono
 python -m catalog list         # every catalog: id, owner, kind, items, images, version
 python -m catalog gc [--grace-s 3600]
                                # delete data no manifest names (left by crashed writes)
+python -m catalog put-video FILE videos/KEY
+                               # store recorded footage for POST /v1/catalogs/<id>/videos
+python -m catalog videos       # the stored videos: key, size
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from catalog.repository import CatalogRepository
 from catalog.s3_store import S3Store
 from catalog.store import open_store
+from catalog.videos import VIDEO_PREFIX, put_video
 from core.errors import SightingError
 from core.settings import get_settings
 
@@ -30,6 +35,16 @@ def main(argv: list[str] | None = None) -> int:
         default=3600.0,
         help="only data older than this (an upload in flight is not an orphan)",
     )
+    put = sub.add_parser(
+        "put-video",
+        help="store a video file under videos/ (checked to decode first)",
+        description="Store a video file (read whole into memory; for files of several GB "
+        "copy into the local store's folder or use your S3 tools) under a key starting "
+        "with videos/, for the videos endpoint to name.",
+    )
+    put.add_argument("file", type=Path, help="a video file OpenCV can decode (MP4)")
+    put.add_argument("key", help="store key, e.g. videos/cam3/2026-11-24.mp4")
+    sub.add_parser("videos", help="list the stored videos (key, bytes)")
     args = parser.parse_args(argv)
 
     settings = get_settings()
@@ -47,6 +62,12 @@ def main(argv: list[str] | None = None) -> int:
                     f"{m.catalog_id}  owner={m.owner}  kind={m.kind}  items={len(m.items)}  "
                     f"images={m.image_count}  version={m.version}  name={m.name!r}"
                 )
+        elif args.command == "put-video":
+            size = put_video(store, args.file, args.key)
+            print(f"stored {args.key} ({size} bytes)")
+        elif args.command == "videos":
+            for info in store.list_info(VIDEO_PREFIX):
+                print(f"{info.key}  {info.size}")
         else:
             total = 0
             for catalog_id in repository.list_catalog_ids():

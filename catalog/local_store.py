@@ -19,8 +19,17 @@ import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import BinaryIO
 
-from catalog.store import ObjectInfo, Store, _children_prefix, validate_key, validate_prefix
+from catalog.store import (
+    COPY_CHUNK,
+    ObjectInfo,
+    Store,
+    _children_prefix,
+    check_copy_limit,
+    validate_key,
+    validate_prefix,
+)
 from core.errors import Conflict, NotFound, StoreUnavailable
 
 LOCK_DIR = ".locks"
@@ -140,6 +149,21 @@ class LocalStore(Store):
 
     def etag(self, key: str) -> str:
         return self.get_with_etag(key)[1]
+
+    def copy_to(self, key: str, out: BinaryIO, *, limit: int | None = None) -> int:
+        path = self._path(key)
+        copied = 0
+        try:
+            with path.open("rb") as f:
+                while chunk := f.read(COPY_CHUNK):
+                    copied += len(chunk)
+                    check_copy_limit(key, copied, limit)
+                    out.write(chunk)
+        except (FileNotFoundError, NotADirectoryError, IsADirectoryError) as exc:
+            raise NotFound(f"no object {key!r} in the store", details={"key": key}) from exc
+        except OSError as exc:
+            raise _unavailable("read", key, exc) from exc
+        return copied
 
     def put(self, key: str, data: bytes) -> str:
         path = self._path(key)

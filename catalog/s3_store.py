@@ -21,9 +21,17 @@ import threading
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 
-from catalog.store import ObjectInfo, Store, _children_prefix, validate_key, validate_prefix
+from catalog.store import (
+    COPY_CHUNK,
+    ObjectInfo,
+    Store,
+    _children_prefix,
+    check_copy_limit,
+    validate_key,
+    validate_prefix,
+)
 from core.errors import Conflict, NotFound, StoreUnavailable
 
 if TYPE_CHECKING:
@@ -175,6 +183,23 @@ class S3Store(Store):
 
     def etag(self, key: str) -> str:
         return self._call("stat", key, "head_object", Key=self._key(key))["ETag"]
+
+    def copy_to(self, key: str, out: BinaryIO, *, limit: int | None = None) -> int:
+        from botocore.exceptions import BotoCoreError
+
+        response = self._call("read", key, "get_object", Key=self._key(key))
+        check_copy_limit(key, int(response.get("ContentLength") or 0), limit)
+        copied = 0
+        try:
+            for chunk in response["Body"].iter_chunks(COPY_CHUNK):
+                copied += len(chunk)
+                check_copy_limit(key, copied, limit)
+                out.write(chunk)
+        except (BotoCoreError, OSError) as exc:
+            raise self._unavailable("read", key, exc) from exc
+        finally:
+            response["Body"].close()
+        return copied
 
     def put(self, key: str, data: bytes) -> str:
         response = self._call("write", key, "put_object", Key=self._key(key), Body=bytes(data))

@@ -14,9 +14,9 @@ from __future__ import annotations
 import abc
 import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, BinaryIO
 
-from core.errors import BadInput, NotFound
+from core.errors import BadInput, NotFound, TooLarge
 
 if TYPE_CHECKING:
     from core.settings import Settings
@@ -169,6 +169,21 @@ class Store(abc.ABC):
         """
         return self.get_with_etag(key)[0]
 
+    def copy_to(self, key: str, out: BinaryIO, *, limit: int | None = None) -> int:
+        """Write an object into ``out`` (a binary file) and return its length in bytes.
+
+        This default reads the whole object into memory; both stores override it to copy in
+        chunks, so that a large object (a recorded video) never sits in memory at once.
+
+        Raises:
+            NotFound: no object has this key.
+            TooLarge: the object is longer than ``limit`` bytes (``out`` then holds a prefix).
+        """
+        data = self.get(key)
+        check_copy_limit(key, len(data), limit)
+        out.write(data)
+        return len(data)
+
     def exists(self, key: str) -> bool:
         """Whether an object has this key."""
         try:
@@ -180,6 +195,18 @@ class Store(abc.ABC):
     def list(self, prefix: str = "") -> list[str]:
         """Keys starting with ``prefix`` (plain string prefix, as S3), sorted."""
         return [info.key for info in self.list_info(prefix)]
+
+
+COPY_CHUNK = 1024 * 1024
+
+
+def check_copy_limit(key: str, copied: int, limit: int | None) -> None:
+    """Raise `TooLarge` once ``copied`` bytes of ``key`` exceed ``limit`` (None: no limit)."""
+    if limit is not None and copied > limit:
+        raise TooLarge(
+            f"store object {key!r} is larger than the limit of {limit} bytes",
+            details={"key": key, "limit": limit},
+        )
 
 
 def _children_prefix(prefix: str) -> str:

@@ -62,6 +62,13 @@ class Unauthorized(SightingError):
     code = "unauthorized"
 
 
+class Forbidden(SightingError):
+    """A known caller asking for something its key does not allow."""
+
+    status = 403
+    code = "forbidden"
+
+
 class ModelUnavailable(SightingError):
     """A model file is missing, corrupt, or the model cannot run on this machine."""
 

@@ -52,6 +52,9 @@ class Settings(BaseSettings):
     stream_shortlist: int = Field(2, ge=1, description="candidates a track is verified against")
     stream_imgsz: int = Field(0, ge=0, description="detector size for streams; 0 = detector's")
     video_imgsz: int = Field(416, ge=0, description="detector size for videos; 0 = detector's")
+    max_video_bytes: int = Field(
+        4 * 1024**3, ge=1, description="largest stored video a request may name (videos/...)"
+    )
 
     # --- storage ------------------------------------------------------------------------
     storage: Literal["local", "s3"] = "local"

@@ -21,7 +21,8 @@ from api.inputs import classes_option, option, read_images
 from api.metrics import observe_stages
 from api.routes.matching import catalog_for_matching
 from api.state import state
-from core.errors import BadInput, UnsupportedMedia
+from catalog.videos import VIDEO_PREFIX, check_video_key
+from core.errors import BadInput, Forbidden, UnsupportedMedia
 from core.settings import Settings
 from matching.pipeline import Pipeline, PipelineConfig, Timer
 from matching.report import match_to_dict
@@ -153,6 +154,39 @@ def list_streams():
     }
 
 
+def _video_file() -> str:
+    """The request's video in a temp file, uploaded or named in the store; returns its path
+    (the caller deletes it)."""
+    if (request.mimetype or "").lower() == "application/json":
+        return _copy_stored_video()
+    return _save_upload()
+
+
+def _copy_stored_video() -> str:
+    """Copy the stored video a JSON body names (``{"key": "videos/..."}``) to a temp file.
+
+    Recorded footage lives in the store under ``videos/`` (operators put it there with
+    ``python -m catalog put-video`` or their own S3 tools); a request can name nothing else,
+    so catalog data never leaves through this route. Naming a stored video is an operator's
+    act: it needs an admin key when API keys are configured.
+    """
+    who = caller()
+    if state().settings.auth_enabled and not who.admin:
+        raise Forbidden("naming a stored video needs an admin key; upload the video instead")
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict) or "key" not in body:
+        raise BadInput(f'JSON body must be {{"key": "{VIDEO_PREFIX}..."}}, a stored video')
+    key = check_video_key(body["key"])
+    fd, path = tempfile.mkstemp(suffix=".video")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            state().repository.store.copy_to(key, f, limit=state().settings.max_video_bytes)
+    except BaseException:
+        os.unlink(path)
+        raise
+    return path
+
+
 def _save_upload() -> str:
     """The request's video body in a temp file; returns its path (the caller deletes it)."""
     ctype = (request.mimetype or "").lower()
@@ -165,8 +199,8 @@ def _save_upload() -> str:
         data = request.get_data(cache=False)
     else:
         raise UnsupportedMedia(
-            f"content type {ctype or 'none'!r} is not accepted: send video/mp4 or "
-            "multipart/form-data with field 'video'"
+            f"content type {ctype or 'none'!r} is not accepted: send video/mp4, "
+            "multipart/form-data with field 'video', or application/json naming a stored video"
         )
     if not data:
         raise BadInput("empty body: send a video (video/mp4)")
@@ -180,7 +214,9 @@ def _save_upload() -> str:
 def process_video(catalog_id: str):
     """Match a whole video file with tracking; answers ``application/x-ndjson``.
 
-    Body: ``video/mp4`` (or multipart field ``video``), within the body size limit. Query:
+    Body: ``video/mp4`` (or multipart field ``video``), within the body size limit; or
+    ``application/json`` ``{"key": "videos/<path>"}`` naming a video in the catalog store (no
+    size limit but ``SIGHTING_MAX_VIDEO_BYTES``; admin key when keys are configured). Query:
     ``top_k``, ``classes``, ``verify``, ``stride`` (every n-th frame, default 1). Lines: one
     per detection per frame, ``{"frame", "time", "track", "box", "class", "item", "score",
     "verified", "verified_now"}``, then ``{"summary": {"frames", "fps", "verify_calls",
@@ -191,7 +227,7 @@ def process_video(catalog_id: str):
     view = catalog_for_matching(catalog_id)
     config = _config(s.settings)
     stride = option("stride", int, 1, lo=1, hi=1000)
-    path = _save_upload()
+    path = _video_file()
     try:
         video = open_video(path)
     except BadInput:

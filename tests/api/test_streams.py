@@ -9,7 +9,10 @@ import cv2
 import numpy as np
 import pytest
 
+from api import create_app
+from catalog.store import open_store
 from core.images import encode_jpeg, read_image
+from tests.api.conftest import ADMIN, ALICE
 
 VIDEO = Path(__file__).resolve().parents[3] / "shared" / "data" / "video" / "coke-shelf.mp4"
 
@@ -154,7 +157,8 @@ def test_video_ndjson(shop, clip) -> None:
     [
         (b"definitely not an mp4 file" * 10, "video/mp4", 422),
         (b"", "video/mp4", 422),
-        (b"{}", "application/json", 415),
+        (b"{}", "application/json", 422),  # JSON names a stored video: no key
+        (b"<html/>", "text/html", 415),
     ],
 )
 def test_bad_video(shop, body: bytes, ctype: str, status: int) -> None:
@@ -163,3 +167,44 @@ def test_bad_video(shop, body: bytes, ctype: str, status: int) -> None:
     assert r.status_code == status
     if status == 422:
         assert r.json["error"]["message"]
+
+
+def test_video_named_in_the_store(client, catalog, clip, api_settings) -> None:
+    """A stored video under videos/ is processed like an upload; nothing else can be named."""
+    store = open_store(api_settings)
+    store.put("videos/cam1/clip.mp4", clip.read_bytes())
+    store.put("videos/cam1/broken.mp4", clip.read_bytes()[:300])
+    url = f"/v1/catalogs/{catalog}/videos?stride=10"
+    r = client.post(url, json={"key": "videos/cam1/clip.mp4"})
+    assert r.status_code == 200, r.get_data(as_text=True)
+    lines = [json.loads(line) for line in r.get_data(as_text=True).splitlines()]
+    assert lines[-1]["summary"]["frames"] == 3
+    for body, status in [
+        ({"key": "videos/cam1/missing.mp4"}, 404),
+        ({"key": f"catalogs/{catalog}/manifest.json"}, 422),  # outside videos/
+        ({"key": "videos/../catalogs/x"}, 422),
+        ({"key": 7}, 422),
+        ({"path": "videos/cam1/clip.mp4"}, 422),
+        ({"key": "videos/cam1/broken.mp4"}, 422),  # stored, but truncated: does not decode
+    ]:
+        r = client.post(url, json=body)
+        assert r.status_code == status, (body, r.json)
+        assert r.json["error"]["message"]
+    r = client.post("/v1/catalogs/nope/videos", json={"key": "videos/cam1/clip.mp4"})
+    assert r.status_code == 404
+
+
+def test_stored_video_limit_and_admin_only(api_settings, pipeline, clip) -> None:
+    settings = api_settings.model_copy(
+        update={"api_keys": [ALICE], "admin_keys": [ADMIN], "max_video_bytes": 1000}
+    )
+    client = create_app(settings, pipeline=pipeline).test_client()
+    open_store(settings).put("videos/clip.mp4", clip.read_bytes())
+    cid = client.post(
+        "/v1/catalogs", json={"name": "v", "kind": "products"}, headers={"X-API-Key": ALICE}
+    ).json["id"]
+    body = {"key": "videos/clip.mp4"}
+    r = client.post(f"/v1/catalogs/{cid}/videos", json=body, headers={"X-API-Key": ALICE})
+    assert r.status_code == 403 and "admin" in r.json["error"]["message"]
+    r = client.post(f"/v1/catalogs/{cid}/videos", json=body, headers={"X-API-Key": ADMIN})
+    assert r.status_code == 413, r.json  # larger than SIGHTING_MAX_VIDEO_BYTES

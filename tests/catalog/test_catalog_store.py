@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import socket
 import threading
 import time
@@ -14,7 +15,7 @@ import pytest
 from catalog.local_store import LocalStore
 from catalog.s3_store import S3Config, S3Store
 from catalog.store import Store, open_store, validate_key, validate_prefix
-from core.errors import BadInput, Conflict, NotFound, StoreUnavailable
+from core.errors import BadInput, Conflict, NotFound, StoreUnavailable, TooLarge
 from core.settings import Settings
 from tests.s3_server import ACCESS_KEY, SECRET_KEY, MotoS3
 
@@ -119,6 +120,21 @@ def test_missing_keys_raise_not_found(store: Store, call) -> None:
     with pytest.raises(NotFound) as info:
         call(store)
     assert info.value.status == 404
+
+
+def test_copy_to_streams_an_object_within_its_limit(store: Store) -> None:
+    data = bytes(range(256)) * 9000  # 2.2 MB: more than one copy chunk
+    store.put("videos/cam/a.mp4", data)
+    out = io.BytesIO()
+    assert store.copy_to("videos/cam/a.mp4", out, limit=len(data)) == len(data)
+    assert out.getvalue() == data
+    with pytest.raises(TooLarge) as info:
+        store.copy_to("videos/cam/a.mp4", io.BytesIO(), limit=len(data) - 1)
+    assert info.value.status == 413
+    with pytest.raises(NotFound):
+        store.copy_to("videos/cam/missing.mp4", io.BytesIO())
+    with pytest.raises(BadInput):
+        store.copy_to("videos/../catalogs/x", io.BytesIO())
 
 
 def test_exists(store: Store) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import cv2
+import numpy as np
 import pytest
 
 from catalog.__main__ import main
@@ -45,3 +47,24 @@ def test_check_list_gc(env: Settings, capsys: pytest.CaptureFixture[str]) -> Non
     assert not repo.store.exists(orphan)
     assert "1 orphaned objects deleted" in capsys.readouterr().out
     assert repo.get_manifest(manifest.catalog_id).version == 1  # the catalog itself untouched
+
+
+def test_put_video_and_list(env: Settings, tmp_path, capsys: pytest.CaptureFixture[str]) -> None:
+    clip = tmp_path / "clip.mp4"
+    writer = cv2.VideoWriter(str(clip), cv2.VideoWriter_fourcc(*"mp4v"), 10.0, (64, 48))
+    for i in range(5):
+        writer.write(np.full((48, 64, 3), 40 * i, np.uint8))
+    writer.release()
+    assert main(["put-video", str(clip), "videos/cam1/clip.mp4"]) == 0
+    assert open_store(env).get("videos/cam1/clip.mp4") == clip.read_bytes()
+    assert main(["videos"]) == 0
+    assert f"videos/cam1/clip.mp4  {clip.stat().st_size}" in capsys.readouterr().out
+
+    garbage = tmp_path / "notes.mp4"
+    garbage.write_bytes(b"not a video at all" * 50)
+    assert main(["put-video", str(garbage), "videos/cam1/notes.mp4"]) == 1  # does not decode
+    assert main(["put-video", str(clip), "catalogs/abc/manifest.json"]) == 1  # outside videos/
+    assert main(["put-video", str(tmp_path / "missing.mp4"), "videos/x.mp4"]) == 1
+    err = capsys.readouterr().err
+    assert "cannot be decoded" in err and "videos/" in err and "no file" in err
+    assert open_store(env).list("videos/") == ["videos/cam1/clip.mp4"]
