@@ -10,6 +10,9 @@ from __future__ import annotations
 import hashlib
 import io
 import logging
+import os
+import tempfile
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -74,9 +77,16 @@ def _save(path: Path, ref: Reference) -> None:
         features=np.frombuffer(kp, dtype=np.uint8),
     )
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_bytes(buf.getvalue())
-    tmp.replace(path)
+    # a temp file of this process's own, then an atomic rename: concurrent runs that index
+    # the same folder (two benchmarks) each write whole files and never each other's temp
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.stem, suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(buf.getvalue())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def _load(path: Path) -> Reference:
@@ -105,8 +115,11 @@ def describe_folder(
         digest = hashlib.sha1(image.path.read_bytes()).hexdigest()
         cached = cache_dir / f"{digest}.npz"
         if cache and cached.is_file():
-            refs[image.image_id] = _load(cached)
-            continue
+            try:
+                refs[image.image_id] = _load(cached)
+                continue
+            except (OSError, ValueError, KeyError, zipfile.BadZipFile) as exc:
+                log.warning("recomputing %s: its cache file is unreadable (%s)", image.path, exc)
         try:
             ref = pipeline.describe_reference(read_image(image.path), kind)
         except SightingError as exc:

@@ -170,3 +170,30 @@ def test_accuracy_benchmark_output(
         for r in known
     )
     assert top1 >= 3  # 4 distinct packages, real shelf photos: most are found first
+
+
+def test_reference_cache_survives_concurrent_writers_and_corrupt_files(
+    pipeline, small_set: Path, tmp_path: Path, monkeypatch, caplog
+) -> None:
+    """Two runs indexing one folder at once each write whole cache files (a unique temp file,
+    then a rename); a truncated cache file is recomputed, not fatal."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from matching import folder_catalog
+
+    monkeypatch.setattr(folder_catalog, "CACHE_DIR", tmp_path)
+    images = folder_catalog.scan_catalog(small_set / "catalog")[:1]
+    first = folder_catalog.describe_folder(pipeline, images, progress=False)
+    [ref] = first.values()
+    [cached] = list(tmp_path.rglob("*.npz"))
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(lambda _: folder_catalog._save(cached, ref), range(64)))
+    assert [p.name for p in cached.parent.iterdir()] == [cached.name]  # no temp file left
+    np.testing.assert_array_equal(folder_catalog._load(cached).vectors, ref.vectors)
+
+    cached.write_bytes(cached.read_bytes()[:100])  # truncated by a crash or a full disk
+    with caplog.at_level("WARNING"):
+        again = folder_catalog.describe_folder(pipeline, images, progress=False)
+    assert "unreadable" in caplog.text
+    np.testing.assert_allclose(next(iter(again.values())).vectors, ref.vectors, atol=1e-5)
+    np.testing.assert_array_equal(folder_catalog._load(cached).vectors, ref.vectors)
