@@ -4,6 +4,9 @@
     python -m bench.accuracy ../shared/data/dogs --kind animals --limit 200 --json out/dogs.json
     python -m bench.calibrate products=out/grocery.json animals=out/dogs.json [--save]
 
+A kind may be named several times (``animals=out/dogs.json animals=out/dogs-unseen.json``):
+its dumps are merged, each photo once (`merge_dumps`).
+
 For each kind, the candidates of every crop are labelled (same item or not) and a logistic
 model with non-negative weights is fitted. That model ranks well but, fitted over every
 candidate (a hundred per photo, nearly all wrong), it is underconfident about the answer
@@ -48,6 +51,21 @@ def _half(path: str) -> int:
 def half_of(path: str) -> str:
     """``"fit"`` or ``"holdout"``: the half of the photos ``path`` falls in (by its hash)."""
     return "holdout" if _half(path) else "fit"
+
+
+def merge_dumps(dumps: list[list[dict]]) -> list[dict]:
+    """The records of several dumps of one kind, each photo (``<item>/<file>``) once: the
+    first dump's record of a photo that two runs scored (say the benchmark sample and the
+    unseen-identities run) is kept."""
+    seen: set[str] = set()
+    merged = []
+    for records in dumps:
+        for r in records:
+            key = "/".join(Path(r["path"]).parts[-2:])
+            if key not in seen:
+                seen.add(key)
+                merged.append(r)
+    return merged
 
 
 def _features(crop: list[dict]) -> np.ndarray:
@@ -172,18 +190,24 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m bench.calibrate", description=__doc__.split("\n")[1]
     )
     parser.add_argument(
-        "dumps", nargs="+", metavar="KIND=FILE", help="JSON from bench.accuracy --json, per kind"
+        "dumps",
+        nargs="+",
+        metavar="KIND=FILE",
+        help="JSON from bench.accuracy --json; a kind named twice merges its dumps",
     )
     parser.add_argument("--precision", type=float, default=0.95, help="target confirm precision")
     parser.add_argument("--save", action="store_true", help=f"write {CALIBRATION_FILE.name}")
     args = parser.parse_args(argv)
 
     calibrations = load_calibrations()
+    dumps: dict[str, list[Path]] = {}
     for spec in args.dumps:
         kind, _, path = spec.partition("=")
         if kind not in KINDS or not path:
             parser.error(f"expected KIND=FILE with KIND in {KINDS}, got {spec!r}")
-        records = json.loads(Path(path).read_text())["records"]
+        dumps.setdefault(kind, []).append(Path(path))
+    for kind, paths in dumps.items():
+        records = merge_dumps([json.loads(p.read_text())["records"] for p in paths])
         calibrations[kind] = fit_kind(kind, records, args.precision)
     if args.save:
         save_calibrations(calibrations)

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
 __all__ = [
     "BACKBONES",
     "KIND_DEFAULTS",
+    "MIRROR_KINDS",
     "Embedder",
     "EmbedderConfig",
     "load_embedder",
@@ -28,6 +29,11 @@ __all__ = [
 #: trained for that kind (see README.md here), on the MobileNetV2 backbone.
 KIND_DEFAULTS = {"products": "products", "animals": "animals"}
 
+#: Kinds whose default embedder averages each crop with its mirror image
+#: (`EmbedderConfig.mirror`): an animal seen from the other side is the same animal, a
+#: package's printing is not (measured in README.md here).
+MIRROR_KINDS = frozenset({"animals"})
+
 
 def load_embedders(settings: Settings) -> dict[str, Embedder]:
     """One embedder per catalog kind: the kind's trained default when ``settings.embedder`` is
@@ -36,13 +42,18 @@ def load_embedders(settings: Settings) -> dict[str, Embedder]:
         one = load_embedder(settings)
         return dict.fromkeys(KIND_DEFAULTS, one)
     return {
-        kind: load_embedder(settings.model_copy(update={"embedder": name}))
+        kind: load_embedder(
+            settings.model_copy(update={"embedder": name}), mirror=kind in MIRROR_KINDS
+        )
         for kind, name in KIND_DEFAULTS.items()
     }
 
 
-def load_embedder(settings: Settings, config: EmbedderConfig | None = None) -> Embedder:
-    """Load the embedder named by ``settings.embedder`` from the weights registry.
+def load_embedder(
+    settings: Settings, config: EmbedderConfig | None = None, mirror: bool = False
+) -> Embedder:
+    """Load the embedder named by ``settings.embedder`` from the weights registry
+    (``mirror``: average each crop with its mirror image, when ``config`` is not given).
 
     Raises:
         ModelUnavailable: unknown or non-embedder model name, missing or corrupt file, or
@@ -58,5 +69,7 @@ def load_embedder(settings: Settings, config: EmbedderConfig | None = None) -> E
     ]
     device = resolve_device(settings.device)
     if spec.format == "head":  # a trained head (files[0]) on its base backbone (files[1])
-        return Embedder.from_head(spec.name, paths[0], paths[1], device, config)
-    return Embedder.from_weights(spec.name, paths[0], device, config)
+        return Embedder.from_head(spec.name, paths[0], paths[1], device, config, mirror)
+    return Embedder.from_weights(
+        spec.name, paths[0], device, config or EmbedderConfig(mirror=mirror)
+    )

