@@ -63,6 +63,25 @@ def offline_settings(data_dir: Path, **overrides) -> Settings:
 
 
 @pytest.fixture()
+def offline_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The offline model set in the environment, for commands (and the processes they spawn)
+    that read their settings from it; the settings cache is cleared before and after."""
+    from core.settings import get_settings
+
+    for name, value in {
+        "WEIGHTS_DIR": str(WEIGHTS),
+        "DETECTOR": "yolov5n",
+        "EMBEDDER": "auto",
+        "VERIFIER": "aliked_lightglue",
+        "DEVICE": "cpu",
+    }.items():
+        monkeypatch.setenv(f"SIGHTING_{name}", value)
+    get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()
+
+
+@pytest.fixture()
 def settings(tmp_path: Path) -> Settings:
     """Offline settings: shared weights, the offline model set, a fresh local store."""
     return offline_settings(tmp_path / "store")

@@ -9,7 +9,6 @@ from pathlib import Path
 import numpy as np
 
 from bench.video import iou, item_truths, main
-from core.settings import get_settings
 
 VIDEO = Path(__file__).resolve().parents[3] / "shared" / "data" / "video"
 
@@ -30,16 +29,7 @@ def test_iou() -> None:
     assert np.allclose(iou(boxes, (0, 0, 10, 10)), [1.0, 1 / 3, 0.0])
 
 
-def test_short_run_prints_the_final_line(capsys, monkeypatch, weights_dir: Path) -> None:
-    for name, value in {
-        "WEIGHTS_DIR": str(weights_dir),
-        "DETECTOR": "yolov5n",
-        "EMBEDDER": "auto",
-        "VERIFIER": "aliked_lightglue",
-        "DEVICE": "cpu",
-    }.items():
-        monkeypatch.setenv(f"SIGHTING_{name}", value)
-    get_settings.cache_clear()
+def test_short_run_prints_the_final_line(capsys, offline_env) -> None:
     assert (
         main(
             [
@@ -61,4 +51,3 @@ def test_short_run_prints_the_final_line(capsys, monkeypatch, weights_dir: Path)
         r"frames=6",
         out[-1],
     )
-    get_settings.cache_clear()
