@@ -195,7 +195,7 @@ def main(argv: list[str] | None = None) -> int:
         metavar="KIND=FILE",
         help="JSON from bench.accuracy --json; a kind named twice merges its dumps",
     )
-    parser.add_argument("--precision", type=float, default=0.95, help="target confirm precision")
+    parser.add_argument("--precision", type=float, default=0.97, help="target confirm precision")
     parser.add_argument("--save", action="store_true", help=f"write {CALIBRATION_FILE.name}")
     args = parser.parse_args(argv)
 
