@@ -186,6 +186,13 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--streams, --workers and --seconds must be positive")
     if not args.video.is_file() or not args.catalog.is_dir():
         parser.error(f"no video {args.video} or no catalog folder {args.catalog}")
+    from core.errors import BadInput
+    from tracking.video import open_video
+
+    try:
+        open_video(args.video).capture.release()
+    except BadInput as exc:
+        parser.error(f"{args.video}: {exc}")
 
     from bench.machine import describe
     from core.runtime import configure_torch

@@ -70,6 +70,14 @@ def test_bad_options_exit_2(bad: list[str]) -> None:
     assert info.value.code == 2
 
 
+def test_a_file_that_is_not_a_video_exits_2(tmp_path, capsys) -> None:
+    fake = tmp_path / "clip.mp4"
+    fake.write_bytes(b"not a video" * 100)
+    with pytest.raises(SystemExit) as info:
+        main([str(fake), "--catalog", str(VIDEO / "highway-cars-catalog")])
+    assert info.value.code == 2 and "cannot be decoded" in capsys.readouterr().err
+
+
 def test_a_worker_that_cannot_load_its_models_is_an_error(capsys, offline_env, monkeypatch):
     monkeypatch.setenv("SIGHTING_DETECTOR", "no-such-detector")
     args = [str(VIDEO / "highway-cars.mp4"), "--catalog", str(VIDEO / "highway-cars-catalog")]
