@@ -4,9 +4,10 @@ The store is the source of truth. A worker keeps, per catalog, a `CatalogView` (
 keypoint LRU) and the manifest version it reflects. Before a catalog is used, the view is
 checked against the store's manifest when its last check is older than
 ``SIGHTING_SYNC_INTERVAL_S``; a newer version is applied incrementally (new images' vectors
-are read from their stored blobs, removed images leave the index). So a change made through
-one worker (or host) is matched by every other within that interval, and at once by the
-worker that made it (it invalidates its own view).
+are read from their stored blobs, removed images leave the index), or, when the catalog was
+re-indexed with other models (its fingerprints changed), the view is built anew. So a
+change made through one worker (or host) is matched by every other within that interval, and
+at once by the worker that made it (it invalidates its own view).
 """
 
 from __future__ import annotations
@@ -21,11 +22,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from catalog.manifest import Manifest
-from catalog.repository import CatalogRepository
+from catalog.repository import CatalogRepository, Fingerprints
 from matching.catalog_view import CatalogView, FeatureCache
 from matching.features import LocalFeatures
 from matching.index import VectorIndex
-from matching.pipeline import CROP_TAG, Reference
+from matching.pipeline import CROP_TAG, Pipeline, Reference
 
 EMBEDDING = "emb.npz"  # feature kind: the image's vectors and their tags
 KEYPOINTS = "kp.npz"  # feature kind: the image's LocalFeatures
@@ -39,6 +40,14 @@ def reference_blobs(ref: Reference) -> dict[str, bytes]:
     if ref.features is not None:
         blobs[KEYPOINTS] = ref.features.to_bytes()
     return blobs
+
+
+def model_fingerprints(pipeline: Pipeline, kind: str) -> Fingerprints:
+    """The fingerprints of the models that describe a ``kind`` catalog's images."""
+    return Fingerprints(
+        embedder=pipeline.embedder_for(kind).fingerprint,
+        verifier=pipeline.verifier.fingerprint if pipeline.verifier else None,
+    )
 
 
 def read_vectors(blob: bytes) -> tuple[np.ndarray, list[str]]:
@@ -94,7 +103,11 @@ class CatalogCache:
         except Exception:
             self.invalidate(catalog_id)
             raise
-        if entry is None:
+        if entry is None or (
+            entry.manifest.version > 0
+            and (entry.manifest.embedder_fingerprint, entry.manifest.verifier_fingerprint)
+            != (manifest.embedder_fingerprint, manifest.verifier_fingerprint)
+        ):  # new, or re-indexed with other models: every vector and keypoint file changed
             entry = self._build(manifest)
         with entry.lock:
             if manifest.version != entry.manifest.version:
@@ -143,9 +156,10 @@ class CatalogCache:
         """Bring ``entry`` from its manifest to ``manifest`` (adds and removals)."""
         view = entry.view
         keys = entry.keypoint_keys
-        old = {im: it.item_id for it in entry.manifest.items.values() for im in it.images}
-        new = {im: it.item_id for it in manifest.items.values() for im in it.images}
-        removed = [im for im in old if im not in new or new[im] != old[im]]
+        old, new = _image_states(entry.manifest), _image_states(manifest)
+        # gone, moved to another item, or given other feature blobs (cached keypoints, a
+        # re-index): out of the index, and back in below when still there
+        removed = [im for im in old if new.get(im) != old[im]]
         if removed:
             tagged = [im + tag for im in removed for tag in ("", CROP_TAG)]
             view.index.remove_images([vid for vid in tagged if vid in view.index])
@@ -154,7 +168,7 @@ class CatalogCache:
                 keys.pop(image_id, None)
         for item in manifest.items.values():
             for image_id, record in item.images.items():
-                if image_id in old and old[image_id] == item.item_id:
+                if old.get(image_id) == new[image_id]:
                     continue
                 blob_key = record.feature_keys.get(EMBEDDING)
                 if blob_key is None:
@@ -170,3 +184,12 @@ class CatalogCache:
         view.version = manifest.version
         view.embedder = manifest.embedder_fingerprint
         entry.manifest = manifest
+
+
+def _image_states(manifest: Manifest) -> dict[str, tuple[str, tuple[tuple[str, str], ...]]]:
+    """Image id -> (its item, its feature blobs' keys): what the view holds of each image."""
+    return {
+        image_id: (item.item_id, tuple(sorted(record.feature_keys.items())))
+        for item in manifest.items.values()
+        for image_id, record in item.images.items()
+    }

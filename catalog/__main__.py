@@ -7,6 +7,8 @@ python -m catalog gc [--grace-s 3600]
 python -m catalog put-video FILE videos/KEY
                                # store recorded footage for POST /v1/catalogs/<id>/videos
 python -m catalog videos       # the stored videos: key, size
+python -m catalog reindex ID [ID ...] | --all
+                               # describe every image again with the configured models
 """
 
 from __future__ import annotations
@@ -20,7 +22,24 @@ from catalog.s3_store import S3Store
 from catalog.store import open_store
 from catalog.videos import VIDEO_PREFIX, put_video
 from core.errors import SightingError
-from core.settings import get_settings
+from core.settings import Settings, get_settings
+
+
+def reindex_catalogs(
+    settings: Settings, repository: CatalogRepository, catalog_ids: list[str] | None
+) -> None:
+    """Re-index the given catalogs (None: all) with the models ``settings`` name."""
+    from api.reindex import reindex_catalog  # the models only for this command
+    from matching.engine import load_pipeline
+
+    pipeline = load_pipeline(settings)
+    for catalog_id in repository.list_catalog_ids() if catalog_ids is None else catalog_ids:
+        # the old feature blobs go once every worker has synced (they read them until then)
+        m = reindex_catalog(repository, pipeline, catalog_id, grace_s=settings.sync_interval_s + 1)
+        print(
+            f"{catalog_id}  re-indexed {m.image_count} images  embedder={m.embedder_fingerprint}"
+            f"  verifier={m.verifier_fingerprint}  version={m.version}"
+        )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -45,7 +64,19 @@ def main(argv: list[str] | None = None) -> int:
     put.add_argument("file", type=Path, help="a video file OpenCV can decode (MP4)")
     put.add_argument("key", help="store key, e.g. videos/cam3/2026-11-24.mp4")
     sub.add_parser("videos", help="list the stored videos (key, bytes)")
+    reindex = sub.add_parser(
+        "reindex",
+        help="describe every image again with the configured models (after a model change)",
+        description="Re-index catalogs with the models the settings name (a catalog built "
+        "with other models answers 409 until then). The catalog stays usable on its old "
+        "models until the swap; workers pick up the new features within "
+        "SIGHTING_SYNC_INTERVAL_S.",
+    )
+    reindex.add_argument("catalog_ids", nargs="*", metavar="ID", help="catalogs to re-index")
+    reindex.add_argument("--all", action="store_true", help="every catalog in the store")
     args = parser.parse_args(argv)
+    if args.command == "reindex" and bool(args.catalog_ids) == args.all:
+        parser.error("reindex needs catalog ids or --all (not both)")
 
     settings = get_settings()
     store = open_store(settings)
@@ -65,6 +96,8 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "put-video":
             size = put_video(store, args.file, args.key)
             print(f"stored {args.key} ({size} bytes)")
+        elif args.command == "reindex":
+            reindex_catalogs(settings, repository, args.catalog_ids or None)
         elif args.command == "videos":
             for info in store.list_info(VIDEO_PREFIX):
                 print(f"{info.key}  {info.size}")

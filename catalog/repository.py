@@ -177,7 +177,8 @@ def _check_fingerprints(manifest: Manifest, fingerprints: Fingerprints) -> None:
         if current is not None and current != new:
             raise Conflict(
                 f"catalog {manifest.catalog_id!r} was built with {label} {current!r}; "
-                f"these features come from {label} {new!r}: re-index the catalog or use "
+                f"these features come from {label} {new!r}: re-index the catalog (python -m "
+                f"catalog reindex {manifest.catalog_id}) or use "
                 f"the same model",
                 details={"catalog": current, "request": new, "stage": label},
             )
@@ -414,6 +415,75 @@ class CatalogRepository:
 
         # Rewriting an existing kind overwrote its blob in place (same key); nothing to discard.
         return self._update_or_discard(catalog_id, apply, written)[1]
+
+    def replace_features(
+        self,
+        catalog_id: str,
+        features: Mapping[str, Mapping[str, bytes]],
+        fingerprints: Fingerprints,
+    ) -> tuple[Manifest, list[str]]:
+        """Re-index: every image's features replaced, and the catalog's fingerprints set to
+        the models that made them, in one manifest write.
+
+        The new blobs go under new keys (``features/<image>.r<run>.<kind>``), so until the
+        manifest write the catalog stays whole on its old models. The old blobs are left in
+        place (workers that have not synced yet may still read them): delete them with
+        `discard_unreferenced` once they have, or let `gc_orphans` do it. Images removed
+        meanwhile are skipped.
+
+        Args:
+            catalog_id: the catalog.
+            features: image id -> feature kind -> blob, for every image of the catalog.
+            fingerprints: the models that made ``features`` (both set, replacing the old).
+
+        Returns:
+            The new manifest, and the keys of the blobs it no longer names.
+
+        Raises:
+            NotFound: no such catalog.
+            Conflict: images were added meanwhile (``details["missing"]`` lists them: describe
+                them too and call again), or the manifest kept changing.
+            StoreUnavailable: the store failed.
+        """
+        run = new_id(6)
+        written: list[str] = []
+        keys: dict[str, dict[str, str]] = {}
+        try:
+            for image_id, blobs in features.items():
+                checked = _check_features(f"image {image_id}", blobs)
+                keys[image_id] = {}
+                for kind, blob in checked.items():
+                    key = feature_key(catalog_id, image_id, f"r{run}.{kind}")
+                    self.store.put(key, blob)
+                    written.append(key)
+                    keys[image_id][kind] = key
+        except BaseException:
+            self._discard(catalog_id, written)
+            raise
+        replaced: list[str] = []
+
+        def apply(manifest: Manifest) -> None:
+            images = [r for item in manifest.items.values() for r in item.images.values()]
+            missing = sorted(r.image_id for r in images if r.image_id not in keys)
+            if missing:
+                raise Conflict(
+                    f"catalog {catalog_id!r} gained {len(missing)} images during the re-index",
+                    details={"missing": missing},
+                )
+            replaced.clear()
+            for record in images:
+                replaced.extend(record.feature_keys.values())
+                record.feature_keys = dict(keys[record.image_id])
+            manifest.embedder_fingerprint = fingerprints.embedder
+            manifest.verifier_fingerprint = fingerprints.verifier
+
+        manifest, _ = self._update_or_discard(catalog_id, apply, written)
+        return manifest, sorted(set(replaced) - set(written))
+
+    def discard_unreferenced(self, catalog_id: str, keys: list[str]) -> None:
+        """Delete those of ``keys`` that the catalog's manifest does not name (best effort:
+        failures leave them to `gc_orphans`)."""
+        self._discard(catalog_id, keys)
 
     def update_metadata(
         self,

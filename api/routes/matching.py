@@ -8,6 +8,7 @@ from api.inputs import classes_option, option, read_images
 from api.metrics import MATCHES, observe_stages
 from api.routes.catalogs import owned_manifest
 from api.state import state
+from catalog.manifest import Manifest
 from core.errors import Conflict
 from matching.pipeline import PipelineConfig, Timer
 from matching.report import frame_to_dict, match_to_dict
@@ -19,15 +20,22 @@ def catalog_for_matching(catalog_id: str):
     """The caller's catalog, ready to search (404 unknown or foreign; 409 when it was indexed
     with another embedder than this service runs for its kind)."""
     s = state()
-    owned_manifest(catalog_id)
+    # checked on the stored manifest before the view is built: another model's vectors may
+    # not even have this model's length
+    _check_embedder(owned_manifest(catalog_id))
     manifest, view = s.catalogs.get(catalog_id)
-    mine = s.pipeline.embedder_for(manifest.kind).fingerprint
+    _check_embedder(manifest)
+    return view
+
+
+def _check_embedder(manifest: Manifest) -> None:
+    mine = state().pipeline.embedder_for(manifest.kind).fingerprint
     if manifest.embedder_fingerprint not in (None, mine):
         raise Conflict(
-            f"catalog {catalog_id!r} was indexed with embedder {manifest.embedder_fingerprint}, "
-            f"this service runs {mine}: re-index the catalog or configure the same embedder"
+            f"catalog {manifest.catalog_id!r} was indexed with embedder "
+            f"{manifest.embedder_fingerprint}, this service runs {mine}: re-index it "
+            f"(python -m catalog reindex {manifest.catalog_id}) or configure the same embedder"
         )
-    return view
 
 
 @bp.post("/detect")

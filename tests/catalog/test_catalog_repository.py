@@ -177,6 +177,56 @@ def test_set_features_caches_blobs_on_an_existing_image(repo: CatalogRepository)
         repo.get_feature(f"catalogs/{cid}/manifest.json")
 
 
+def test_replace_features_swaps_every_blob_and_the_fingerprints_at_once(
+    repo: CatalogRepository,
+) -> None:
+    cid = repo.create_catalog("c", "products", "t").catalog_id
+    a = repo.add_images(cid, "a", None, [_image("1"), _image("2")], FP).images
+    b = repo.add_images(cid, "b", None, [_image("3")], FP).images
+    old_keys = {k for r in [*a, *b] for k in r.feature_keys.values()}
+    new_fp = Fingerprints(embedder="products:abcdef", verifier="aliked_lightglue:5678")
+    features = {r.image_id: {"emb.npz": b"NEW" + r.image_id.encode()} for r in [*a, *b]}
+
+    # an image added meanwhile: refused, naming it, and nothing of this run is left behind
+    late = repo.add_images(cid, "b", None, [_image("4")], FP).images[0]
+    before = repo.get_manifest(cid)
+    with pytest.raises(Conflict) as info:
+        repo.replace_features(cid, features, new_fp)
+    assert info.value.details["missing"] == [late.image_id]
+    assert repo.get_manifest(cid).version == before.version
+    assert set(repo.store.list(f"{catalog_prefix(cid)}features/")) == old_keys | set(
+        late.feature_keys.values()
+    )
+
+    features[late.image_id] = {"emb.npz": b"NEW-late"}
+    manifest, old_blobs = repo.replace_features(cid, features, new_fp)
+    assert set(old_blobs) == old_keys | set(late.feature_keys.values())
+    assert all(repo.store.exists(k) for k in old_blobs)  # workers may still read them
+    repo.discard_unreferenced(cid, old_blobs)
+    assert manifest.version == before.version + 1
+    assert (manifest.embedder_fingerprint, manifest.verifier_fingerprint) == (
+        new_fp.embedder,
+        new_fp.verifier,
+    )
+    for item in manifest.items.values():
+        for record in item.images.values():
+            assert list(record.feature_keys) == ["emb.npz"]  # kinds not described are gone
+            blob = repo.get_feature(record.feature_keys["emb.npz"])
+            assert blob == features[record.image_id]["emb.npz"]
+    # the old blobs are deleted; only the new ones remain
+    left = set(repo.store.list(f"{catalog_prefix(cid)}features/"))
+    assert left == {
+        k
+        for item in manifest.items.values()
+        for r in item.images.values()
+        for k in r.feature_keys.values()
+    }
+    # adds now need the new models
+    with pytest.raises(Conflict):
+        repo.add_images(cid, "c", None, [_image()], FP)
+    repo.add_images(cid, "c", None, [_image()], new_fp)
+
+
 def test_update_metadata_merges_or_replaces(repo: CatalogRepository) -> None:
     cid = repo.create_catalog("c", "products", "t").catalog_id
     repo.add_images(cid, "a", {"x": 1, "y": 2}, [])

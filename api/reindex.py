@@ -1,0 +1,96 @@
+"""Re-index a catalog with the models this service runs now.
+
+A catalog remembers the models that described its images (its fingerprints); a service
+running other ones (a new embedding head, mirror averaging, another verifier) answers 409 for
+it. Re-indexing reads every stored image, describes it again and swaps all features and the
+fingerprints in one manifest write (`CatalogRepository.replace_features`): until that write
+the catalog stays whole on its old models, after it every worker rebuilds its view within
+``SIGHTING_SYNC_INTERVAL_S``. Operators run it as ``python -m catalog reindex``.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from tqdm import tqdm
+
+from api.catalog_cache import model_fingerprints, reference_blobs
+from catalog.manifest import Manifest
+from catalog.repository import CatalogRepository
+from core.errors import BadInput, Conflict, NotFound
+from core.images import decode_image
+from matching.pipeline import Pipeline
+
+log = logging.getLogger(__name__)
+
+
+def reindex_catalog(
+    repository: CatalogRepository,
+    pipeline: Pipeline,
+    catalog_id: str,
+    *,
+    progress: bool = True,
+    attempts: int = 3,
+    grace_s: float = 0.0,
+) -> Manifest:
+    """Describe every image of the catalog with ``pipeline`` and swap in the new features.
+
+    Images added while it runs are described too (up to ``attempts`` rounds); images removed
+    meanwhile are skipped. The old feature blobs are deleted ``grace_s`` seconds after the
+    swap (workers read them until they sync: give them ``SIGHTING_SYNC_INTERVAL_S``).
+
+    Returns:
+        The re-indexed manifest (its fingerprints are ``pipeline``'s for the catalog's kind).
+
+    Raises:
+        NotFound: no such catalog.
+        Conflict: the catalog kept gaining images for ``attempts`` rounds.
+        StoreUnavailable: the store failed (nothing changed; run it again).
+    """
+    manifest = repository.get_manifest(catalog_id)
+    fingerprints = model_fingerprints(pipeline, manifest.kind)
+    features: dict[str, dict[str, bytes]] = {}
+    for _ in range(attempts):
+        todo = [
+            record
+            for item in manifest.items.values()
+            for record in item.images.values()
+            if record.image_id not in features
+        ]
+        bar = tqdm(todo, desc=f"re-indexing {catalog_id}", unit="img", disable=not progress)
+        for record in bar:
+            try:
+                data = repository.store.get(record.key)
+            except NotFound:  # removed meanwhile
+                continue
+            try:
+                pixels = decode_image(data)
+            except BadInput as exc:
+                raise BadInput(f"stored image {record.key} does not decode: {exc.message}") from exc
+            features[record.image_id] = reference_blobs(
+                pipeline.describe_reference(pixels, manifest.kind)
+            )
+        try:
+            manifest, old_blobs = repository.replace_features(catalog_id, features, fingerprints)
+        except Conflict as exc:
+            if "missing" not in exc.details:
+                raise
+            log.info("catalog %s gained images meanwhile: describing them too", catalog_id)
+            manifest = repository.get_manifest(catalog_id)
+            continue
+        log.info(
+            "catalog %s re-indexed: %d images, embedder %s, verifier %s",
+            catalog_id,
+            len(features),
+            fingerprints.embedder,
+            fingerprints.verifier,
+        )
+        if old_blobs:
+            time.sleep(grace_s)  # workers still on the old manifest may read the old blobs
+            repository.discard_unreferenced(catalog_id, old_blobs)
+        return manifest
+    raise Conflict(
+        f"catalog {catalog_id!r} kept gaining images during the re-index; run it again",
+        details={"catalog_id": catalog_id},
+    )
