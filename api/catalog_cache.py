@@ -23,6 +23,7 @@ import numpy as np
 
 from catalog.manifest import Manifest
 from catalog.repository import CatalogRepository, Fingerprints
+from core.errors import NotFound
 from matching.catalog_view import CatalogView, FeatureCache
 from matching.features import LocalFeatures
 from matching.index import VectorIndex
@@ -132,6 +133,8 @@ class CatalogCache:
         keys: dict[str, str] = {}
 
         def load_keypoints(image_id: str) -> LocalFeatures:
+            if image_id not in keys:
+                raise NotFound(f"catalog image {image_id!r} has no stored keypoints")
             return LocalFeatures.from_bytes(repository.get_feature(keys[image_id]))
 
         view = CatalogView(

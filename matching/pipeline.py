@@ -10,6 +10,7 @@ Ranking never hides candidates: every detection gets its ``top_k`` items, ordere
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -17,6 +18,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from core.errors import NotFound
 from detection.detections import Detections
 from detection.detector import Detector
 from embedding.embedder import Embedder
@@ -24,6 +26,8 @@ from matching.catalog_view import CatalogView
 from matching.features import LocalFeatures
 from matching.score import KINDS, Calibration, candidate_features, load_calibrations
 from matching.verifier import Verifier
+
+log = logging.getLogger(__name__)
 
 #: Suffix of the second vector of a catalog image: its main object crop.
 CROP_TAG = ":crop"
@@ -254,8 +258,8 @@ class Pipeline:
             verify = config.verify and self.verifier is not None and row in to_verify
             if verify and config.shortlist > 0 and items:
                 with timer.stage("verify"):
-                    self._verify(crop, items, best_images, catalog, config, inliers, spread)
-                checked[: config.shortlist] = True
+                    evidence = (inliers, spread, checked)
+                    self._verify(crop, items, best_images, catalog, config, *evidence)
             feats = candidate_features(sims, inliers, spread, checked)
             scores = calibration.score(feats)
             matches = [
@@ -284,8 +288,10 @@ class Pipeline:
         config: PipelineConfig,
         inliers: np.ndarray,
         spread: np.ndarray,
+        checked: np.ndarray,
     ) -> None:
-        """Keypoint-match a crop against its shortlist; fills ``inliers`` and ``spread``."""
+        """Keypoint-match a crop against its shortlist; fills ``inliers``, ``spread`` and
+        ``checked`` (candidates with at least one catalog image's keypoints compared)."""
         assert self.verifier is not None
         query = self.verifier.extract(crop)
         refs: list[LocalFeatures] = []
@@ -295,8 +301,13 @@ class Pipeline:
                 im for im in catalog.images_of.get(items[i], []) if im != best_images[i]
             ]
             for image_id in images[: config.refs_per_item]:
-                refs.append(catalog.features.get(image_id))
+                try:
+                    refs.append(catalog.features.get(image_id))
+                except NotFound:  # removed or re-indexed since this view was synced
+                    log.warning("keypoints of catalog image %s are gone: not verified", image_id)
+                    continue
                 owner.append(i)
+                checked[i] = True
         for i, result in zip(owner, self.verifier.match_many(query, refs), strict=True):
             if result.inliers > inliers[i]:
                 inliers[i] = result.inliers

@@ -71,6 +71,28 @@ def test_match_frames_finds_the_true_item(pipeline, view, small_set: Path) -> No
     assert 0.0 <= best.score <= 1.0
 
 
+def test_candidates_whose_keypoints_are_gone_are_unchecked_not_an_error(
+    pipeline, view, small_set: Path, caplog
+) -> None:
+    """A catalog image removed or re-indexed since the view synced: its keypoints are gone.
+    The frame is still answered; the candidate counts as not verified (``checked`` false)."""
+    from dataclasses import replace
+
+    from core.errors import NotFound
+    from matching.catalog_view import FeatureCache
+
+    def gone(image_id: str):
+        raise NotFound(f"no keypoints of {image_id}")
+
+    stale = replace(view, features=FeatureCache(gone))
+    photo = read_image(sorted((small_set / "queries" / ITEMS[0]).iterdir())[0])
+    with caplog.at_level("WARNING"):
+        [result] = pipeline.match_frames([photo], stale, PipelineConfig(top_k=3))
+    matches = [m for row in result.matches for m in row]
+    assert matches and not any(m.checked or m.inliers for m in matches)
+    assert "are gone: not verified" in caplog.text
+
+
 def test_empty_inputs_give_empty_answers(pipeline, view) -> None:
     assert pipeline.match_frames([], view) == []
     none = pipeline.match_vectors(
