@@ -9,6 +9,8 @@ python -m catalog put-video FILE videos/KEY
 python -m catalog videos       # the stored videos: key, size
 python -m catalog reindex ID [ID ...] | --all
                                # describe every image again with the configured models
+python -m catalog export ID DIR
+                               # the catalog in the data layout (to train an embedder on it)
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from catalog.export import export_catalog
 from catalog.repository import CatalogRepository
 from catalog.s3_store import S3Store
 from catalog.store import open_store
@@ -74,6 +77,14 @@ def main(argv: list[str] | None = None) -> int:
     )
     reindex.add_argument("catalog_ids", nargs="*", metavar="ID", help="catalogs to re-index")
     reindex.add_argument("--all", action="store_true", help="every catalog in the store")
+    export = sub.add_parser(
+        "export",
+        help="write a catalog's images in the data layout (for python -m embedding.train)",
+        description="Write each item's first image to DIR/catalog/<item>/ and its other "
+        "images to DIR/queries/<item>/ (the layout python -m embedding.train reads).",
+    )
+    export.add_argument("catalog_id", metavar="ID")
+    export.add_argument("folder", type=Path, metavar="DIR", help="an empty or new folder")
     args = parser.parse_args(argv)
     if args.command == "reindex" and bool(args.catalog_ids) == args.all:
         parser.error("reindex needs catalog ids or --all (not both)")
@@ -98,6 +109,12 @@ def main(argv: list[str] | None = None) -> int:
             print(f"stored {args.key} ({size} bytes)")
         elif args.command == "reindex":
             reindex_catalogs(settings, repository, args.catalog_ids or None)
+        elif args.command == "export":
+            counts = export_catalog(repository, args.catalog_id, args.folder)
+            print(
+                f"{args.catalog_id}: {counts['items']} items, {counts['catalog']} catalog and "
+                f"{counts['queries']} query photos written to {args.folder}"
+            )
         elif args.command == "videos":
             for info in store.list_info(VIDEO_PREFIX):
                 print(f"{info.key}  {info.size}")

@@ -28,6 +28,10 @@ class Settings(BaseSettings):
     device: Literal["auto", "cpu", "cuda"] = "auto"
     detector: str = "yolov5su"
     embedder: str = Field("auto", description="model name, or auto: the catalog kind's default")
+    # with embedder=auto, each kind's model: a registry name, or the path of a head file that
+    # python -m embedding.train wrote (e.g. trained on your own catalog)
+    products_embedder: str = Field("products", description="products kind's model (auto)")
+    animals_embedder: str = Field("animals", description="animals kind's model (auto)")
     verifier: str = "loftr"
     threads: int = Field(0, ge=0, description="CPU threads for torch; 0 = all cores")
     allow_download: bool = Field(False, description="fetch missing weights (sha256-checked)")

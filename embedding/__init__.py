@@ -6,8 +6,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING
 
+from core.errors import ModelUnavailable
 from embedding.backbones import BACKBONES
 from embedding.embedder import Embedder, EmbedderConfig
 
@@ -18,6 +20,7 @@ __all__ = [
     "BACKBONES",
     "KIND_DEFAULTS",
     "MIRROR_KINDS",
+    "is_head_file",
     "Embedder",
     "EmbedderConfig",
     "load_embedder",
@@ -25,9 +28,10 @@ __all__ = [
 ]
 
 
-#: The embedder a catalog kind uses when ``SIGHTING_EMBEDDER=auto`` (the default): the heads
-#: trained for that kind (see README.md here), on the MobileNetV2 backbone.
-KIND_DEFAULTS = {"products": "products", "animals": "animals"}
+#: The catalog kinds, each with the setting naming its embedder when ``SIGHTING_EMBEDDER=auto``
+#: (the default): by default the heads trained for that kind (see README.md here), on the
+#: MobileNetV2 backbone; a head file path there loads a head trained on your own data.
+KIND_DEFAULTS = {"products": "products_embedder", "animals": "animals_embedder"}
 
 #: Kinds whose default embedder averages each crop with its mirror image
 #: (`EmbedderConfig.mirror`): an animal seen from the other side is the same animal, a
@@ -43,25 +47,44 @@ def load_embedders(settings: Settings) -> dict[str, Embedder]:
         return dict.fromkeys(KIND_DEFAULTS, one)
     return {
         kind: load_embedder(
-            settings.model_copy(update={"embedder": name}), mirror=kind in MIRROR_KINDS
+            settings.model_copy(update={"embedder": getattr(settings, field)}),
+            mirror=kind in MIRROR_KINDS,
         )
-        for kind, name in KIND_DEFAULTS.items()
+        for kind, field in KIND_DEFAULTS.items()
     }
+
+
+def is_head_file(name: str) -> bool:
+    """Whether an embedder setting names a head file (``*.head``) rather than a model."""
+    return name.endswith(".head")
 
 
 def load_embedder(
     settings: Settings, config: EmbedderConfig | None = None, mirror: bool = False
 ) -> Embedder:
-    """Load the embedder named by ``settings.embedder`` from the weights registry
+    """Load the embedder named by ``settings.embedder``: a model of the weights registry, or
+    a head file (``*.head``, from ``python -m embedding.train``) on its registered base
     (``mirror``: average each crop with its mirror image, when ``config`` is not given).
 
     Raises:
-        ModelUnavailable: unknown or non-embedder model name, missing or corrupt file, or
-            ``SIGHTING_DEVICE=cuda`` without a GPU.
+        ModelUnavailable: unknown or non-embedder model name, missing or corrupt file, a head
+            trained on another base file, or ``SIGHTING_DEVICE=cuda`` without a GPU.
     """
     from core.runtime import resolve_device
     from weights.registry import model_files, resolve
 
+    if is_head_file(settings.embedder):
+        from embedding.head import read_head
+
+        head = Path(settings.embedder).expanduser()
+        if not head.is_file():
+            raise ModelUnavailable(f"no head file {head} (an embedder setting ending in .head)")
+        base = model_files(read_head(head).base, stage="embedder")
+        base_path = resolve(
+            base.files[0], settings.weights_dir, allow_download=settings.allow_download
+        )
+        device = resolve_device(settings.device)
+        return Embedder.from_head(head.stem, head, base_path, device, config, mirror)
     spec = model_files(settings.embedder, stage="embedder")
     paths = [
         resolve(name, settings.weights_dir, allow_download=settings.allow_download)
