@@ -122,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
     plot = args.plot or Path("out") / f"{args.dataset.name}-{args.kind}-reliability.png"
 
     settings = get_settings()
-    calibration = load_calibrations()[args.kind]
+    calibration = load_calibrations(settings.calibration_file)[args.kind]
     if args.rescore:
         records = rescore(json.loads(args.rescore.read_text())["records"], calibration)
         records = [r for r in records if args.split == "all" or half_of(r["path"]) == args.split]

@@ -196,10 +196,18 @@ def main(argv: list[str] | None = None) -> int:
         help="JSON from bench.accuracy --json; a kind named twice merges its dumps",
     )
     parser.add_argument("--precision", type=float, default=0.97, help="target confirm precision")
-    parser.add_argument("--save", action="store_true", help=f"write {CALIBRATION_FILE.name}")
+    parser.add_argument(
+        "--save",
+        action="store_true",
+        help=f"write SIGHTING_CALIBRATION_FILE (default: {CALIBRATION_FILE.name} in matching/)",
+    )
     args = parser.parse_args(argv)
 
-    calibrations = load_calibrations()
+    from core.settings import get_settings
+
+    target = get_settings().calibration_file or CALIBRATION_FILE
+    # kinds not refitted keep their calibration (a new file starts from the shipped one)
+    calibrations = load_calibrations(target if target.is_file() else CALIBRATION_FILE)
     dumps: dict[str, list[Path]] = {}
     for spec in args.dumps:
         kind, _, path = spec.partition("=")
@@ -210,8 +218,8 @@ def main(argv: list[str] | None = None) -> int:
         records = merge_dumps([json.loads(p.read_text())["records"] for p in paths])
         calibrations[kind] = fit_kind(kind, records, args.precision)
     if args.save:
-        save_calibrations(calibrations)
-        print(f"wrote {CALIBRATION_FILE}")
+        save_calibrations(calibrations, target)
+        print(f"wrote {target}")
     return 0
 
 

@@ -32,6 +32,9 @@ class Settings(BaseSettings):
     # python -m embedding.train wrote (e.g. trained on your own catalog)
     products_embedder: str = Field("products", description="products kind's model (auto)")
     animals_embedder: str = Field("animals", description="animals kind's model (auto)")
+    calibration_file: Path | None = Field(
+        None, description="fused-score calibration JSON (default: matching/calibration.json)"
+    )
     verifier: str = "loftr"
     threads: int = Field(0, ge=0, description="CPU threads for torch; 0 = all cores")
     allow_download: bool = Field(False, description="fetch missing weights (sha256-checked)")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import time
 
+from core.errors import ModelUnavailable
 from core.runtime import configure_torch, prepare_environment
 from core.settings import Settings
 from matching.pipeline import Pipeline
@@ -37,4 +38,9 @@ def load_pipeline(settings: Settings) -> Pipeline:
         settings.embedder,
         settings.verifier,
     )
-    return Pipeline(detector, embedders, verifier, load_calibrations())
+    if settings.calibration_file is not None and not settings.calibration_file.is_file():
+        raise ModelUnavailable(
+            f"SIGHTING_CALIBRATION_FILE {settings.calibration_file} does not exist "
+            "(python -m bench.calibrate --save writes one)"
+        )
+    return Pipeline(detector, embedders, verifier, load_calibrations(settings.calibration_file))

@@ -81,12 +81,14 @@ def save_calibrations(calibrations: dict[str, Calibration], path: Path = CALIBRA
     path.write_text(json.dumps(data, indent=2) + "\n")
 
 
-def load_calibrations(path: Path = CALIBRATION_FILE) -> dict[str, Calibration]:
-    """The calibration of each kind; `Calibration()` defaults for kinds not in the file.
+def load_calibrations(path: Path | None = None) -> dict[str, Calibration]:
+    """The calibration of each kind (from ``path``, default `CALIBRATION_FILE`);
+    `Calibration()` defaults for kinds not in the file, or when there is no file.
 
     Raises:
         ValueError: the file was fitted for other features than `FEATURES`.
     """
+    path = path or CALIBRATION_FILE
     data = json.loads(path.read_text()) if path.is_file() else {"features": list(FEATURES)}
     if tuple(data.pop("features", ())) != FEATURES:
         raise ValueError(f"{path} was fitted for other features than {FEATURES}")

@@ -101,3 +101,38 @@ def test_merge_dumps_keeps_each_photo_once() -> None:
     ]
     assert [r["n"] for r in merge_dumps([sample, unseen])] == [1, 3]
     assert merge_dumps([]) == []
+
+
+def test_calibrate_saves_to_the_configured_file_and_the_service_loads_it(
+    tmp_path, monkeypatch, capsys, settings
+) -> None:
+    """A deployment's own calibration (SIGHTING_CALIBRATION_FILE): written by bench.calibrate,
+    loaded by the pipeline; the shipped file is left alone, a missing file is refused."""
+    import json
+
+    from bench.calibrate import main as calibrate_main
+    from core.errors import ModelUnavailable
+    from core.settings import get_settings
+    from matching.engine import load_pipeline
+    from matching.score import CALIBRATION_FILE, load_calibrations
+
+    shipped = CALIBRATION_FILE.read_bytes()
+    dump = tmp_path / "mine.json"
+    dump.write_text(json.dumps({"records": synthetic(200, 3)}))
+    mine = tmp_path / "calibration.json"
+    monkeypatch.setenv("SIGHTING_CALIBRATION_FILE", str(mine))
+    get_settings.cache_clear()
+    try:
+        assert calibrate_main([f"products={dump}", "--save"]) == 0
+    finally:
+        get_settings.cache_clear()
+    assert f"wrote {mine}" in capsys.readouterr().out
+    assert CALIBRATION_FILE.read_bytes() == shipped
+    fitted, original = load_calibrations(mine), load_calibrations()
+    assert fitted["products"] != original["products"]
+    assert fitted["animals"] == original["animals"]  # not refitted: the shipped one
+
+    pipeline = load_pipeline(settings.model_copy(update={"calibration_file": mine}))
+    assert pipeline.calibrations["products"] == fitted["products"]
+    with pytest.raises(ModelUnavailable, match="does not exist"):
+        load_pipeline(settings.model_copy(update={"calibration_file": tmp_path / "none.json"}))
