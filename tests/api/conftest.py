@@ -40,7 +40,7 @@ def shop(pipeline: Pipeline, weights_dir: Path, tmp_path_factory) -> tuple[Flask
     """A client and a catalog of the three `ITEMS`, shared by tests that only read."""
     settings = offline_settings(tmp_path_factory.mktemp("shop"), sync_interval_s=0.0)
     client = create_app(settings, pipeline=pipeline).test_client()
-    return client, _fill(client)
+    return client, fill_catalog(client)
 
 
 @pytest.fixture()
@@ -56,7 +56,7 @@ def keyed_client(api_settings: Settings, pipeline: Pipeline) -> FlaskClient:
     return create_app(settings, pipeline=pipeline).test_client()
 
 
-def _fill(client: FlaskClient) -> str:
+def fill_catalog(client: FlaskClient) -> str:
     """Create a products catalog holding the three `ITEMS`, one photo each."""
     cid = client.post("/v1/catalogs", json={"name": "shop", "kind": "products"}).json["id"]
     for item in ITEMS:
@@ -72,4 +72,4 @@ def _fill(client: FlaskClient) -> str:
 @pytest.fixture()
 def catalog(client: FlaskClient) -> str:
     """A fresh products catalog of the three `ITEMS` in the `client`'s own store."""
-    return _fill(client)
+    return fill_catalog(client)

