@@ -413,3 +413,24 @@ def test_gc_of_a_half_deleted_catalog_removes_everything(repo: CatalogRepository
     assert repo.list_catalogs() == [] and cid in repo.list_catalog_ids()
     assert len(repo.gc_orphans(cid, grace_s=0, now=time.time() + 60)) == 3
     assert repo.store.list(catalog_prefix(cid)) == []
+
+
+def test_a_store_failing_at_the_reindex_swap_leaves_the_catalog_on_its_old_models(
+    repo: CatalogRepository,
+) -> None:
+    cid = repo.create_catalog("c", "products", "t").catalog_id
+    image = repo.add_images(cid, "a", None, [_image()], FP).images[0]
+    before = repo.get_manifest(cid)
+    crashing = CatalogRepository(_FlakyManifestStore(repo.store, StoreUnavailable("S3 down")))
+    new_fp = Fingerprints(embedder="products:abcdef", verifier=FP.verifier)
+    with pytest.raises(StoreUnavailable):
+        crashing.replace_features(cid, {image.image_id: {"emb.npz": b"NEW"}}, new_fp)
+    after = repo.get_manifest(cid)
+    assert after.to_json() == before.to_json()  # old fingerprints, old blobs, same version
+    assert all(repo.get_feature(k) for k in image.feature_keys.values())
+    # the failed call cannot know whether its write landed: the new blob stays for gc
+    [new_blob] = [k for k in repo.store.list(f"{catalog_prefix(cid)}features/") if ".r" in k]
+    assert repo.gc_orphans(cid, grace_s=0, now=time.time() + 60) == [new_blob]
+    assert set(repo.store.list(f"{catalog_prefix(cid)}features/")) == set(
+        image.feature_keys.values()
+    )
