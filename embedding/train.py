@@ -159,6 +159,20 @@ def recall_at(
     return float((rank < 1).float().mean()), float((rank < 5).float().mean())
 
 
+def one_cycle(
+    opt: torch.optim.Optimizer, lr: float, steps: int
+) -> torch.optim.lr_scheduler.OneCycleLR:
+    """One-cycle schedule with about 10 % warm-up, for any number of steps.
+
+    torch's `OneCycleLR` divides by zero when a phase ends on the step it starts (10 steps at
+    ``pct_start=0.1``: a small set); warm-up ending half a step past a whole step never does.
+    """
+    warm = max(0, min(round(0.1 * steps), steps - 1))
+    return torch.optim.lr_scheduler.OneCycleLR(
+        opt, lr, total_steps=steps, pct_start=(warm + 0.5) / steps
+    )
+
+
 def _head_features(head: ProjectionHead, feats: np.ndarray, device: torch.device) -> np.ndarray:
     head.eval()
     with torch.inference_mode():
@@ -286,7 +300,7 @@ def train(argv: list[str] | None = None) -> dict[str, float]:
     params = list(head.parameters()) + list(loss_fn.parameters())
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     steps = cfg.epochs * math.ceil(len(x_train) / cfg.batch_size)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, cfg.lr, total_steps=steps, pct_start=0.1)
+    sched = one_cycle(opt, cfg.lr, steps)
     gen = torch.Generator(device="cpu").manual_seed(cfg.seed)
     start = time.perf_counter()
     results: dict[str, float] = {}

@@ -162,3 +162,19 @@ def test_help(capsys):
     assert exc.value.code == 0
     out = capsys.readouterr().out
     assert "--holdout-identities" in out and "--exclude-benchmark-sample" in out
+
+
+@pytest.mark.parametrize("steps", range(1, 41))
+def test_one_cycle_runs_for_any_number_of_steps(steps: int) -> None:
+    """10 steps (a 10-item set at the default batch size and epochs) divided by zero."""
+    from embedding.train import one_cycle
+
+    opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+    sched = one_cycle(opt, 0.1, steps)
+    lrs = []
+    for step in range(steps):
+        lrs.append(opt.param_groups[0]["lr"])
+        opt.step()
+        if step < steps - 1:
+            sched.step()
+    assert max(lrs) <= 0.1 + 1e-9 and min(lrs) >= 0.0
