@@ -40,6 +40,8 @@ def test_reindex_swaps_models_for_running_workers(
     new = create_app(api_settings, pipeline=pipeline).test_client()
     cid = fill_catalog(old)
     assert _detect(old, cid, ITEMS[1]).status_code == 200
+    assert not old.get(f"/v1/catalogs/{cid}").json["needs_reindex"]
+    assert new.get(f"/v1/catalogs/{cid}").json["needs_reindex"]
     r = _detect(new, cid, ITEMS[1])  # 1280-d vectors, a 256-d head: refused, not a crash
     assert r.status_code == 409 and f"python -m catalog reindex {cid}" in r.json["error"]["message"]
 
@@ -48,6 +50,7 @@ def test_reindex_swaps_models_for_running_workers(
     assert manifest.embedder_fingerprint == pipeline.embedder_for("products").fingerprint
     assert manifest.image_count == len(ITEMS)
 
+    assert not new.get(f"/v1/catalogs/{cid}").json["needs_reindex"]
     r = _detect(new, cid, ITEMS[1])
     assert r.status_code == 200, r.json
     best = max((m for d in r.json["detections"] for m in d["matches"]), key=lambda m: m["score"])
