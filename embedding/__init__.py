@@ -73,24 +73,20 @@ def load_embedder(
     from core.runtime import resolve_device
     from weights.registry import model_files, resolve
 
-    if is_head_file(settings.embedder):
+    def find(name: str) -> Path:
+        return resolve(name, settings.weights_dir, allow_download=settings.allow_download)
+
+    device = resolve_device(settings.device)
+    if is_head_file(settings.embedder):  # a head file of your own, on the base it names
         from embedding.head import read_head
 
         head = Path(settings.embedder).expanduser()
         if not head.is_file():
             raise ModelUnavailable(f"no head file {head} (an embedder setting ending in .head)")
         base = model_files(read_head(head).base, stage="embedder")
-        base_path = resolve(
-            base.files[0], settings.weights_dir, allow_download=settings.allow_download
-        )
-        device = resolve_device(settings.device)
-        return Embedder.from_head(head.stem, head, base_path, device, config, mirror)
+        return Embedder.from_head(head.stem, head, find(base.files[0]), device, config, mirror)
     spec = model_files(settings.embedder, stage="embedder")
-    paths = [
-        resolve(name, settings.weights_dir, allow_download=settings.allow_download)
-        for name in spec.files
-    ]
-    device = resolve_device(settings.device)
+    paths = [find(name) for name in spec.files]
     if spec.format == "head":  # a trained head (files[0]) on its base backbone (files[1])
         return Embedder.from_head(spec.name, paths[0], paths[1], device, config, mirror)
     return Embedder.from_weights(

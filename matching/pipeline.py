@@ -258,8 +258,9 @@ class Pipeline:
             verify = config.verify and self.verifier is not None and row in to_verify
             if verify and config.shortlist > 0 and items:
                 with timer.stage("verify"):
-                    evidence = (inliers, spread, checked)
-                    self._verify(crop, items, best_images, catalog, config, *evidence)
+                    self._verify(
+                        crop, items, best_images, catalog, config, inliers, spread, checked
+                    )
             feats = candidate_features(sims, inliers, spread, checked)
             scores = calibration.score(feats)
             matches = [

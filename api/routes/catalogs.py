@@ -30,11 +30,15 @@ def summary(manifest: Manifest) -> dict:
         "created_at": manifest.created_at,
         "updated_at": manifest.updated_at,
         "embedder": manifest.embedder_fingerprint,
-        # built with another embedder than this service runs for its kind: searches answer
-        # 409 until `python -m catalog reindex` (see the README, Deploy)
-        "needs_reindex": manifest.embedder_fingerprint
-        not in (None, state().pipeline.embedder_for(manifest.kind).fingerprint),
+        "needs_reindex": needs_reindex(manifest),
     }
+
+
+def needs_reindex(manifest: Manifest) -> bool:
+    """Whether the catalog was built with another embedder than this service runs for its
+    kind: searches answer 409 until ``python -m catalog reindex`` (see the README, Deploy)."""
+    mine = state().pipeline.embedder_for(manifest.kind).fingerprint
+    return manifest.embedder_fingerprint not in (None, mine)
 
 
 def owned_manifest(catalog_id: str) -> Manifest:

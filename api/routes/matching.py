@@ -6,7 +6,7 @@ from apiflask import APIBlueprint
 
 from api.inputs import classes_option, option, read_images
 from api.metrics import MATCHES, observe_stages
-from api.routes.catalogs import owned_manifest
+from api.routes.catalogs import needs_reindex, owned_manifest
 from api.state import state
 from catalog.manifest import Manifest
 from core.errors import Conflict
@@ -29,8 +29,8 @@ def catalog_for_matching(catalog_id: str):
 
 
 def _check_embedder(manifest: Manifest) -> None:
-    mine = state().pipeline.embedder_for(manifest.kind).fingerprint
-    if manifest.embedder_fingerprint not in (None, mine):
+    if needs_reindex(manifest):
+        mine = state().pipeline.embedder_for(manifest.kind).fingerprint
         raise Conflict(
             f"catalog {manifest.catalog_id!r} was indexed with embedder "
             f"{manifest.embedder_fingerprint}, this service runs {mine}: re-index it "
