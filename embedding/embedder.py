@@ -147,7 +147,8 @@ class Embedder:
 
         Args:
             name: the model's registry name (e.g. ``"products"``).
-            head_path: the ``sighting-head/1`` file.
+            head_path: the head file (`embedding.head`), with or without a fine-tuned
+                backbone.
             base_path: the base backbone's weights; their sha256 must be the head's
                 ``base_sha256``.
             config: defaults to the head's own ``input_size`` and ``resize``, and ``mirror``.
@@ -172,6 +173,14 @@ class Embedder:
         base = cls.from_weights(ckpt.base, Path(base_path), "cpu")
         if base.dim != ckpt.in_dim:
             raise ModelUnavailable(f"{head_path} expects {ckpt.in_dim}-d features, got {base.dim}")
+        if ckpt.backbone is not None:  # fine-tuned: its weights replace the base's
+            try:
+                base.model.load_state_dict(
+                    {k: v.float() if v.is_floating_point() else v for k, v in ckpt.backbone.items()}
+                )
+            except RuntimeError as exc:
+                msg = f"{head_path}'s fine-tuned backbone does not fit {ckpt.base}: {exc}"
+                raise ModelUnavailable(msg) from None
         model = WithHead(base.model.float(), ckpt.build_head())
         config = config or EmbedderConfig(
             input_size=ckpt.input_size, resize=ckpt.resize, mirror=mirror

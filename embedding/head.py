@@ -1,14 +1,17 @@
-"""A trained projection head on a frozen backbone, and its file format.
+"""A trained projection head on a backbone, and its file format.
 
 A head file is a ``torch.save`` of plain data (loads with ``weights_only=True``)::
 
-    {"format": "sighting-head/1", "base": "mobilenet_v2", "base_file": "...pt",
+    {"format": "sighting-head/2", "base": "mobilenet_v2", "base_file": "...pt",
      "base_sha256": "...", "in_dim": 1280, "dim": 256, "input_size": 224, "resize": "pad",
-     "head": {state_dict, float16}, "trained_on": "...", "command": "...",
-     "val_recall": {...}}
+     "head": {state_dict, float16}, "backbone": {state_dict, float16} or None,
+     "trained_on": "...", "command": "...", "val_recall": {...}}
 
-The shipped model is the base backbone (found through `weights.registry.resolve`) followed by
-`ProjectionHead`; the head alone is small (~0.65 MB in half precision for 1280 -> 256).
+The model is the base backbone (found through `weights.registry.resolve`, its sha256 checked)
+followed by `ProjectionHead`. ``backbone`` is None for a head trained on the frozen base (~0.65
+MB in half precision for 1280 -> 256); a fine-tuned backbone (``embedding.train
+--finetune-epochs``) is stored whole and replaces the base's weights (~4.5 MB more for
+MobileNetV2). ``sighting-head/1`` files (no ``backbone``) still load.
 """
 
 from __future__ import annotations
@@ -21,7 +24,8 @@ from torch import nn
 
 from core.errors import ModelUnavailable
 
-HEAD_FORMAT = "sighting-head/1"
+HEAD_FORMAT = "sighting-head/2"
+READABLE_FORMATS = ("sighting-head/1", HEAD_FORMAT)
 
 
 class ProjectionHead(nn.Module):
@@ -66,6 +70,7 @@ class HeadCheckpoint:
     input_size: int
     resize: str
     head: dict[str, torch.Tensor]
+    backbone: dict[str, torch.Tensor] | None = None  # fine-tuned weights replacing the base's
     trained_on: str = ""
     command: str = ""
     val_recall: dict[str, float] = field(default_factory=dict)
@@ -85,12 +90,16 @@ class HeadCheckpoint:
         return head.eval()
 
 
-def save_head(path: Path, ckpt: HeadCheckpoint) -> None:
-    """Write ``ckpt`` to ``path`` (head weights in float16; integer buffers kept)."""
-    state = {
+def _half(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Floating tensors in float16 on the CPU; integer buffers kept."""
+    return {
         k: (v.detach().cpu().half() if v.is_floating_point() else v.detach().cpu())
-        for k, v in ckpt.head.items()
+        for k, v in state.items()
     }
+
+
+def save_head(path: Path, ckpt: HeadCheckpoint) -> None:
+    """Write ``ckpt`` to ``path`` (weights in float16; integer buffers kept)."""
     data = {
         "format": HEAD_FORMAT,
         "base": ckpt.base,
@@ -100,7 +109,8 @@ def save_head(path: Path, ckpt: HeadCheckpoint) -> None:
         "dim": ckpt.dim,
         "input_size": ckpt.input_size,
         "resize": ckpt.resize,
-        "head": state,
+        "head": _half(ckpt.head),
+        "backbone": _half(ckpt.backbone) if ckpt.backbone is not None else None,
         "trained_on": ckpt.trained_on,
         "command": ckpt.command,
         "val_recall": {k: float(v) for k, v in ckpt.val_recall.items()},
@@ -122,8 +132,9 @@ def read_head(path: Path) -> HeadCheckpoint:
         data = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many types on corrupt or foreign files
         raise ModelUnavailable(f"head file {path} cannot be read: {exc}") from None
-    if not isinstance(data, dict) or data.get("format") != HEAD_FORMAT:
+    if not isinstance(data, dict) or data.get("format") not in READABLE_FORMATS:
         raise ModelUnavailable(f"{path} is not a {HEAD_FORMAT} head file")
+    backbone = data.get("backbone")
     try:
         return HeadCheckpoint(
             base=str(data["base"]),
@@ -134,6 +145,7 @@ def read_head(path: Path) -> HeadCheckpoint:
             input_size=int(data["input_size"]),
             resize=str(data["resize"]),
             head=dict(data["head"]),
+            backbone=dict(backbone) if backbone is not None else None,
             trained_on=str(data.get("trained_on", "")),
             command=str(data.get("command", "")),
             val_recall=dict(data.get("val_recall", {})),

@@ -1,12 +1,14 @@
-"""Fine-tune an embedder on a set in the data layout: a projection head on a frozen backbone.
+"""Fine-tune an embedder on a set in the data layout: a projection head, optionally the backbone.
 
     python -m embedding.train ../shared/data/dogs --base mobilenet_v2 --out weights/x.head \\
-        --holdout-identities 0.2 --flip
+        --holdout-identities 0.2 --flip [--finetune-epochs 8]
 
 The items' catalog and query photos are the training identities (``queries/_none`` is never
-read). The backbone's pooled features are computed once per photo (a clean view plus
-``--views`` augmented ones: random crop, colour jitter, optional flip), then a
-`embedding.head.ProjectionHead` is trained on them with sub-center ArcFace. Each epoch
+read). By default the backbone stays frozen: its pooled features are computed once per photo
+(a clean view plus ``--views`` augmented ones: random crop, colour jitter, optional flip), then
+a `embedding.head.ProjectionHead` is trained on them with sub-center ArcFace (seconds).
+``--finetune-epochs N`` trains the backbone too (`embedding.finetune`: photos augmented afresh
+each epoch, minutes per epoch on a CPU) and stores it in the head file. Each epoch
 reports embedding-only recall@1/@5 on photos it never trained on: the query photos of
 held-out identities (``--holdout-identities``) and/or the benchmark's query sample
 (``--exclude-benchmark-sample``), each searched among ALL catalog photos, next to the
@@ -34,7 +36,8 @@ from tqdm import tqdm
 from core.errors import BadInput, SightingError
 from core.images import read_image
 from embedding.embedder import Embedder, EmbedderConfig
-from embedding.head import HeadCheckpoint, ProjectionHead, save_head
+from embedding.finetune import FinetuneConfig, finetune, load_photos
+from embedding.head import HeadCheckpoint, ProjectionHead, WithHead, save_head
 from embedding.losses import SubCenterArcFace
 from embedding.trainset import Photo, benchmark_photos, holdout_identities, scan_set
 
@@ -160,9 +163,10 @@ def recall_at(
 
 
 def one_cycle(
-    opt: torch.optim.Optimizer, lr: float, steps: int
+    opt: torch.optim.Optimizer, lr: float | list[float], steps: int
 ) -> torch.optim.lr_scheduler.OneCycleLR:
-    """One-cycle schedule with about 10 % warm-up, for any number of steps.
+    """One-cycle schedule with about 10 % warm-up, for any number of steps (``lr``: the peak,
+    or one per parameter group).
 
     torch's `OneCycleLR` divides by zero when a phase ends on the step it starts (10 steps at
     ``pct_start=0.1``: a small set); warm-up ending half a step past a whole step never does.
@@ -177,6 +181,80 @@ def _head_features(head: ProjectionHead, feats: np.ndarray, device: torch.device
     head.eval()
     with torch.inference_mode():
         return head(torch.as_tensor(feats, device=device)).cpu().numpy()
+
+
+def embed_images(
+    model: torch.nn.Module, base: Embedder, images: list[np.ndarray], batch_size: int = 64
+) -> np.ndarray:
+    """``model`` (eval mode) on each clean photo, preprocessed as ``base`` does:
+    uint8 (h, w, 3) images -> float32 (N, D) un-normalised."""
+    model.eval()
+    out = []
+    with torch.inference_mode():
+        for s in range(0, len(images), batch_size):
+            batch = torch.cat([base.preprocess(im) for im in images[s : s + batch_size]])
+            out.append(model(batch).float().cpu().numpy())
+    return np.concatenate(out) if out else np.zeros((0, base.dim), np.float32)
+
+
+def _recalls(
+    emb: np.ndarray, labels: np.ndarray, is_catalog: np.ndarray, splits: dict[str, np.ndarray]
+) -> dict[str, float]:
+    """``{split}_recall@1/@5`` of each split's queries among all catalog photos; ``emb``:
+    float (N, D) of every photo."""
+    out = {}
+    for name, m in splits.items():
+        r1, r5 = recall_at(emb[m], labels[m], emb[is_catalog], labels[is_catalog])
+        out[f"{name}_recall@1"], out[f"{name}_recall@5"] = r1, r5
+    return out
+
+
+def _train_head(
+    head: ProjectionHead,
+    loss_fn: SubCenterArcFace,
+    feats: np.ndarray,
+    labels: np.ndarray,
+    remap: np.ndarray,
+    train_mask: np.ndarray,
+    is_catalog: np.ndarray,
+    splits: dict[str, np.ndarray],
+    cfg: TrainConfig,
+) -> dict[str, float]:
+    """Train ``head`` on cached backbone features ``feats`` float32 (N, V, F) of every view;
+    returns the last epoch's validation recalls (clean views)."""
+    device = next(head.parameters()).device
+    x_train = torch.as_tensor(feats[train_mask].reshape(-1, feats.shape[-1]), device=device)
+    y_train = torch.as_tensor(np.repeat(remap[labels[train_mask]], feats.shape[1]), device=device)
+    params = list(head.parameters()) + list(loss_fn.parameters())
+    opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    steps = cfg.epochs * math.ceil(len(x_train) / cfg.batch_size)
+    sched = one_cycle(opt, cfg.lr, steps)
+    gen = torch.Generator(device="cpu").manual_seed(cfg.seed)
+    results: dict[str, float] = {}
+    bar = tqdm(range(cfg.epochs), desc="train", unit="epoch", file=sys.stderr)
+    for epoch in bar:
+        head.train()
+        order = torch.randperm(len(x_train), generator=gen).to(device)
+        total = 0.0
+        for s in range(0, len(order), cfg.batch_size):
+            idx = order[s : s + cfg.batch_size]
+            if len(idx) < 2:
+                continue  # BatchNorm needs two samples
+            loss = loss_fn(head(x_train[idx]), y_train[idx])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            sched.step()
+            total += float(loss.detach()) * len(idx)
+        results = _recalls(_head_features(head, feats[:, 0], device), labels, is_catalog, splits)
+        shown = {k.replace("_recall", ""): f"{v:.3f}" for k, v in results.items()}
+        bar.set_postfix(loss=f"{total / len(x_train):.3f}", **shown)
+        tqdm.write(
+            f"epoch {epoch + 1}/{cfg.epochs} loss={total / len(x_train):.3f} "
+            + " ".join(f"{k}={v:.3f}" for k, v in results.items()),
+            file=sys.stderr,
+        )
+    return results
 
 
 def _split(
@@ -256,12 +334,20 @@ def train(argv: list[str] | None = None) -> dict[str, float]:
         raise TrainError(f"--base must be a backbone embedder, not {args.base!r}")
     device = resolve_device(args.device)
     base_path = resolve(spec.files[0], args.weights_dir)
-    base = Embedder.from_weights(spec.name, base_path, device, EmbedderConfig(resize="pad"))
+    # float32 on every device: it may be fine-tuned
+    base = Embedder.from_weights(
+        spec.name, base_path, device, EmbedderConfig(resize="pad", half=False)
+    )
 
     photos = list(dataset.photos)
     item_index = {item: i for i, item in enumerate(dataset.items)}
     _split(photos, item_index, held_out, bench, args.dataset)  # fail fast, before features
-    feats, kept = cached_features(base, photos, cfg, args.cache_dir)
+    if args.finetune_epochs:  # photos in memory, augmented afresh each epoch
+        images, kept = load_photos([p.path for p in photos], 2 * base.config.input_size)
+        clean = embed_images(base.model, base, images)  # (N, F) base features, clean views
+    else:  # base features of a few augmented views, computed once
+        feats, kept = cached_features(base, photos, cfg, args.cache_dir)
+        clean = feats[:, 0]
     photos = [photos[i] for i in kept]
     if not photos:
         raise TrainError(f"no readable photos in {args.dataset}")
@@ -280,12 +366,10 @@ def train(argv: list[str] | None = None) -> dict[str, float]:
     # ArcFace classes: the training identities only (re-indexed)
     remap = np.full(len(dataset.items), -1, np.int64)
     remap[train_items] = np.arange(len(train_items))
-
-    x_train = torch.as_tensor(feats[train_mask].reshape(-1, feats.shape[-1]), device=device)
-    y_train = torch.as_tensor(np.repeat(remap[labels[train_mask]], feats.shape[1]), device=device)
-    gallery, g_items = feats[is_catalog, 0], labels[is_catalog]
+    g_items = labels[is_catalog]
     baseline = {
-        name: recall_at(feats[m, 0], labels[m], gallery, g_items) for name, m in splits.items()
+        name: recall_at(clean[m], labels[m], clean[is_catalog], g_items)
+        for name, m in splits.items()
     }
     for name, (r1, r5) in baseline.items():
         print(
@@ -294,42 +378,37 @@ def train(argv: list[str] | None = None) -> dict[str, float]:
             file=sys.stderr,
         )
 
-    head = ProjectionHead(feats.shape[-1], cfg.dim).to(device)
+    head = ProjectionHead(clean.shape[-1], cfg.dim).to(device)
     loss_fn = SubCenterArcFace(cfg.dim, len(train_items), cfg.subcenters, cfg.scale, cfg.margin)
     loss_fn.to(device)
-    params = list(head.parameters()) + list(loss_fn.parameters())
-    opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-    steps = cfg.epochs * math.ceil(len(x_train) / cfg.batch_size)
-    sched = one_cycle(opt, cfg.lr, steps)
-    gen = torch.Generator(device="cpu").manual_seed(cfg.seed)
     start = time.perf_counter()
-    results: dict[str, float] = {}
-    bar = tqdm(range(cfg.epochs), desc="train", unit="epoch", file=sys.stderr)
-    for epoch in bar:
-        head.train()
-        order = torch.randperm(len(x_train), generator=gen).to(device)
-        total = 0.0
-        for s in range(0, len(order), cfg.batch_size):
-            idx = order[s : s + cfg.batch_size]
-            if len(idx) < 2:
-                continue  # BatchNorm needs two samples
-            loss = loss_fn(head(x_train[idx]), y_train[idx])
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            sched.step()
-            total += float(loss.detach()) * len(idx)
-        g = _head_features(head, gallery, device)
-        results = {}
-        for name, m in splits.items():
-            r1, r5 = recall_at(_head_features(head, feats[m, 0], device), labels[m], g, g_items)
-            results[f"{name}_recall@1"], results[f"{name}_recall@5"] = r1, r5
-        shown = {k.replace("_recall", ""): f"{v:.3f}" for k, v in results.items()}
-        bar.set_postfix(loss=f"{total / len(x_train):.3f}", **shown)
-        tqdm.write(
-            f"epoch {epoch + 1}/{cfg.epochs} loss={total / len(x_train):.3f} "
-            + " ".join(f"{k}={v:.3f}" for k, v in results.items()),
-            file=sys.stderr,
+    if args.finetune_epochs:
+        model = WithHead(base.model, head)
+
+        def evaluate() -> dict[str, float]:
+            emb = embed_images(model, base, images)
+            return _recalls(emb, labels, is_catalog, splits)
+
+        results = finetune(
+            base.model,
+            head,
+            loss_fn,
+            [images[i] for i in np.flatnonzero(train_mask)],
+            remap[labels[train_mask]],
+            base.preprocess,
+            FinetuneConfig(
+                epochs=args.finetune_epochs,
+                warmup=args.warmup_epochs,
+                head_lr=cfg.lr,
+                backbone_lr=args.backbone_lr,
+                flip=cfg.flip,
+                seed=cfg.seed,
+            ),
+            evaluate,
+        )
+    else:
+        results = _train_head(
+            head, loss_fn, feats, labels, remap, train_mask, is_catalog, splits, cfg
         )
     for name, (r1, r5) in baseline.items():
         results[f"baseline_{name}_recall@1"], results[f"baseline_{name}_recall@5"] = r1, r5
@@ -349,11 +428,16 @@ def train(argv: list[str] | None = None) -> dict[str, float]:
             base=spec.name,
             base_file=spec.files[0],
             base_sha256=FILES[spec.files[0]].sha256 or sha256_of(base_path),
-            in_dim=feats.shape[-1],
+            in_dim=clean.shape[-1],
             dim=cfg.dim,
             input_size=base.config.input_size,
             resize=base.config.resize,
             head={k: v.cpu() for k, v in head.state_dict().items()},
+            backbone=(
+                {k: v.cpu() for k, v in base.model.state_dict().items()}
+                if args.finetune_epochs
+                else None
+            ),
             trained_on=trained_on,
             command=command,
             val_recall=results,
@@ -403,6 +487,19 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--flip", action="store_true", help="augment with horizontal flips")
     p.add_argument("--seed", type=int, default=d.seed, help="augmentation and training seed")
     p.add_argument(
+        "--finetune-epochs",
+        type=int,
+        default=0,
+        help="also fine-tune the backbone for N epochs on photos augmented afresh each epoch "
+        "(0: head only, on cached features; the head learns from --warmup-epochs first)",
+    )
+    p.add_argument(
+        "--warmup-epochs", type=int, default=1, help="with --finetune-epochs: head-only epochs"
+    )
+    p.add_argument(
+        "--backbone-lr", type=float, default=2e-4, help="with --finetune-epochs: backbone lr"
+    )
+    p.add_argument(
         "--holdout-seed",
         type=int,
         default=0,
@@ -422,6 +519,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         args.weights_dir = get_settings().weights_dir
     if not 0 <= args.holdout_identities < 1 or args.views < 0 or args.epochs < 1 or args.dim < 2:
         p.error("need 0 <= --holdout-identities < 1, --views >= 0, --epochs >= 1, --dim >= 2")
+    if args.finetune_epochs < 0 or args.warmup_epochs < 0:
+        p.error("need --finetune-epochs >= 0 and --warmup-epochs >= 0")
     return args
 
 
