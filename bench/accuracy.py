@@ -105,6 +105,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--holdout-seed", type=int, default=0, help="with --unseen-identities")
     parser.add_argument(
+        "--open-set",
+        action="store_true",
+        help="only the photos of things not in the catalog (queries/_none; all, or --limit of "
+        "them): how often a stranger is confirmed, for bench.calibrate's threshold",
+    )
+    parser.add_argument(
         "--plot",
         type=Path,
         default=None,
@@ -163,7 +169,10 @@ def run_queries(args: argparse.Namespace, settings, calibration) -> list[dict]:
     pipeline = load_pipeline(settings)
     catalog = load_folder_catalog(pipeline, args.dataset / "catalog", kind=args.kind)
     groups = load_groups(args.dataset)
-    queries = sample_queries(load_queries(args.dataset), args.limit, args.seed)
+    queries = load_queries(args.dataset)
+    if args.open_set:
+        queries = [q for q in queries if q.item_id is None]
+    queries = sample_queries(queries, args.limit, args.seed)
     queries = [q for q in queries if args.split == "all" or half_of(str(q.path)) == args.split]
     unseen = unseen_items(args)
     if unseen is not None:

@@ -5,7 +5,9 @@
     python -m bench.calibrate products=out/grocery.json animals=out/dogs.json [--save]
 
 A kind may be named several times (``animals=out/dogs.json animals=out/dogs-unseen.json``):
-its dumps are merged, each photo once (`merge_dumps`).
+its dumps are merged, each photo once (`merge_dumps`). ``--open-set animals=out/dogs-open.json``
+(a ``bench.accuracy --open-set`` dump: every photo of things not in the catalog) bounds the
+threshold: it may confirm at most ``--max-open-set`` (3 %) of those photos.
 
 For each kind, the candidates of every crop are labelled (same item or not) and a logistic
 model with non-negative weights is fitted. That model ranks well but, fitted over every
@@ -13,7 +15,8 @@ candidate (a hundred per photo, nearly all wrong), it is underconfident about th
 people act on, each photo's top candidate. So a second, one-feature logistic fit (Platt
 scaling) on the top candidates' logits (open-set photos included) rescales it; being monotone
 it changes no ranking, and it folds into the weights and bias. The threshold is the lowest that
-keeps confirmation precision >= ``--precision`` on the fitted photos.
+keeps confirmation precision >= ``--precision`` on the fitted photos (and, with ``--open-set``,
+the open-set false-confirm rate <= ``--max-open-set``).
 
 The shipped calibration is fitted on all the photos. The printed metrics are 2-fold
 cross-validated: the photos are split in halves by a hash of ``<item>/<file>``, and each half
@@ -26,6 +29,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -104,12 +108,25 @@ def _dataset(records: list[dict]) -> tuple[np.ndarray, np.ndarray]:
     return np.concatenate(xs), np.concatenate(ys)
 
 
-def choose_threshold(records: list[dict], cal: Calibration, precision: float) -> float:
-    """Lowest threshold whose confirmation precision on ``records`` is >= ``precision``."""
+def choose_threshold(
+    records: list[dict],
+    cal: Calibration,
+    precision: float,
+    strangers: Sequence[dict] = (),
+    max_open_set: float = 1.0,
+) -> float:
+    """Lowest threshold whose confirmation precision on ``records`` is >= ``precision`` and
+    that confirms at most ``max_open_set`` of the open-set photos (those of ``records`` and
+    ``strangers``, each photo once)."""
+    open_set = merge_dumps([[r for r in records if r["true"] is None], list(strangers)])
     for t in np.round(np.arange(0.30, 0.995, 0.01), 2):
-        m = summarize(rescore(records, Calibration(cal.weights, cal.bias, float(t))))
-        if m["confirmed"] and m["confirm_precision"] >= precision:
-            return float(t)
+        at = Calibration(cal.weights, cal.bias, float(t))
+        m = summarize(rescore(records, at))
+        if not (m["confirmed"] and m["confirm_precision"] >= precision):
+            continue
+        if open_set and summarize(rescore(open_set, at))["open_set_false_confirm"] > max_open_set:
+            continue
+        return float(t)
     return 0.99
 
 
@@ -135,13 +152,22 @@ def rescale_top(records: list[dict], weights: np.ndarray, bias: float) -> tuple[
     return a * weights, a * bias + c
 
 
-def fit(records: list[dict], precision: float) -> Calibration:
-    """Fusion weights (logistic, then Platt-rescaled on the top candidates) and the lowest
-    threshold keeping confirmation precision >= ``precision``, all fitted on ``records``."""
+def fit(
+    records: list[dict],
+    precision: float,
+    strangers: Sequence[dict] = (),
+    max_open_set: float = 1.0,
+) -> Calibration:
+    """Fusion weights (logistic, then Platt-rescaled on the top candidates), fitted on
+    ``records``, and the lowest threshold keeping confirmation precision >= ``precision`` on
+    them and the open-set false-confirm rate <= ``max_open_set`` on their open-set photos and
+    ``strangers`` (open-set photos used for the threshold only: a large share of them in the
+    fit would teach it a world where most photos show nothing of the catalog)."""
     x, y = _dataset(records)
     weights, bias = rescale_top(records, *fit_logistic(x, y))
     cal = Calibration(tuple(float(w) for w in weights), float(bias), 0.5)
-    return Calibration(cal.weights, cal.bias, choose_threshold(records, cal, precision))
+    threshold = choose_threshold(records, cal, precision, strangers, max_open_set)
+    return Calibration(cal.weights, cal.bias, threshold)
 
 
 def _line(m: dict[str, float]) -> str:
@@ -152,27 +178,46 @@ def _line(m: dict[str, float]) -> str:
     )
 
 
-def fit_kind(name: str, records: list[dict], precision: float) -> Calibration:
-    """Fit one kind's calibration on all ``records``; print 2-fold cross-validated metrics.
+def fit_kind(
+    name: str,
+    records: list[dict],
+    precision: float,
+    strangers: Sequence[dict] = (),
+    max_open_set: float = 1.0,
+) -> Calibration:
+    """Fit one kind's calibration on all ``records`` (threshold: see `fit`); print 2-fold
+    cross-validated metrics.
 
     The photos are split in two halves (`half_of`); each half is scored by a calibration
     fitted on the other one, and the metrics are those of the two scored halves together:
     what to expect on photos the fit has not seen (about 100 a half: a few points of noise).
+    ``strangers`` are split the same way; their cross-validated false-confirm rate is printed.
     """
     halves = [[r for r in records if _half(r["path"]) == h] for h in (0, 1)]
-    scored = []
+    s_halves = [[r for r in strangers if _half(r["path"]) == h] for h in (0, 1)]
+    scored, s_scored = [], []
     for h in (0, 1):
-        other = fit(halves[1 - h], precision)
+        other = fit(halves[1 - h], precision, s_halves[1 - h], max_open_set)
         scored += rescore(halves[h], other)
+        s_scored += rescore(s_halves[h], other)
         m = summarize(rescore(halves[h], other))
         print(f"{name:<9} {half_of(halves[h][0]['path']) if halves[h] else h:<8} {_line(m)}")
     cv = summarize(scored)
-    final = fit(records, precision)
+    if strangers:
+        cv["strangers_false_confirm"] = summarize(s_scored)["open_set_false_confirm"]
+        cv["strangers"] = len(s_scored)
+    final = fit(records, precision, strangers, max_open_set)
     print(
         f"{name:<9} fitted on {len(records)} photos: weights={np.round(final.weights, 3).tolist()} "
         f"bias={final.bias:.3f} threshold={final.threshold}"
     )
     print(f"{name:<9} 2-fold   {_line(cv)}")
+    if strangers:
+        print(
+            f"{name:<9} 2-fold   open-set photos (--open-set dumps and the sample's, "
+            f"{cv['strangers']}): false_confirm={cv['strangers_false_confirm']:.3f} "
+            f"(limit {max_open_set})"
+        )
     return Calibration(
         final.weights,
         final.bias,
@@ -197,6 +242,20 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--precision", type=float, default=0.97, help="target confirm precision")
     parser.add_argument(
+        "--open-set",
+        action="append",
+        default=[],
+        metavar="KIND=FILE",
+        help="a bench.accuracy --open-set dump: its photos (things not in the catalog) bound "
+        "the threshold by --max-open-set, and are not fitted on",
+    )
+    parser.add_argument(
+        "--max-open-set",
+        type=float,
+        default=0.03,
+        help="most open-set photos the threshold may confirm (with --open-set dumps)",
+    )
+    parser.add_argument(
         "--save",
         action="store_true",
         help=f"write SIGHTING_CALIBRATION_FILE (default: {CALIBRATION_FILE.name} in matching/)",
@@ -209,14 +268,23 @@ def main(argv: list[str] | None = None) -> int:
     # kinds not refitted keep their calibration (a new file starts from the shipped one)
     calibrations = load_calibrations(target if target.is_file() else CALIBRATION_FILE)
     dumps: dict[str, list[Path]] = {}
-    for spec in args.dumps:
+    open_dumps: dict[str, list[Path]] = {}
+    for spec, into in [(s, dumps) for s in args.dumps] + [(s, open_dumps) for s in args.open_set]:
         kind, _, path = spec.partition("=")
         if kind not in KINDS or not path:
             parser.error(f"expected KIND=FILE with KIND in {KINDS}, got {spec!r}")
-        dumps.setdefault(kind, []).append(Path(path))
+        into.setdefault(kind, []).append(Path(path))
+    if set(open_dumps) - set(dumps):
+        parser.error(f"--open-set for a kind with no dump to fit: {set(open_dumps) - set(dumps)}")
     for kind, paths in dumps.items():
         records = merge_dumps([json.loads(p.read_text())["records"] for p in paths])
-        calibrations[kind] = fit_kind(kind, records, args.precision)
+        strangers = [
+            r
+            for p in open_dumps.get(kind, [])
+            for r in json.loads(p.read_text())["records"]
+            if r["true"] is None
+        ]
+        calibrations[kind] = fit_kind(kind, records, args.precision, strangers, args.max_open_set)
     if args.save:
         save_calibrations(calibrations, target)
         print(f"wrote {target}")

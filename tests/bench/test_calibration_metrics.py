@@ -136,3 +136,53 @@ def test_calibrate_saves_to_the_configured_file_and_the_service_loads_it(
     assert pipeline.calibrations["products"] == fitted["products"]
     with pytest.raises(ModelUnavailable, match="does not exist"):
         load_pipeline(settings.model_copy(update={"calibration_file": tmp_path / "none.json"}))
+
+
+def strangers(n: int, seed: int) -> list[dict]:
+    """Open-set photos whose best (wrong) candidate looks as good as a usual right answer."""
+    rng = np.random.default_rng(seed)
+    records = []
+    for i in range(n):
+        sims = rng.normal(0.35, 0.08, 20)
+        sims[0] = rng.normal(0.6, 0.1)
+        crop = [
+            {"item_id": f"i{j}", "similarity": float(s), "inliers": 0, "spread": 0.0}
+            for j, s in enumerate(sims)
+        ]
+        records.append({"path": f"_none/s{i}.jpg", "true": None, "crops": [crop]})
+    return records
+
+
+def test_open_set_photos_bound_the_threshold_without_entering_the_fit() -> None:
+    from bench.calibrate import rescore
+
+    train, others = synthetic(300, 0), strangers(300, 2)
+    plain = fit(train, precision=0.95)
+    bounded = fit(train, precision=0.95, strangers=others, max_open_set=0.03)
+    assert bounded.weights == plain.weights and bounded.bias == plain.bias  # not fitted on
+    assert bounded.threshold > plain.threshold
+    assert summarize(rescore(others, plain))["open_set_false_confirm"] > 0.03
+    assert summarize(rescore(others, bounded))["open_set_false_confirm"] <= 0.03
+    # the bound holds on strangers the threshold never saw, give or take sampling noise
+    assert summarize(rescore(strangers(300, 3), bounded))["open_set_false_confirm"] <= 0.06
+
+
+def test_calibrate_command_takes_open_set_dumps(tmp_path, monkeypatch, capsys) -> None:
+    import json
+
+    from bench.calibrate import main as calibrate_main
+    from core.settings import get_settings
+
+    dump, open_dump = tmp_path / "mine.json", tmp_path / "open.json"
+    dump.write_text(json.dumps({"records": synthetic(200, 3)}))
+    open_dump.write_text(json.dumps({"records": strangers(100, 4)}))
+    monkeypatch.setenv("SIGHTING_CALIBRATION_FILE", str(tmp_path / "calibration.json"))
+    get_settings.cache_clear()
+    try:
+        assert calibrate_main([f"products={dump}", f"--open-set=products={open_dump}"]) == 0
+        out = capsys.readouterr().out
+        assert "open-set photos (--open-set dumps and the sample's, 100)" in out
+        with pytest.raises(SystemExit):  # an open-set dump for a kind not fitted
+            calibrate_main([f"products={dump}", f"--open-set=animals={open_dump}"])
+    finally:
+        get_settings.cache_clear()
