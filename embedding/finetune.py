@@ -6,9 +6,10 @@ barely helps on identities it never saw: the ImageNet features do not separate o
 face from another's. Fine-tuning the whole MobileNetV2 does (measured in
 ``embedding/README.md``). Schedule: ``warmup`` epochs train the head alone on the frozen
 backbone (AdamW at ``head_lr``), then everything trains with AdamW on a one-cycle schedule
-peaking at ``backbone_lr`` for the backbone and ``head_lr / 4`` for the head. BatchNorm statistics stay frozen (small batches of few identities would
-skew them); their affine weights train. Each photo is decoded, augmented
-(`embedding.train.augment`) and embedded afresh every epoch, so there is no feature cache.
+peaking at ``backbone_lr`` for the backbone and ``head_lr / 4`` for the head. BatchNorm
+statistics stay frozen (small batches of few identities would skew them); their affine
+weights train. Each photo is decoded once, then augmented (`embedding.train.augment`) and
+embedded afresh every epoch, so there is no feature cache.
 """
 
 from __future__ import annotations
