@@ -54,20 +54,23 @@ def test_reliability_diagram_png(tmp_path) -> None:
     assert image.shape == (520, 640, 3) and (image < 128).any()  # drawn, not blank
 
 
-def synthetic(n: int, seed: int) -> list[dict]:
-    """Photos whose true item has a higher similarity (noisy) than 19 others, as in a dump."""
+def synthetic(n: int, seed: int, open_set: bool = False) -> list[dict]:
+    """Photos whose true item ``i0`` has a higher similarity (noisy) than 19 others, as in a
+    dump; ``open_set``: photos of nothing in the catalog whose best candidate ``i0`` looks
+    about as good as a right answer (similar, but no keypoint inliers)."""
     rng = np.random.default_rng(seed)
     records = []
     for i in range(n):
         sims = rng.normal(0.35, 0.08, 20)
-        sims[0] = rng.normal(0.55, 0.12)
+        sims[0] = rng.normal(0.6, 0.1) if open_set else rng.normal(0.55, 0.12)
         inliers = np.where(rng.uniform(size=20) < 0.1, rng.integers(8, 40, 20), 0)
-        inliers[0] = rng.integers(0, 80)
+        inliers[0] = 0 if open_set else rng.integers(0, 80)
         crop = [
             {"item_id": f"i{j}", "similarity": float(s), "inliers": int(k), "spread": 0.0}
             for j, (s, k) in enumerate(zip(sims, inliers, strict=True))
         ]
-        records.append({"path": f"q/p{i}.jpg", "true": "i0", "crops": [crop]})
+        true, path = (None, f"_none/s{i}.jpg") if open_set else ("i0", f"q/p{i}.jpg")
+        records.append({"path": path, "true": true, "crops": [crop]})
     return records
 
 
@@ -138,25 +141,10 @@ def test_calibrate_saves_to_the_configured_file_and_the_service_loads_it(
         load_pipeline(settings.model_copy(update={"calibration_file": tmp_path / "none.json"}))
 
 
-def strangers(n: int, seed: int) -> list[dict]:
-    """Open-set photos whose best (wrong) candidate looks as good as a usual right answer."""
-    rng = np.random.default_rng(seed)
-    records = []
-    for i in range(n):
-        sims = rng.normal(0.35, 0.08, 20)
-        sims[0] = rng.normal(0.6, 0.1)
-        crop = [
-            {"item_id": f"i{j}", "similarity": float(s), "inliers": 0, "spread": 0.0}
-            for j, s in enumerate(sims)
-        ]
-        records.append({"path": f"_none/s{i}.jpg", "true": None, "crops": [crop]})
-    return records
-
-
 def test_open_set_photos_bound_the_threshold_without_entering_the_fit() -> None:
     from bench.calibrate import rescore
 
-    train, others = synthetic(300, 0), strangers(300, 2)
+    train, others = synthetic(300, 0), synthetic(300, 2, open_set=True)
     plain = fit(train, precision=0.95)
     bounded = fit(train, precision=0.95, strangers=others, max_open_set=0.03)
     assert bounded.weights == plain.weights and bounded.bias == plain.bias  # not fitted on
@@ -164,7 +152,10 @@ def test_open_set_photos_bound_the_threshold_without_entering_the_fit() -> None:
     assert summarize(rescore(others, plain))["open_set_false_confirm"] > 0.03
     assert summarize(rescore(others, bounded))["open_set_false_confirm"] <= 0.03
     # the bound holds on strangers the threshold never saw, give or take sampling noise
-    assert summarize(rescore(strangers(300, 3), bounded))["open_set_false_confirm"] <= 0.06
+    assert (
+        summarize(rescore(synthetic(300, 3, open_set=True), bounded))["open_set_false_confirm"]
+        <= 0.06
+    )
 
 
 def test_calibrate_command_takes_open_set_dumps(tmp_path, monkeypatch, capsys) -> None:
@@ -175,7 +166,7 @@ def test_calibrate_command_takes_open_set_dumps(tmp_path, monkeypatch, capsys) -
 
     dump, open_dump = tmp_path / "mine.json", tmp_path / "open.json"
     dump.write_text(json.dumps({"records": synthetic(200, 3)}))
-    open_dump.write_text(json.dumps({"records": strangers(100, 4)}))
+    open_dump.write_text(json.dumps({"records": synthetic(100, 4, open_set=True)}))
     monkeypatch.setenv("SIGHTING_CALIBRATION_FILE", str(tmp_path / "calibration.json"))
     get_settings.cache_clear()
     try:
