@@ -366,15 +366,11 @@ def train(argv: list[str] | None = None) -> dict[str, float]:
     # ArcFace classes: the training identities only (re-indexed)
     remap = np.full(len(dataset.items), -1, np.int64)
     remap[train_items] = np.arange(len(train_items))
-    g_items = labels[is_catalog]
-    baseline = {
-        name: recall_at(clean[m], labels[m], clean[is_catalog], g_items)
-        for name, m in splits.items()
-    }
-    for name, (r1, r5) in baseline.items():
+    baseline = _recalls(clean, labels, is_catalog, splits)
+    for name in splits:
         print(
-            f"baseline ({args.base}) {name}: recall@1={r1:.3f} recall@5={r5:.3f} "
-            f"queries={int(splits[name].sum())}",
+            f"baseline ({args.base}) {name}: recall@1={baseline[f'{name}_recall@1']:.3f} "
+            f"recall@5={baseline[f'{name}_recall@5']:.3f} queries={int(splits[name].sum())}",
             file=sys.stderr,
         )
 
@@ -410,8 +406,7 @@ def train(argv: list[str] | None = None) -> dict[str, float]:
         results = _train_head(
             head, loss_fn, feats, labels, remap, train_mask, is_catalog, splits, cfg
         )
-    for name, (r1, r5) in baseline.items():
-        results[f"baseline_{name}_recall@1"], results[f"baseline_{name}_recall@5"] = r1, r5
+    results |= {f"baseline_{k}": v for k, v in baseline.items()}
 
     trained_on = (
         f"{Path(args.dataset).name}: {int(train_mask.sum())} photos of {len(train_items)} "
