@@ -12,7 +12,7 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -118,6 +118,34 @@ def wait_workers_ready(
             return seen
         time.sleep(0.2)
     pytest.fail(f"gunicorn workers not ready in {READY_TIMEOUT_S:.0f} s:\n{log_tail(log)}")
+
+
+def answer_from_each_worker(
+    srv: Server, send: Callable[[], requests.Response]
+) -> dict[int, requests.Response]:
+    """Call ``send`` (a request on a new connection) until every worker has answered once.
+
+    The kernel hands a new connection to whichever idle worker accepts first, and on a busy
+    machine that can be the same one every time. So each worker that answered is paused
+    (SIGSTOP) until the others have: the next connection must go to a running worker. All
+    paused workers are continued (SIGCONT) before this returns or raises.
+    """
+    workers = srv.workers()
+    answers: dict[int, requests.Response] = {}
+    paused: list[int] = []
+    try:
+        while len(answers) < len(workers):
+            r = send()
+            pid = int(r.headers[WORKER_HEADER])
+            assert pid in workers and pid not in answers, f"{pid} answered; paused {paused}"
+            answers[pid] = r
+            if len(answers) < len(workers):
+                os.kill(pid, signal.SIGSTOP)
+                paused.append(pid)
+    finally:
+        for pid in paused:
+            os.kill(pid, signal.SIGCONT)
+    return answers
 
 
 def stop_process(proc: subprocess.Popen, grace_s: float = 30.0) -> None:

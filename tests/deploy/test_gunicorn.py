@@ -28,6 +28,7 @@ from tests.deploy.conftest import (
     WORKER_HEADER,
     Server,
     alive,
+    answer_from_each_worker,
     children,
     free_port,
     log_tail,
@@ -113,16 +114,20 @@ def test_detect_from_both_workers_finds_the_right_item(server: Server) -> None:
     frames = [
         (item, (GROCERY / "queries" / item / name).read_bytes()) for item, name in QUERIES.items()
     ]
-    pids: set[str] = set()
-    for attempt in range(12):
-        item, jpeg = frames[attempt % len(frames)]
-        r = detect(server, KEY_A, catalog_id, jpeg)
+    answers: list[tuple[str, requests.Response]] = []
+
+    def send() -> requests.Response:
+        item, jpeg = frames[len(answers) % len(frames)]
+        answers.append((item, detect(server, KEY_A, catalog_id, jpeg)))
+        return answers[-1][1]
+
+    by_worker = answer_from_each_worker(server, send)
+    while len(answers) < len(frames):
+        send()
+    for item, r in answers:
         assert r.status_code == 200, r.text
         assert best_item(r.json()) == item, (item, r.json())
-        pids.add(r.headers[WORKER_HEADER])
-        if len(pids) == 2 and attempt + 1 >= len(frames):
-            break
-    assert pids == {str(p) for p in server.workers()}, f"answers came from {pids} only"
+    assert set(by_worker) == server.workers()
 
 
 def test_concurrent_adds_lose_no_item(server: Server) -> None:
@@ -256,17 +261,19 @@ def requests_total(srv: Server, route: str) -> float:
 
 def test_metrics_aggregate_both_workers(server: Server) -> None:
     start = requests_total(server, "/healthz")
-    pids: dict[str, int] = {}
-    for _ in range(60):
+
+    def healthz() -> requests.Response:
         r = requests.get(f"{server.url}/healthz", headers=headers(None), timeout=TIMEOUT)
         assert r.status_code == 200 and r.json()["status"] == "ok"
-        pid = r.headers[WORKER_HEADER]
-        pids[pid] = pids.get(pid, 0) + 1
-        if len(pids) == 2 and sum(pids.values()) >= 10:
-            break
-    assert len(pids) == 2, f"only worker {pids} answered"
+        return r
+
+    by_worker = answer_from_each_worker(server, healthz)
+    assert set(by_worker) == server.workers()
+    more = 8
+    for _ in range(more):
+        healthz()
     # whichever worker renders /metrics, it counts the other worker's requests too
-    assert requests_total(server, "/healthz") - start == sum(pids.values())
+    assert requests_total(server, "/healthz") - start == len(by_worker) + more
 
 
 def wait_for(condition, timeout_s: float, what: str, log: Path) -> None:
