@@ -18,15 +18,14 @@ import math
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
 from tqdm import tqdm
 
-from core.errors import SightingError
-from core.images import read_image
+from embedding.photos import augment
+from embedding.schedule import one_cycle
 
 
 @dataclass(frozen=True)
@@ -41,33 +40,6 @@ class FinetuneConfig:
     batch_size: int = 64
     flip: bool = False
     seed: int = 0
-
-
-def shrink(image: np.ndarray, side: int) -> np.ndarray:
-    """``uint8 (H, W, 3) -> uint8 (h, w, 3)`` with the longer side at most ``side`` (a training
-    photo needs no more pixels than the model sees; augmenting a 4000 px photo is slow)."""
-    h, w = image.shape[:2]
-    if max(h, w) <= side:
-        return image
-    from PIL import Image
-
-    scale = side / max(h, w)
-    size = (max(1, round(w * scale)), max(1, round(h * scale)))
-    return np.asarray(Image.fromarray(image).resize(size, Image.Resampling.BILINEAR))
-
-
-def load_photos(paths: Sequence[Path], side: int) -> tuple[list[np.ndarray], list[int]]:
-    """Decode and `shrink` each photo once: ``uint8 (h, w, 3)`` images and their indices in
-    ``paths`` (unreadable photos are skipped with a warning)."""
-    images, kept = [], []
-    for i, path in enumerate(tqdm(paths, desc="reading", unit="photo", file=sys.stderr)):
-        try:
-            images.append(shrink(read_image(path), side))
-        except (SightingError, OSError) as exc:
-            print(f"warning: skipping unreadable {path}: {exc}", file=sys.stderr)
-            continue
-        kept.append(i)
-    return images, kept
 
 
 def _freeze_bn_stats(model: nn.Module) -> None:
@@ -101,7 +73,6 @@ def finetune(
     Returns:
         The last epoch's validation metrics.
     """
-    from embedding.train import augment, one_cycle
 
     device = next(head.parameters()).device
     rng = np.random.default_rng(cfg.seed)

@@ -34,11 +34,12 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from core.errors import BadInput, SightingError
-from core.images import read_image
 from embedding.embedder import Embedder, EmbedderConfig
-from embedding.finetune import FinetuneConfig, finetune, load_photos
+from embedding.finetune import FinetuneConfig, finetune
 from embedding.head import HeadCheckpoint, ProjectionHead, WithHead, save_head
 from embedding.losses import SubCenterArcFace
+from embedding.photos import augment, load_photos, read_photos
+from embedding.schedule import one_cycle
 from embedding.trainset import Photo, benchmark_photos, holdout_identities, scan_set
 
 log = logging.getLogger("embedding.train")
@@ -67,26 +68,6 @@ class TrainConfig:
     seed: int = 0
 
 
-def augment(image: np.ndarray, rng: np.random.Generator, flip: bool) -> np.ndarray:
-    """``uint8 (H, W, 3) -> uint8 (h, w, 3)``: random crop of 55-100 % of the area (aspect
-    3/4..4/3), optional horizontal flip, brightness/contrast/saturation jitter of +-30 %."""
-    h, w = image.shape[:2]
-    area = rng.uniform(0.55, 1.0) * h * w
-    aspect = math.exp(rng.uniform(math.log(3 / 4), math.log(4 / 3)))
-    ch = max(1, min(h, round(math.sqrt(area / aspect))))
-    cw = max(1, min(w, round(math.sqrt(area * aspect))))
-    y, x = rng.integers(0, h - ch + 1), rng.integers(0, w - cw + 1)
-    out = image[y : y + ch, x : x + cw].astype(np.float32)
-    if flip and rng.random() < 0.5:
-        out = out[:, ::-1]
-    out = out * rng.uniform(0.7, 1.3)
-    mean = out.mean()
-    out = (out - mean) * rng.uniform(0.7, 1.3) + mean
-    gray = out.mean(axis=2, keepdims=True)
-    out = (out - gray) * rng.uniform(0.7, 1.3) + gray
-    return np.ascontiguousarray(np.clip(out, 0, 255).astype(np.uint8))
-
-
 def extract_features(
     base: Embedder, photos: list[Photo], views: int, flip: bool, seed: int, desc: str
 ) -> tuple[np.ndarray, list[int]]:
@@ -100,12 +81,7 @@ def extract_features(
     feats: list[np.ndarray] = []
     kept: list[int] = []
     with torch.inference_mode():
-        for i, photo in enumerate(tqdm(photos, desc=desc, unit="photo", file=sys.stderr)):
-            try:
-                image = read_image(photo.path)
-            except (SightingError, OSError) as exc:
-                print(f"warning: skipping unreadable {photo.path}: {exc}", file=sys.stderr)
-                continue
+        for i, image in read_photos([p.path for p in photos], desc):
             crops = [image] + [augment(image, rng, flip) for _ in range(views)]
             batch = torch.cat([base.preprocess(c) for c in crops]).to(base.dtype)
             feats.append(base.model(batch).float().cpu().numpy())
@@ -160,21 +136,6 @@ def recall_at(
     true = per_item.gather(1, torch.as_tensor(q_items)[:, None])
     rank = (per_item > true).sum(dim=1)  # items strictly better than the true one
     return float((rank < 1).float().mean()), float((rank < 5).float().mean())
-
-
-def one_cycle(
-    opt: torch.optim.Optimizer, lr: float | list[float], steps: int
-) -> torch.optim.lr_scheduler.OneCycleLR:
-    """One-cycle schedule with about 10 % warm-up, for any number of steps (``lr``: the peak,
-    or one per parameter group).
-
-    torch's `OneCycleLR` divides by zero when a phase ends on the step it starts (10 steps at
-    ``pct_start=0.1``: a small set); warm-up ending half a step past a whole step never does.
-    """
-    warm = max(0, min(round(0.1 * steps), steps - 1))
-    return torch.optim.lr_scheduler.OneCycleLR(
-        opt, lr, total_steps=steps, pct_start=(warm + 0.5) / steps
-    )
 
 
 def _head_features(head: ProjectionHead, feats: np.ndarray, device: torch.device) -> np.ndarray:

@@ -201,7 +201,7 @@ def test_help(capsys):
 @pytest.mark.parametrize("steps", range(1, 41))
 def test_one_cycle_runs_for_any_number_of_steps(steps: int) -> None:
     """10 steps (a 10-item set at the default batch size and epochs) divided by zero."""
-    from embedding.train import one_cycle
+    from embedding.schedule import one_cycle
 
     opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
     sched = one_cycle(opt, 0.1, steps)
