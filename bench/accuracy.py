@@ -1,6 +1,6 @@
 """Accuracy of the full pipeline on a set in the data layout.
 
-    python -m bench.accuracy ../shared/data/grocery [--limit 200] [--json out.json]
+    python -m bench.accuracy ../shared/data/grocery [--limit 600] [--json out.json]
     python -m bench.accuracy ../shared/data/grocery --rescore out.json   # no models: re-score
 
 Runs detect -> embed -> search -> verify on every query photo (or a seeded, stratified sample

@@ -1,6 +1,6 @@
 """Fit the fused score of each catalog kind (`matching.score`) on benchmark dumps.
 
-    python -m bench.accuracy ../shared/data/grocery --limit 200 --json out/grocery.json
+    python -m bench.accuracy ../shared/data/grocery --limit 600 --json out/grocery.json
     python -m bench.accuracy ../shared/data/dogs --kind animals --limit 200 --json out/dogs.json
     python -m bench.calibrate products=out/grocery.json animals=out/dogs.json [--save]
 
@@ -20,8 +20,8 @@ the open-set false-confirm rate <= ``--max-open-set``).
 
 The shipped calibration is fitted on all the photos. The printed metrics are 2-fold
 cross-validated: the photos are split in halves by a hash of ``<item>/<file>``, and each half
-is scored by the calibration fitted on the other half. Use the benchmark's own sample (seed
-0): the shipped embedding heads were trained with it left out.
+is scored by the calibration fitted on the other half. Use the benchmark's own samples (seed
+0; ``--limit 600`` for grocery, 200 for dogs): the shipped models were trained with them left out.
 """
 
 from __future__ import annotations
