@@ -7,6 +7,7 @@ it waits until both workers answer ``/readyz`` and always stops gunicorn afterwa
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -97,26 +98,37 @@ def wait_workers_ready(
 ) -> set[int]:
     """Poll ``/readyz`` (a new connection each time) until ``workers`` pids answered 200.
 
-    Only pids that are live children of ``master`` and not in ``exclude`` count. Fails the
-    test with the gunicorn log when the master dies or ``READY_TIMEOUT_S`` passes.
+    Only pids that are live children of ``master`` and not in ``exclude`` count. Each worker
+    that answered is paused (SIGSTOP, as in `answer_from_each_worker`) so that the next polls
+    reach the others, and continued before this returns. Fails the test with the gunicorn log
+    when the master dies or ``READY_TIMEOUT_S`` passes.
     """
     seen: set[int] = set()
+    paused: list[int] = []
     deadline = time.monotonic() + READY_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if not alive(master):
-            pytest.fail(f"gunicorn (pid {master}) exited while starting:\n{log_tail(log)}")
-        try:
-            r = requests.get(url + "/readyz", headers={"Connection": "close"}, timeout=10)
-            if r.status_code == 200:
-                pid = int(r.headers[WORKER_HEADER])
-                if pid not in exclude:
-                    seen.add(pid)
-        except requests.RequestException:
-            pass
-        seen &= children(master)
-        if len(seen) >= workers:
-            return seen
-        time.sleep(0.2)
+    try:
+        while time.monotonic() < deadline:
+            if not alive(master):
+                pytest.fail(f"gunicorn (pid {master}) exited while starting:\n{log_tail(log)}")
+            try:
+                r = requests.get(url + "/readyz", headers={"Connection": "close"}, timeout=10)
+                if r.status_code == 200:
+                    pid = int(r.headers[WORKER_HEADER])
+                    if pid not in exclude:
+                        seen.add(pid)
+                    if pid not in paused:
+                        os.kill(pid, signal.SIGSTOP)
+                        paused.append(pid)
+            except requests.RequestException:
+                pass
+            seen &= children(master)
+            if len(seen) >= workers:
+                return seen
+            time.sleep(0.2)
+    finally:
+        for pid in paused:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGCONT)
     pytest.fail(f"gunicorn workers not ready in {READY_TIMEOUT_S:.0f} s:\n{log_tail(log)}")
 
 
