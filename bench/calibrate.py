@@ -16,7 +16,8 @@ people act on, each photo's top candidate. So a second, one-feature logistic fit
 scaling) on the top candidates' logits (open-set photos included) rescales it; being monotone
 it changes no ranking, and it folds into the weights and bias. The threshold is the lowest that
 keeps confirmation precision >= ``--precision`` on the fitted photos (and, with ``--open-set``,
-the open-set false-confirm rate <= ``--max-open-set``).
+the open-set false-confirm rate <= ``--max-open-set``; with ``--bound-z Z``, their Wilson bounds
+Z standard errors out must).
 
 The shipped calibration is fitted on all the photos. The printed metrics are 2-fold
 cross-validated: the photos are split in halves by a hash of ``<item>/<file>``, and each half
@@ -34,7 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.metrics import summarize
+from bench.metrics import summarize, wilson_interval
 from matching.score import (
     CALIBRATION_FILE,
     KINDS,
@@ -114,18 +115,30 @@ def choose_threshold(
     precision: float,
     strangers: Sequence[dict] = (),
     max_open_set: float = 1.0,
+    bound_z: float = 0.0,
 ) -> float:
     """Lowest threshold whose confirmation precision on ``records`` is >= ``precision`` and
     that confirms at most ``max_open_set`` of the open-set photos (those of ``records`` and
-    ``strangers``, each photo once)."""
+    ``strangers``, each photo once).
+
+    With ``bound_z`` > 0 the Wilson bounds (`wilson_interval`) ``bound_z`` standard errors out
+    must meet the targets, not the point estimates: a threshold fitted to the point estimate
+    misses its targets on about half of new samples.
+    """
     open_set = merge_dumps([[r for r in records if r["true"] is None], list(strangers)])
     for t in np.round(np.arange(0.30, 0.995, 0.01), 2):
         at = Calibration(cal.weights, cal.bias, float(t))
         m = summarize(rescore(records, at))
-        if not (m["confirmed"] and m["confirm_precision"] >= precision):
+        if not m["confirmed"]:
             continue
-        if open_set and summarize(rescore(open_set, at))["open_set_false_confirm"] > max_open_set:
+        right = round(m["confirm_precision"] * m["confirmed"])
+        if wilson_interval(right, int(m["confirmed"]), bound_z)[0] < precision:
             continue
+        if open_set:
+            rate = summarize(rescore(open_set, at))["open_set_false_confirm"]
+            confirmed = round(rate * len(open_set))
+            if wilson_interval(confirmed, len(open_set), bound_z)[1] > max_open_set:
+                continue
         return float(t)
     return 0.99
 
@@ -157,6 +170,7 @@ def fit(
     precision: float,
     strangers: Sequence[dict] = (),
     max_open_set: float = 1.0,
+    bound_z: float = 0.0,
 ) -> Calibration:
     """Fusion weights (logistic, then Platt-rescaled on the top candidates), fitted on
     ``records``, and the lowest threshold keeping confirmation precision >= ``precision`` on
@@ -166,7 +180,7 @@ def fit(
     x, y = _dataset(records)
     weights, bias = rescale_top(records, *fit_logistic(x, y))
     cal = Calibration(tuple(float(w) for w in weights), float(bias), 0.5)
-    threshold = choose_threshold(records, cal, precision, strangers, max_open_set)
+    threshold = choose_threshold(records, cal, precision, strangers, max_open_set, bound_z)
     return Calibration(cal.weights, cal.bias, threshold)
 
 
@@ -184,6 +198,7 @@ def fit_kind(
     precision: float,
     strangers: Sequence[dict] = (),
     max_open_set: float = 1.0,
+    bound_z: float = 0.0,
 ) -> Calibration:
     """Fit one kind's calibration on all ``records`` (threshold: see `fit`); print 2-fold
     cross-validated metrics.
@@ -197,7 +212,7 @@ def fit_kind(
     s_halves = [[r for r in strangers if _half(r["path"]) == h] for h in (0, 1)]
     scored, s_scored = [], []
     for h in (0, 1):
-        other = fit(halves[1 - h], precision, s_halves[1 - h], max_open_set)
+        other = fit(halves[1 - h], precision, s_halves[1 - h], max_open_set, bound_z)
         scored += rescore(halves[h], other)
         s_scored += rescore(s_halves[h], other)
         m = summarize(rescore(halves[h], other))
@@ -206,7 +221,7 @@ def fit_kind(
     if strangers:
         cv["strangers_false_confirm"] = summarize(s_scored)["open_set_false_confirm"]
         cv["strangers"] = len(s_scored)
-    final = fit(records, precision, strangers, max_open_set)
+    final = fit(records, precision, strangers, max_open_set, bound_z)
     print(
         f"{name:<9} fitted on {len(records)} photos: weights={np.round(final.weights, 3).tolist()} "
         f"bias={final.bias:.3f} threshold={final.threshold}"
@@ -256,6 +271,13 @@ def main(argv: list[str] | None = None) -> int:
         help="most open-set photos the threshold may confirm (with --open-set dumps)",
     )
     parser.add_argument(
+        "--bound-z",
+        type=float,
+        default=0.0,
+        help="meet --precision and --max-open-set with the Wilson bound this many standard "
+        "errors out instead of the point estimate (fewer confirmations that hold more surely)",
+    )
+    parser.add_argument(
         "--save",
         action="store_true",
         help=f"write SIGHTING_CALIBRATION_FILE (default: {CALIBRATION_FILE.name} in matching/)",
@@ -284,7 +306,9 @@ def main(argv: list[str] | None = None) -> int:
             for r in json.loads(p.read_text())["records"]
             if r["true"] is None
         ]
-        calibrations[kind] = fit_kind(kind, records, args.precision, strangers, args.max_open_set)
+        calibrations[kind] = fit_kind(
+            kind, records, args.precision, strangers, args.max_open_set, args.bound_z
+        )
     if args.save:
         save_calibrations(calibrations, target)
         print(f"wrote {target}")

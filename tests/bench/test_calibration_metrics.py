@@ -177,3 +177,29 @@ def test_calibrate_command_takes_open_set_dumps(tmp_path, monkeypatch, capsys) -
             calibrate_main([f"products={dump}", f"--open-set=animals={open_dump}"])
     finally:
         get_settings.cache_clear()
+
+
+def test_wilson_interval() -> None:
+    from bench.metrics import wilson_interval
+
+    assert wilson_interval(97, 100, 0.0) == pytest.approx((0.97, 0.97))
+    lo, hi = wilson_interval(97, 100, 1.96)  # the textbook 95 % interval of 97 / 100
+    assert lo == pytest.approx(0.9155, abs=1e-3) and hi == pytest.approx(0.9897, abs=1e-3)
+    assert wilson_interval(0, 0, 1.0) == (0.0, 1.0)
+    assert wilson_interval(0, 50, 1.0)[0] == 0.0 and wilson_interval(50, 50, 1.0)[1] == 1.0
+
+
+def test_bound_z_keeps_the_targets_with_a_margin() -> None:
+    from bench.calibrate import rescore
+    from bench.metrics import wilson_interval
+
+    train, strangers = synthetic(300, 0), synthetic(300, 2, open_set=True)
+    plain = fit(train, precision=0.95, strangers=strangers, max_open_set=0.05)
+    bounded = fit(train, precision=0.95, strangers=strangers, max_open_set=0.05, bound_z=1.0)
+    assert bounded.weights == plain.weights  # only the threshold moves
+    assert bounded.threshold > plain.threshold
+    m = summarize(rescore(train, bounded))
+    right = round(m["confirm_precision"] * m["confirmed"])
+    assert wilson_interval(right, int(m["confirmed"]), 1.0)[0] >= 0.95
+    rate = summarize(rescore(strangers, bounded))["open_set_false_confirm"]
+    assert wilson_interval(round(rate * 300), 300, 1.0)[1] <= 0.05
