@@ -35,7 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.metrics import summarize, wilson_interval
+from bench.metrics import by_group, summarize, wilson_interval
 from matching.score import (
     CALIBRATION_FILE,
     KINDS,
@@ -227,6 +227,10 @@ def fit_kind(
         f"bias={final.bias:.3f} threshold={final.threshold}"
     )
     print(f"{name:<9} 2-fold   {_line(cv)}")
+    groups = {g: m for g, m in by_group(scored).items() if g not in ("-", "_none")}
+    if len(groups) > 1:  # where the confirmations come from (packages vs produce, say)
+        for group, m in groups.items():
+            print(f"{name:<9} 2-fold   {group} ({int(m['known'])} photos): {_line(m)}")
     if strangers:
         print(
             f"{name:<9} 2-fold   open-set photos (--open-set dumps and the sample's, "

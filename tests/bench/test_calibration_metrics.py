@@ -203,3 +203,19 @@ def test_bound_z_keeps_the_targets_with_a_margin() -> None:
     assert wilson_interval(right, int(m["confirmed"]), 1.0)[0] >= 0.95
     rate = summarize(rescore(strangers, bounded))["open_set_false_confirm"]
     assert wilson_interval(round(rate * 300), 300, 1.0)[1] <= 0.05
+
+
+def test_calibrate_prints_cross_validated_figures_per_group(tmp_path, capsys) -> None:
+    import json
+
+    from bench.calibrate import main as calibrate_main
+
+    records = synthetic(200, 5)
+    for i, r in enumerate(records):
+        r["group"] = "Packages" if i % 2 else "Fruit"
+    dump = tmp_path / "grouped.json"
+    dump.write_text(json.dumps({"records": records}))
+    assert calibrate_main([f"products={dump}"]) == 0  # no --save: nothing written
+    out = capsys.readouterr().out
+    assert "2-fold   Fruit (100 photos): recall@1=" in out
+    assert "2-fold   Packages (100 photos): recall@1=" in out
