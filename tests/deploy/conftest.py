@@ -27,6 +27,7 @@ GUNICORN = REPO_ROOT / ".venv" / "bin" / "gunicorn"
 WORKER_HEADER = "X-Sighting-Worker"
 KEY_A, KEY_B, KEY_ADMIN = "tenant-a-key", "tenant-b-key", "admin-key"
 READY_TIMEOUT_S = 120.0
+MAX_PAUSE_S = 30.0  # longest a ready worker stays paused while the others start
 GROCERY = DATA / "grocery"
 
 
@@ -100,14 +101,25 @@ def wait_workers_ready(
 
     Only pids that are live children of ``master`` and not in ``exclude`` count. Each worker
     that answered is paused (SIGSTOP, as in `answer_from_each_worker`) so that the next polls
-    reach the others, and continued before this returns. Fails the test with the gunicorn log
-    when the master dies or ``READY_TIMEOUT_S`` passes.
+    reach the others, for at most ``MAX_PAUSE_S`` at a time (gunicorn's master replaces a
+    worker silent for its 90 s timeout), and continued before this returns. Fails the test
+    with the gunicorn log when the master dies or ``READY_TIMEOUT_S`` passes.
     """
     seen: set[int] = set()
     paused: list[int] = []
+    paused_at = 0.0
     deadline = time.monotonic() + READY_TIMEOUT_S
+
+    def resume_all() -> None:
+        for pid in paused:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGCONT)
+        paused.clear()
+
     try:
         while time.monotonic() < deadline:
+            if paused and time.monotonic() - paused_at > MAX_PAUSE_S:
+                resume_all()
             if not alive(master):
                 pytest.fail(f"gunicorn (pid {master}) exited while starting:\n{log_tail(log)}")
             try:
@@ -117,6 +129,7 @@ def wait_workers_ready(
                     if pid not in exclude:
                         seen.add(pid)
                     if pid not in paused:
+                        paused_at = paused_at if paused else time.monotonic()
                         os.kill(pid, signal.SIGSTOP)
                         paused.append(pid)
             except requests.RequestException:
@@ -126,9 +139,7 @@ def wait_workers_ready(
                 return seen
             time.sleep(0.2)
     finally:
-        for pid in paused:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGCONT)
+        resume_all()
     pytest.fail(f"gunicorn workers not ready in {READY_TIMEOUT_S:.0f} s:\n{log_tail(log)}")
 
 
