@@ -8,7 +8,7 @@ face from another's. Fine-tuning the whole MobileNetV2 does (measured in
 backbone (AdamW at ``head_lr``), then everything trains with AdamW on a one-cycle schedule
 peaking at ``backbone_lr`` for the backbone and ``head_lr / 4`` for the head. BatchNorm
 statistics stay frozen (small batches of few identities would skew them); their affine
-weights train. Each photo is decoded once, then augmented (`embedding.train.augment`) and
+weights train. Each photo is decoded once, then augmented (`embedding.photos.augment`) and
 embedded afresh every epoch, so there is no feature cache.
 """
 
@@ -73,7 +73,6 @@ def finetune(
     Returns:
         The last epoch's validation metrics.
     """
-
     device = next(head.parameters()).device
     rng = np.random.default_rng(cfg.seed)
     per_epoch = math.ceil(len(images) / cfg.batch_size)

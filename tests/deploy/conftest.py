@@ -94,6 +94,20 @@ def log_tail(path: Path, chars: int = 6000) -> str:
         return f"<no log at {path}: {exc}>"
 
 
+def pause(pid: int, paused: list[int]) -> None:
+    """Stop worker ``pid`` (SIGSTOP: it accepts no connection) and note it in ``paused``."""
+    os.kill(pid, signal.SIGSTOP)
+    paused.append(pid)
+
+
+def resume(paused: list[int]) -> None:
+    """Continue (SIGCONT) every worker in ``paused`` that still lives, and empty the list."""
+    for pid in paused:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGCONT)
+    paused.clear()
+
+
 def wait_workers_ready(
     url: str, master: int, workers: int, log: Path, exclude: set[int] = frozenset()
 ) -> set[int]:
@@ -110,16 +124,10 @@ def wait_workers_ready(
     paused_at = 0.0
     deadline = time.monotonic() + READY_TIMEOUT_S
 
-    def resume_all() -> None:
-        for pid in paused:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGCONT)
-        paused.clear()
-
     try:
         while time.monotonic() < deadline:
             if paused and time.monotonic() - paused_at > MAX_PAUSE_S:
-                resume_all()
+                resume(paused)
             if not alive(master):
                 pytest.fail(f"gunicorn (pid {master}) exited while starting:\n{log_tail(log)}")
             try:
@@ -130,8 +138,7 @@ def wait_workers_ready(
                         seen.add(pid)
                     if pid not in paused:
                         paused_at = paused_at if paused else time.monotonic()
-                        os.kill(pid, signal.SIGSTOP)
-                        paused.append(pid)
+                        pause(pid, paused)
             except requests.RequestException:
                 pass
             seen &= children(master)
@@ -139,7 +146,7 @@ def wait_workers_ready(
                 return seen
             time.sleep(0.2)
     finally:
-        resume_all()
+        resume(paused)
     pytest.fail(f"gunicorn workers not ready in {READY_TIMEOUT_S:.0f} s:\n{log_tail(log)}")
 
 
@@ -163,11 +170,9 @@ def answer_from_each_worker(
             assert pid in workers and pid not in answers, f"{pid} answered; paused {paused}"
             answers[pid] = r
             if len(answers) < len(workers):
-                os.kill(pid, signal.SIGSTOP)
-                paused.append(pid)
+                pause(pid, paused)
     finally:
-        for pid in paused:
-            os.kill(pid, signal.SIGCONT)
+        resume(paused)
     return answers
 
 
