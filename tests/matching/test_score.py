@@ -81,3 +81,15 @@ def test_unchecked_candidates_are_marked() -> None:
         np.array([0.9, 0.8]), np.array([30, 0]), np.zeros(2), np.array([True, False])
     )
     assert f[:, FEATURES.index("unchecked")].tolist() == [0.0, 1.0]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_shipped_calibration_holds_its_targets_on_photos_it_did_not_see(kind: str) -> None:
+    """The cross-validated figures `bench.calibrate --save` stored with each kind's fit: a refit
+    whose threshold confirms too loosely on held-out photos must not ship unnoticed."""
+    cal = SHIPPED[kind]
+    cv = cal.metrics["cross_validated"]
+    assert cv["queries"] >= 500  # a few hundred photos, or the figures below are noise
+    assert cv["confirm_precision"] >= 0.97
+    assert cv["strangers_false_confirm"] <= 0.03 and cv["strangers"] >= 400
+    assert cv["ece"] <= 0.05
