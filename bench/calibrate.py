@@ -18,7 +18,7 @@ it changes no ranking, and it folds into the weights and bias. The threshold is 
 keeps confirmation precision >= ``--precision`` on the fitted photos (and, with ``--open-set``,
 the open-set false-confirm rate <= ``--max-open-set``), or rather their Wilson bounds
 ``--bound-z`` standard errors out (0.5 by default, as the shipped calibration: a threshold fitted
-to the point estimates misses its targets on about half of new photos).
+to the point estimates misses its targets on about half of new samples).
 
 The shipped calibration is fitted on all the photos. The printed metrics are 2-fold
 cross-validated: the photos are split in halves by a hash of ``<item>/<file>``, and each half
@@ -282,7 +282,7 @@ def main(argv: list[str] | None = None) -> int:
         default=0.5,
         help="meet --precision and --max-open-set with the Wilson bound this many standard "
         "errors out (default 0.5, as the shipped calibration; 0 = the point estimates: more "
-        "confirmations, whose precision misses the target on about half of new photos)",
+        "confirmations, whose precision misses the target on about half of new samples)",
     )
     parser.add_argument(
         "--save",
