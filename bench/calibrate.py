@@ -100,6 +100,19 @@ def rescore(records: list[dict], cal: Calibration) -> list[dict]:
     return out
 
 
+def _verified_at(scored: list[dict], threshold: float) -> list[dict]:
+    """``rescore``d records with the verified flags of another threshold (the scores kept)."""
+    return [
+        r
+        | {
+            "crops": [
+                [c | {"verified": c["score"] >= threshold} for c in crop] for crop in r["crops"]
+            ]
+        }
+        for r in scored
+    ]
+
+
 def _dataset(records: list[dict]) -> tuple[np.ndarray, np.ndarray]:
     xs, ys = [], []
     for r in records:
@@ -127,16 +140,16 @@ def choose_threshold(
     misses its targets on about half of new samples.
     """
     open_set = merge_dumps([[r for r in records if r["true"] is None], list(strangers)])
+    scored, open_scored = rescore(records, cal), rescore(open_set, cal)  # scores, once
     for t in np.round(np.arange(0.30, 0.995, 0.01), 2):
-        at = Calibration(cal.weights, cal.bias, float(t))
-        m = summarize(rescore(records, at))
+        m = summarize(_verified_at(scored, float(t)))
         if not m["confirmed"]:
             continue
         right = round(m["confirm_precision"] * m["confirmed"])
         if wilson_interval(right, int(m["confirmed"]), bound_z)[0] < precision:
             continue
         if open_set:
-            rate = summarize(rescore(open_set, at))["open_set_false_confirm"]
+            rate = summarize(_verified_at(open_scored, float(t)))["open_set_false_confirm"]
             confirmed = round(rate * len(open_set))
             if wilson_interval(confirmed, len(open_set), bound_z)[1] > max_open_set:
                 continue
