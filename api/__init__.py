@@ -23,13 +23,13 @@ def create_app(settings: Settings | None = None, pipeline=None) -> APIFlask:
         pipeline: an already loaded `matching.pipeline.Pipeline` to share (tests); loaded
             from ``settings`` when None.
     """
-    from api.catalog_cache import CatalogCache
     from api.errors import register_error_handlers
     from api.metrics import init_metrics
     from api.routes import catalogs, explain, health, items, matching, streams
     from api.state import ModelQueue, SightingState
+    from catalog.cache import CatalogCache
     from catalog.repository import CatalogRepository
-    from catalog.store import open_store
+    from catalog.stores import open_store
     from matching.engine import load_pipeline
 
     settings = settings or get_settings()

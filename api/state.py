@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from flask import current_app
 
-from api.catalog_cache import CatalogCache
+from catalog.cache import CatalogCache
 from catalog.repository import CatalogRepository
 from core.errors import Busy
 from core.settings import Settings

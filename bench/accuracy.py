@@ -26,12 +26,13 @@ from pathlib import Path
 from tqdm import tqdm
 
 from bench.calibrate import half_of, rescore
-from bench.dataset import NONE, load_groups, load_queries, sample_queries
 from bench.machine import describe
 from bench.metrics import by_group, final_line, reliability, summarize, top_answers
 from bench.reliability import write_reliability
+from core.dataset import NONE, load_groups, load_queries, sample_queries
 from core.errors import SightingError
 from core.images import read_image
+from core.kinds import KINDS
 from core.settings import get_settings
 from embedding.trainset import holdout_identities, scan_set
 from matching.engine import load_pipeline
@@ -87,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--limit", type=int, default=None, help="seeded stratified sample size")
     parser.add_argument("--seed", type=int, default=0, help="sample seed")
     parser.add_argument("--json", type=Path, default=None, help="write every query's result here")
-    parser.add_argument("--kind", choices=["products", "animals"], default="products")
+    parser.add_argument("--kind", choices=KINDS, default="products")
     parser.add_argument("--no-verify", action="store_true", help="embedding search only")
     parser.add_argument(
         "--split",
@@ -177,7 +178,7 @@ def run_queries(args: argparse.Namespace, settings, calibration) -> list[dict]:
     unseen = unseen_items(args)
     if unseen is not None:
         queries = [q for q in queries if q.item_id in unseen]
-    config = PipelineConfig(top_k=20, shortlist=settings.shortlist, verify=not args.no_verify)
+    config = PipelineConfig.from_settings(settings, top_k=20, verify=not args.no_verify)
 
     records, failed, start = [], 0, time.perf_counter()
     for query in tqdm(queries, desc="queries", unit="photo"):

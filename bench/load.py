@@ -35,7 +35,7 @@ import cv2
 import numpy as np
 import requests
 
-from bench.dataset import load_groups
+from core.dataset import load_groups
 from core.images import encode_jpeg, list_images, read_image
 from core.settings import REPO_ROOT
 

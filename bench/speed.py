@@ -73,7 +73,8 @@ def main(argv: list[str] | None = None) -> int:
     pipeline = load_pipeline(settings)
     catalog = load_folder_catalog(pipeline, args.catalog, progress=False)
     frames = sample_frames()
-    config = PipelineConfig(top_k=5, shortlist=5)
+    config = PipelineConfig.from_settings(settings, top_k=5, shortlist=5)  # as printed below
+    unverified = PipelineConfig.from_settings(settings, verify=False)
     stages: dict[str, list[float]] = {s: [] for s in ("decode", "detect", "embed", "search")}
     totals, verify = [], []
     for i in range(args.frames + 3):
@@ -82,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
         start = time.perf_counter()
         with timer.stage("decode"):
             image = decode_image(data)
-        result = pipeline.match_frames([image], catalog, PipelineConfig(verify=False))[0]
+        result = pipeline.match_frames([image], catalog, unverified)[0]
         total = time.perf_counter() - start
         det = result.detections
         objects = np.flatnonzero(det.class_id >= 0)

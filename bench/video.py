@@ -278,7 +278,7 @@ def main(argv: list[str] | None = None) -> int:
         pipeline.detector = Detector(
             det.backend, replace(det.config, imgsz=args.imgsz), det.fingerprint
         )
-    config = PipelineConfig(whole_frame=False, shortlist=settings.shortlist)
+    config = PipelineConfig.from_settings(settings, whole_frame=False)
     truth_path = args.video.with_suffix(".json")
     truth = json.loads(truth_path.read_text()) if truth_path.is_file() else None
     print(describe(settings))

@@ -22,7 +22,7 @@ from pathlib import Path
 from catalog.export import export_catalog
 from catalog.repository import CatalogRepository
 from catalog.s3_store import S3Store
-from catalog.store import open_store
+from catalog.stores import open_store
 from catalog.videos import VIDEO_PREFIX, put_video
 from core.errors import SightingError
 from core.settings import Settings, get_settings
@@ -32,7 +32,7 @@ def reindex_catalogs(
     settings: Settings, repository: CatalogRepository, catalog_ids: list[str] | None
 ) -> None:
     """Re-index the given catalogs (None: all) with the models ``settings`` name."""
-    from api.reindex import reindex_catalog  # the models only for this command
+    from catalog.reindex import reindex_catalog  # the models only for this command
     from matching.engine import load_pipeline
 
     pipeline = load_pipeline(settings)

@@ -12,13 +12,12 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any
 
 from core.errors import StoreUnavailable
+from core.kinds import KINDS, CatalogKind
 
 SCHEMA_VERSION = 1
-CatalogKind = Literal["products", "animals"]
-KINDS: tuple[str, ...] = ("products", "animals")
 
 
 def utc_now() -> str:

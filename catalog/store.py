@@ -1,9 +1,10 @@
 """The catalog store: a small key -> bytes interface with compare-and-swap.
 
 Two implementations keep the same keys and pass the same tests: `LocalStore` (a folder, the
-embedded default) and `S3Store` (any S3-compatible server through boto3). `open_store`
-builds the one the settings name. Keys look like ``catalogs/<id>/manifest.json``: segments
-separated by ``/``, validated by `validate_key` so that no key can leave the store's root.
+embedded default) and `S3Store` (any S3-compatible server through boto3);
+`catalog.stores.open_store` builds the one the settings name. Keys look like
+``catalogs/<id>/manifest.json``: segments separated by ``/``, validated by `validate_key` so
+that no key can leave the store's root.
 
 Errors: a missing key raises `NotFound`; a lost compare-and-swap raises `Conflict`; any
 backend failure (OSError, botocore errors, connection errors) raises `StoreUnavailable`.
@@ -14,12 +15,9 @@ from __future__ import annotations
 import abc
 import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, BinaryIO
+from typing import BinaryIO
 
 from core.errors import BadInput, NotFound, TooLarge
-
-if TYPE_CHECKING:
-    from core.settings import Settings
 
 MAX_KEY_BYTES = 1024  # S3's limit on a key (UTF-8 bytes)
 MAX_SEGMENT_BYTES = 255  # common file-name limit of local file systems
@@ -214,18 +212,3 @@ def _children_prefix(prefix: str) -> str:
     if prefix and not prefix.endswith("/"):
         raise BadInput(f"list_children needs a prefix ending with '/', got {prefix!r}")
     return prefix
-
-
-def open_store(settings: Settings) -> Store:
-    """Build the store the settings name (``SIGHTING_STORAGE=local|s3``); touches nothing.
-
-    Args:
-        settings: ``storage``, ``data_dir`` for local; ``s3_*`` fields for S3.
-    """
-    if settings.storage == "s3":
-        from catalog.s3_store import S3Config, S3Store
-
-        return S3Store(S3Config.from_settings(settings))
-    from catalog.local_store import LocalStore
-
-    return LocalStore(settings.data_dir)

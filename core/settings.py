@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -45,6 +45,7 @@ class Settings(BaseSettings):
     whole_frame: bool = Field(True, description="also match the whole frame as one crop")
     shortlist: int = Field(5, ge=0, description="candidates per crop that keypoints verify")
     top_k: int = Field(5, ge=1, description="default number of matches per detection")
+    search_top_k: int = Field(20, ge=1, description="default number of items a search returns")
     max_top_k: int = Field(100, ge=1)
     keypoint_cache: int = Field(2048, ge=0, description="catalog images kept in the keypoint LRU")
 
@@ -101,6 +102,15 @@ class Settings(BaseSettings):
     def auth_enabled(self) -> bool:
         """Whether requests must carry an ``X-API-Key`` (any key configured)."""
         return bool(self.api_keys or self.admin_keys)
+
+
+def default_of(name: str) -> Any:
+    """The default of one setting: how component configs take their defaults from this table.
+
+    Raises:
+        KeyError: no setting has this name.
+    """
+    return Settings.model_fields[name].get_default(call_default_factory=True)
 
 
 @lru_cache(maxsize=1)

@@ -36,7 +36,5 @@ def load_detector(settings: Settings) -> Detector:
     """
     spec = model_files(settings.detector, stage="detector")
     path = resolve(spec.files[0], settings.weights_dir, allow_download=settings.allow_download)
-    config = DetectorConfig(
-        conf=settings.det_conf, max_det=settings.det_max, whole_frame=settings.whole_frame
-    )
+    config = DetectorConfig.from_settings(settings)
     return Detector.from_weights(path, resolve_device(settings.device), config)

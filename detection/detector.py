@@ -10,15 +10,16 @@ filtering by name, clipping, crops, and the whole-frame row.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 import torch
 
 from core.errors import BadInput, ModelUnavailable
 from core.runtime import configure_torch, prepare_environment
+from core.settings import default_of
 from detection.checkpoint import checkpoint_format
 from detection.detections import (
     WHOLE_FRAME_CLASS_ID,
@@ -29,18 +30,26 @@ from detection.detections import (
 from detection.yolov5_legacy import LegacyYoloV5
 from weights.registry import sha256_of
 
+if TYPE_CHECKING:
+    from core.settings import Settings
+
 Prediction = tuple[np.ndarray, np.ndarray, np.ndarray]  # xyxy (n, 4), scores (n,), ids (n,)
 
 
 @dataclass(frozen=True)
 class DetectorConfig:
-    """Defaults of the detector; every call may override ``conf`` and ``whole_frame``."""
+    """Defaults of the detector; every call may override ``conf`` and ``whole_frame``.
 
-    conf: float = 0.25  # minimum score (objectness x class probability) of a box
+    ``conf``, ``max_det`` and ``whole_frame`` take their defaults from `Settings`
+    (``SIGHTING_DET_CONF``, ``SIGHTING_DET_MAX``, ``SIGHTING_WHOLE_FRAME``); `from_settings`
+    takes them from a configured one. The others are the detector's internal knobs.
+    """
+
+    conf: float = default_of("det_conf")  # minimum score (objectness x class prob.) of a box
     iou: float = 0.45  # NMS: same-class boxes overlapping more than this are merged
     imgsz: int = 640  # longest side frames are resized to (rounded up to the stride)
-    max_det: int = 20  # most boxes per frame (the whole-frame row comes on top)
-    whole_frame: bool = True  # add one row per frame for the whole image (class "image")
+    max_det: int = default_of("det_max")  # most boxes per frame (the whole-frame row on top)
+    whole_frame: bool = default_of("whole_frame")  # add one row per frame for the whole image
     min_crop_px: int = 8  # boxes narrower or shorter than this (after clipping) are dropped
     half: bool = True  # float16 on CUDA; ignored on the CPU
 
@@ -52,6 +61,19 @@ class DetectorConfig:
         for name in ("imgsz", "max_det", "min_crop_px"):
             if getattr(self, name) < 1:
                 raise BadInput(f"DetectorConfig.{name} must be >= 1, got {getattr(self, name)}")
+
+    @classmethod
+    def from_settings(cls, settings: Settings, **options: object) -> DetectorConfig:
+        """The configured ``conf``, ``max_det`` and ``whole_frame``, then ``options``.
+
+        Raises:
+            TypeError: an option that is not a field.
+            BadInput: a value out of range.
+        """
+        configured = cls(
+            conf=settings.det_conf, max_det=settings.det_max, whole_frame=settings.whole_frame
+        )
+        return replace(configured, **options)
 
 
 class Backend(Protocol):

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from core.errors import ModelUnavailable
+from core.kinds import KINDS
 from embedding.backbones import BACKBONES
 from embedding.embedder import Embedder, EmbedderConfig
 
@@ -31,7 +32,7 @@ __all__ = [
 #: The catalog kinds, each with the setting naming its embedder when ``SIGHTING_EMBEDDER=auto``
 #: (the default): by default the heads trained for that kind (see README.md here), on the
 #: MobileNetV2 backbone; a head file path there loads a head trained on your own data.
-KIND_DEFAULTS = {"products": "products_embedder", "animals": "animals_embedder"}
+KIND_DEFAULTS = {kind: f"{kind}_embedder" for kind in KINDS}
 
 #: Kinds whose default embedder averages each crop with its mirror image
 #: (`EmbedderConfig.mirror`): an animal seen from the other side is the same animal, a

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from bench.dataset import NONE, load_queries, sample_queries
+from core.dataset import NONE, load_queries, sample_queries
 from core.errors import BadInput
 from core.images import list_images
 

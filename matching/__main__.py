@@ -19,6 +19,7 @@ import cv2
 
 from core.errors import SightingError
 from core.images import list_images, read_image
+from core.kinds import KINDS
 from core.settings import get_settings
 from matching.engine import load_pipeline
 from matching.folder_catalog import load_folder_catalog
@@ -35,18 +36,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("catalog", type=Path, help="catalog folder: <item_id>/<image> files")
     parser.add_argument("images", type=Path, help="an image file or a folder of images")
     parser.add_argument("--out", type=Path, default=Path("out"), help="folder for drawn images")
-    parser.add_argument("--top-k", type=int, default=5, help="matches per detection")
+    parser.add_argument(
+        "--top-k", type=int, default=None, help="matches per detection (default SIGHTING_TOP_K)"
+    )
     parser.add_argument("--no-verify", action="store_true", help="skip keypoint verification")
-    parser.add_argument("--kind", choices=["products", "animals"], default="products")
+    parser.add_argument("--kind", choices=KINDS, default="products")
     parser.add_argument("--no-draw", action="store_true", help="do not write drawn images")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
 
     try:
         paths = list_images(args.images) if args.images.is_dir() else [args.images]
-        pipeline = load_pipeline(get_settings())
+        settings = get_settings()
+        pipeline = load_pipeline(settings)
         catalog = load_folder_catalog(pipeline, args.catalog, kind=args.kind)
-        config = PipelineConfig(top_k=args.top_k, verify=not args.no_verify)
+        config = PipelineConfig.from_settings(
+            settings, top_k=args.top_k or settings.top_k, verify=not args.no_verify
+        )
         if not args.no_draw:
             args.out.mkdir(parents=True, exist_ok=True)
         for path in paths:

@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+import numpy as np
+
+from core.settings import default_of
 from matching.features import LocalFeatures
 from matching.index import VectorIndex
 
@@ -22,7 +25,7 @@ FeatureLoader = Callable[[str], LocalFeatures]
 class FeatureCache:
     """A thread-safe LRU of catalog keypoints, keyed by image id."""
 
-    def __init__(self, loader: FeatureLoader, size: int = 2048) -> None:
+    def __init__(self, loader: FeatureLoader, size: int = default_of("keypoint_cache")) -> None:
         self._loader = loader
         self._size = size
         self._items: OrderedDict[str, LocalFeatures] = OrderedDict()
@@ -87,3 +90,35 @@ class CatalogView:
     version: int = 0
     embedder: str | None = None
     images_of: dict[str, list[str]] = field(default_factory=dict)  # item id -> image ids
+
+    @classmethod
+    def empty(
+        cls,
+        catalog_id: str,
+        kind: str,
+        dim: int,
+        loader: FeatureLoader,
+        *,
+        cache_size: int = default_of("keypoint_cache"),
+        embedder: str | None = None,
+    ) -> CatalogView:
+        """A view with no image yet (version 0); `add_image` fills it.
+
+        Args:
+            dim: the vector length of the kind's embedder.
+            loader: image id -> its keypoints (read when the LRU misses).
+            cache_size: keypoint LRU size (0: keep none, ``loader`` is memory already).
+        """
+        return cls(
+            catalog_id=catalog_id,
+            kind=kind,
+            index=VectorIndex(dim),
+            features=FeatureCache(loader, cache_size),
+            embedder=embedder,
+        )
+
+    def add_image(
+        self, item_id: str, image_id: str, vectors: np.ndarray, tags: Sequence[str]
+    ) -> None:
+        """Index one catalog image's vectors float32 (V, D), vector ids ``image_id + tag``."""
+        self.index.add(vectors, [item_id] * len(tags), [image_id + tag for tag in tags])

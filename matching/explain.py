@@ -36,6 +36,7 @@ import cv2
 import numpy as np
 
 from core.errors import BadInput, NotFound, SightingError
+from core.kinds import KINDS
 from detection.detector import crop_box
 from embedding.gradcam import gradcam, overlay_heatmap
 from matching.catalog_view import CatalogView
@@ -402,7 +403,7 @@ example:
     parser.add_argument("--item", required=True, help="the catalog item id (its folder name)")
     parser.add_argument(
         "--kind",
-        choices=["products", "animals"],
+        choices=KINDS,
         default="products",
         help="catalog kind: picks the embedder and score calibration (default: products)",
     )

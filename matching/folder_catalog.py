@@ -22,10 +22,10 @@ from tqdm import tqdm
 from core.errors import BadInput, SightingError
 from core.images import list_images, read_image
 from core.settings import REPO_ROOT
-from matching.catalog_view import CatalogView, FeatureCache
+from matching.catalog_view import CatalogView
 from matching.features import LocalFeatures
-from matching.index import VectorIndex
 from matching.pipeline import Pipeline, Reference
+from matching.references import from_blobs, to_blobs
 
 log = logging.getLogger(__name__)
 
@@ -60,22 +60,20 @@ def scan_catalog(folder: Path) -> list[FolderImage]:
     return images
 
 
+#: Version of the cache files' layout (part of the cache key: old files are never read).
+CACHE_FORMAT = "blobs-1"
+
+
 def _cache_key(pipeline: Pipeline, kind: str) -> str:
-    parts = [pipeline.detector.fingerprint, pipeline.embedder_for(kind).fingerprint]
+    parts = [CACHE_FORMAT, pipeline.detector.fingerprint, pipeline.embedder_for(kind).fingerprint]
     parts.append(pipeline.verifier.fingerprint if pipeline.verifier else "none")
     return hashlib.sha1("|".join(parts).encode()).hexdigest()[:16]
 
 
 def _save(path: Path, ref: Reference) -> None:
-    kp = ref.features.to_bytes() if ref.features is not None else b""
+    """One file per image: the reference's blobs (`matching.references`) side by side."""
     buf = io.BytesIO()
-    np.savez(
-        buf,
-        vectors=ref.vectors,
-        tags=np.array(ref.tags),
-        box=ref.box,
-        features=np.frombuffer(kp, dtype=np.uint8),
-    )
+    np.savez(buf, **{name: np.frombuffer(b, np.uint8) for name, b in to_blobs(ref).items()})
     path.parent.mkdir(parents=True, exist_ok=True)
     # a temp file of this process's own, then an atomic rename: concurrent runs that index
     # the same folder (two benchmarks) each write whole files and never each other's temp
@@ -91,13 +89,7 @@ def _save(path: Path, ref: Reference) -> None:
 
 def _load(path: Path) -> Reference:
     with np.load(path) as data:
-        kp = data["features"].tobytes()
-        return Reference(
-            vectors=data["vectors"],
-            tags=[str(t) for t in data["tags"]],
-            box=data["box"],
-            features=LocalFeatures.from_bytes(kp) if kp else None,
-        )
+        return from_blobs({name: data[name].tobytes() for name in data.files})
 
 
 def describe_folder(
@@ -138,7 +130,6 @@ def load_folder_catalog(
     kind: str = "products",
     cache: bool = True,
     progress: bool = True,
-    cache_size: int = 100_000,
 ) -> CatalogView:
     """Index a folder catalog for matching.
 
@@ -148,37 +139,27 @@ def load_folder_catalog(
         kind: ``"products"`` or ``"animals"``.
 
     Returns:
-        A `CatalogView` whose keypoints are all in memory (``cache_size`` permitting).
+        A `CatalogView` whose keypoints are all in memory.
     """
     folder = Path(folder)
     images = scan_catalog(folder)
     refs = describe_folder(pipeline, images, kind=kind, cache=cache, progress=progress)
     embedder = pipeline.embedder_for(kind)
-    index = VectorIndex(embedder.dim)
-    images_of: dict[str, list[str]] = {}
     features: dict[str, LocalFeatures] = {}
+    view = CatalogView.empty(
+        folder.name,
+        kind,
+        embedder.dim,
+        features.__getitem__,
+        cache_size=0,  # every keypoint is in ``features`` already
+        embedder=embedder.fingerprint,
+    )
     for image in images:
         ref = refs.get(image.image_id)
         if ref is None:
             continue
-        index.add(
-            ref.vectors,
-            [image.item_id] * len(ref.tags),
-            [image.image_id + tag for tag in ref.tags],
-        )
-        images_of.setdefault(image.item_id, []).append(image.image_id)
+        view.add_image(image.item_id, image.image_id, ref.vectors, ref.tags)
+        view.images_of.setdefault(image.item_id, []).append(image.image_id)
         if ref.features is not None:
             features[image.image_id] = ref.features
-
-    def loader(image_id: str) -> LocalFeatures:
-        return features[image_id]
-
-    cache_ = FeatureCache(loader, size=0)  # everything is in ``features`` already
-    return CatalogView(
-        catalog_id=folder.name,
-        kind=kind,
-        index=index,
-        features=cache_,
-        embedder=embedder.fingerprint,
-        images_of=images_of,
-    )
+    return view

@@ -14,11 +14,12 @@ import logging
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from core.errors import NotFound
+from core.settings import Settings, default_of
 from detection.detections import Detections
 from detection.detector import Detector
 from embedding.embedder import Embedder
@@ -35,17 +36,34 @@ CROP_TAG = ":crop"
 
 @dataclass(frozen=True)
 class PipelineConfig:
-    """Per-request options of the matcher."""
+    """Per-request options of the matcher.
 
-    top_k: int = 5  # items returned per detection
-    shortlist: int = 5  # best candidates per detection that keypoints verify
+    ``top_k``, ``shortlist`` and ``whole_frame`` take their defaults from `Settings`
+    (``SIGHTING_TOP_K``, ``SIGHTING_SHORTLIST``, ``SIGHTING_WHOLE_FRAME``); `from_settings`
+    takes them from a configured one. The others are per-request options or internal knobs.
+    """
+
+    top_k: int = default_of("top_k")  # items returned per detection
+    shortlist: int = default_of("shortlist")  # best candidates per detection keypoints verify
     verify: bool = True  # run keypoint verification at all
     min_score: float = 0.0  # drop matches scoring below this (0 keeps the full ranked list)
     classes: tuple[str, ...] | None = None  # detector class names to keep; None keeps all
-    whole_frame: bool = True  # also match the whole frame as one crop
+    whole_frame: bool = default_of("whole_frame")  # also match the whole frame as one crop
     refs_per_item: int = 2  # catalog images of a candidate that are matched against the crop
     verify_crops: int = 3  # per frame, only the crops with the best similarity are verified
     main_crop_min_area: float = 0.15  # a reference's main object must cover this share
+
+    @classmethod
+    def from_settings(cls, settings: Settings, **options: object) -> PipelineConfig:
+        """The configured ``top_k``, ``shortlist`` and ``whole_frame``, then ``options``.
+
+        Raises:
+            TypeError: an option that is not a field (a misspelt one fails, never ignored).
+        """
+        configured = cls(
+            top_k=settings.top_k, shortlist=settings.shortlist, whole_frame=settings.whole_frame
+        )
+        return replace(configured, **options)
 
 
 @dataclass(frozen=True)

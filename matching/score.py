@@ -24,6 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
+from core.kinds import KINDS
+
 CALIBRATION_FILE = Path(__file__).with_name("calibration.json")
 
 #: Inputs of the fused score, in order. Each is computed per (crop, candidate item).
@@ -35,8 +37,6 @@ FEATURES: tuple[str, ...] = (
     "spread",  # share of the catalog image covered by the inliers, in [0, 1]
     "unchecked",  # 1 when keypoints were not run for this candidate (outside the shortlist)
 )
-
-KINDS = ("products", "animals")
 
 
 @dataclass(frozen=True)

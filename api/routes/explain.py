@@ -74,7 +74,7 @@ def explain(catalog_id: str):
         raise BadInput(f"format must be 'png' or 'json', got {fmt!r}")
     box = _box_option()
     image = read_images(s.settings, field="image", many=False)[0]
-    config = PipelineConfig(shortlist=s.settings.shortlist, classes=classes_option())
+    config = PipelineConfig.from_settings(s.settings, classes=classes_option())
 
     def load_image(image_id: str) -> np.ndarray:
         _, data = s.repository.get_image(catalog_id, image_id)

@@ -10,13 +10,14 @@ from __future__ import annotations
 from apiflask import APIBlueprint
 from flask import Response, request
 
-from api.catalog_cache import model_fingerprints, reference_blobs
 from api.inputs import json_body, metadata_option, read_images
 from api.routes.catalogs import owned_manifest
 from api.state import state
+from catalog.cache import model_fingerprints
 from catalog.manifest import Item, Manifest
 from catalog.repository import NewImage
 from core.errors import BadInput, Conflict, NotFound
+from matching.references import to_blobs
 
 bp = APIBlueprint("items", __name__, tag="Items", url_prefix="/v1/catalogs/<catalog_id>/items")
 
@@ -60,7 +61,7 @@ def _add(catalog_id: str, item_id: str | None, metadata: dict | None, *, new_ite
         for up in uploads:
             ref = pipeline.describe_reference(up.pixels, manifest.kind)
             h, w = up.pixels.shape[:2]
-            images.append(NewImage(up.data, up.content_type, w, h, reference_blobs(ref)))
+            images.append(NewImage(up.data, up.content_type, w, h, to_blobs(ref)))
     fingerprints = model_fingerprints(pipeline, manifest.kind)
     added = s.repository.add_images(catalog_id, item_id, metadata, images, fingerprints)
     s.catalogs.refresh(catalog_id)

@@ -54,9 +54,9 @@ def detect(catalog_id: str):
     timer = Timer()
     with timer.stage("decode"):
         image = read_images(s.settings, field="image", many=False)[0]
-    config = PipelineConfig(
+    config = PipelineConfig.from_settings(
+        s.settings,
         top_k=option("top_k", int, s.settings.top_k, lo=1, hi=s.settings.max_top_k),
-        shortlist=s.settings.shortlist,
         verify=option("verify", bool, True),
         min_score=option("min_score", float, 0.0, lo=0.0, hi=1.0),
         classes=classes_option(),
@@ -84,10 +84,10 @@ def search(catalog_id: str):
     """
     s = state()
     image = read_images(s.settings, field="image", many=False)[0]
-    top_k = option("top_k", int, 20, lo=1, hi=s.settings.max_top_k)
-    config = PipelineConfig(
+    top_k = option("top_k", int, s.settings.search_top_k, lo=1, hi=s.settings.max_top_k)
+    config = PipelineConfig.from_settings(
+        s.settings,
         top_k=top_k,
-        shortlist=s.settings.shortlist,
         verify=option("verify", bool, True),
         min_score=option("min_score", float, 0.0, lo=0.0, hi=1.0),
         whole_frame=True,

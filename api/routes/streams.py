@@ -62,9 +62,9 @@ def registry() -> StreamRegistry:
 
 
 def _config(settings: Settings) -> PipelineConfig:
-    return PipelineConfig(
+    return PipelineConfig.from_settings(
+        settings,
         top_k=option("top_k", int, settings.top_k, lo=1, hi=settings.max_top_k),
-        shortlist=settings.shortlist,
         verify=option("verify", bool, True),
         classes=classes_option(),
         whole_frame=False,

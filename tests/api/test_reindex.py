@@ -7,10 +7,10 @@ import pytest
 from flask.testing import FlaskClient
 
 from api import create_app
-from api.reindex import reindex_catalog
 from catalog.__main__ import main as catalog_main
+from catalog.reindex import reindex_catalog
 from catalog.repository import CatalogRepository
-from catalog.store import open_store
+from catalog.stores import open_store
 from core.settings import Settings, get_settings
 from embedding import Embedder
 from matching.pipeline import Pipeline

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from api import create_app
-from catalog.store import open_store
+from catalog.stores import open_store
 from core.images import encode_jpeg, read_image
 from tests.api.conftest import ADMIN, ALICE
 

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from catalog.store import Store, open_store
+from catalog.store import Store
+from catalog.stores import open_store
 from core.settings import Settings
 from tests.s3_server import MotoS3
 

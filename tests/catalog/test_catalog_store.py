@@ -14,7 +14,8 @@ import pytest
 
 from catalog.local_store import LocalStore
 from catalog.s3_store import S3Config, S3Store
-from catalog.store import Store, open_store, validate_key, validate_prefix
+from catalog.store import Store, validate_key, validate_prefix
+from catalog.stores import open_store
 from core.errors import BadInput, Conflict, NotFound, StoreUnavailable, TooLarge
 from core.settings import Settings
 from tests.s3_server import ACCESS_KEY, SECRET_KEY, MotoS3

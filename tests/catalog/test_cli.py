@@ -8,7 +8,7 @@ import pytest
 
 from catalog.__main__ import main
 from catalog.repository import CatalogRepository, feature_key
-from catalog.store import open_store
+from catalog.stores import open_store
 from core.settings import Settings, get_settings
 
 

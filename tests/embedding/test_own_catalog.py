@@ -9,7 +9,7 @@ import pytest
 
 from catalog.__main__ import main as catalog_main
 from catalog.repository import CatalogRepository, NewImage
-from catalog.store import open_store
+from catalog.stores import open_store
 from core.errors import ModelUnavailable
 from core.images import list_images
 from core.settings import get_settings

@@ -1,4 +1,7 @@
-"""Reading an evaluation set in the data layout (``catalog/``, ``queries/<item>/``, ``_none``)."""
+"""Reading a photo set in the data layout (``catalog/``, ``queries/<item>/``, ``_none``).
+
+The benchmarks measure on it and `embedding.trainset` trains on it (see ../shared/data/README.md).
+"""
 
 from __future__ import annotations
 

@@ -12,35 +12,20 @@ at once by the worker that made it (it invalidates its own view).
 
 from __future__ import annotations
 
-import io
 import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import numpy as np
-
 from catalog.manifest import Manifest
 from catalog.repository import CatalogRepository, Fingerprints
 from core.errors import NotFound
-from matching.catalog_view import CatalogView, FeatureCache
+from core.settings import default_of
+from matching.catalog_view import CatalogView
 from matching.features import LocalFeatures
-from matching.index import VectorIndex
-from matching.pipeline import CROP_TAG, Pipeline, Reference
-
-EMBEDDING = "emb.npz"  # feature kind: the image's vectors and their tags
-KEYPOINTS = "kp.npz"  # feature kind: the image's LocalFeatures
-
-
-def reference_blobs(ref: Reference) -> dict[str, bytes]:
-    """The feature blobs stored for one catalog image."""
-    buf = io.BytesIO()
-    np.savez(buf, vectors=ref.vectors.astype(np.float32), tags=np.array(ref.tags, dtype=str))
-    blobs = {EMBEDDING: buf.getvalue()}
-    if ref.features is not None:
-        blobs[KEYPOINTS] = ref.features.to_bytes()
-    return blobs
+from matching.pipeline import CROP_TAG, Pipeline
+from matching.references import EMBEDDING, KEYPOINTS, read_vectors
 
 
 def model_fingerprints(pipeline: Pipeline, kind: str) -> Fingerprints:
@@ -49,12 +34,6 @@ def model_fingerprints(pipeline: Pipeline, kind: str) -> Fingerprints:
         embedder=pipeline.embedder_for(kind).fingerprint,
         verifier=pipeline.verifier.fingerprint if pipeline.verifier else None,
     )
-
-
-def read_vectors(blob: bytes) -> tuple[np.ndarray, list[str]]:
-    """Vectors float32 (V, D) and tags (V,) of an `EMBEDDING` blob."""
-    with np.load(io.BytesIO(blob)) as data:
-        return data["vectors"].astype(np.float32), [str(t) for t in data["tags"]]
 
 
 @dataclass
@@ -74,8 +53,8 @@ class CatalogCache:
         repository: CatalogRepository,
         dim_of: Callable[[str], int],
         *,
-        sync_interval_s: float = 2.0,
-        keypoint_cache: int = 2048,
+        sync_interval_s: float = default_of("sync_interval_s"),
+        keypoint_cache: int = default_of("keypoint_cache"),
         max_catalogs: int = 64,
     ) -> None:
         self.repository = repository
@@ -137,12 +116,12 @@ class CatalogCache:
                 raise NotFound(f"catalog image {image_id!r} has no stored keypoints")
             return LocalFeatures.from_bytes(repository.get_feature(keys[image_id]))
 
-        view = CatalogView(
-            catalog_id=manifest.catalog_id,
-            kind=manifest.kind,
-            index=VectorIndex(self.dim_of(manifest.kind)),
-            features=FeatureCache(load_keypoints, self.keypoint_cache),
-            version=0,
+        view = CatalogView.empty(
+            manifest.catalog_id,
+            manifest.kind,
+            self.dim_of(manifest.kind),
+            load_keypoints,
+            cache_size=self.keypoint_cache,
             embedder=manifest.embedder_fingerprint,
         )
         empty = Manifest(
@@ -177,7 +156,7 @@ class CatalogCache:
                 if blob_key is None:
                     continue
                 vectors, tags = read_vectors(self.repository.get_feature(blob_key))
-                view.index.add(vectors, [item.item_id] * len(tags), [image_id + t for t in tags])
+                view.add_image(item.item_id, image_id, vectors, tags)
                 if KEYPOINTS in record.feature_keys:
                     keys[image_id] = record.feature_keys[KEYPOINTS]
         view.images_of = {

@@ -15,12 +15,13 @@ import time
 
 from tqdm import tqdm
 
-from api.catalog_cache import model_fingerprints, reference_blobs
+from catalog.cache import model_fingerprints
 from catalog.manifest import Manifest
 from catalog.repository import CatalogRepository
 from core.errors import BadInput, Conflict, NotFound
 from core.images import decode_image
 from matching.pipeline import Pipeline
+from matching.references import to_blobs
 
 log = logging.getLogger(__name__)
 
@@ -68,9 +69,7 @@ def reindex_catalog(
                 pixels = decode_image(data)
             except BadInput as exc:
                 raise BadInput(f"stored image {record.key} does not decode: {exc.message}") from exc
-            features[record.image_id] = reference_blobs(
-                pipeline.describe_reference(pixels, manifest.kind)
-            )
+            features[record.image_id] = to_blobs(pipeline.describe_reference(pixels, manifest.kind))
         try:
             manifest, old_blobs = repository.replace_features(catalog_id, features, fingerprints)
         except Conflict as exc:
