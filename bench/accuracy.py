@@ -29,6 +29,7 @@ from bench.calibrate import half_of, rescore
 from bench.machine import describe
 from bench.metrics import by_group, final_line, reliability, summarize, top_answers
 from bench.reliability import write_reliability
+from core import cli
 from core.dataset import NONE, load_groups, load_queries, sample_queries
 from core.errors import SightingError
 from core.images import read_image
@@ -36,7 +37,7 @@ from core.kinds import KINDS
 from core.settings import get_settings
 from embedding.trainset import holdout_identities, scan_set
 from matching.engine import load_pipeline
-from matching.folder_catalog import load_folder_catalog
+from matching.folder_catalog import load_folder_catalog, scan_catalog
 from matching.pipeline import Pipeline, PipelineConfig
 from matching.score import load_calibrations
 
@@ -80,9 +81,10 @@ def print_table(rows: dict[str, dict[str, float]]) -> None:
         print(f"{name:<14}{cells}{int(m['queries']):>9}")
 
 
+@cli.command
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m bench.accuracy", description=__doc__.split("\n")[1]
+        prog="python -m bench.accuracy", description=__doc__.split("\n")[1], epilog=cli.EXIT_STATUS
     )
     parser.add_argument("dataset", type=Path, help="a set in the data layout (catalog/, queries/)")
     parser.add_argument("--limit", type=int, default=None, help="seeded stratified sample size")
@@ -131,6 +133,8 @@ def main(argv: list[str] | None = None) -> int:
     settings = get_settings()
     calibration = load_calibrations(settings.calibration_file)[args.kind]
     if args.rescore:
+        if not args.rescore.is_file():
+            parser.error(f"no dump {args.rescore}")
         records = rescore(json.loads(args.rescore.read_text())["records"], calibration)
         records = [r for r in records if args.split == "all" or half_of(r["path"]) == args.split]
         unseen = unseen_items(args)
@@ -167,10 +171,11 @@ def unseen_items(args: argparse.Namespace) -> frozenset[str] | None:
 
 def run_queries(args: argparse.Namespace, settings, calibration) -> list[dict]:
     """Run the pipeline on the sample (its ``--split`` half) and print the run's header."""
+    queries = load_queries(args.dataset)  # a set in another layout fails before models load
+    scan_catalog(args.dataset / "catalog")
     pipeline = load_pipeline(settings)
     catalog = load_folder_catalog(pipeline, args.dataset / "catalog", kind=args.kind)
     groups = load_groups(args.dataset)
-    queries = load_queries(args.dataset)
     if args.open_set:
         queries = [q for q in queries if q.item_id is None]
     queries = sample_queries(queries, args.limit, args.seed)

@@ -37,6 +37,7 @@ from pathlib import Path
 import numpy as np
 
 from bench.metrics import by_group, summarize, wilson_interval
+from core import cli
 from matching.score import (
     CALIBRATION_FILE,
     KINDS,
@@ -264,9 +265,10 @@ def fit_kind(
     )
 
 
+@cli.command
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m bench.calibrate", description=__doc__.split("\n")[1]
+        prog="python -m bench.calibrate", description=__doc__.split("\n")[1], epilog=cli.EXIT_STATUS
     )
     parser.add_argument(
         "dumps",
@@ -316,6 +318,10 @@ def main(argv: list[str] | None = None) -> int:
         if kind not in KINDS or not path:
             parser.error(f"expected KIND=FILE with KIND in {KINDS}, got {spec!r}")
         into.setdefault(kind, []).append(Path(path))
+    missing = [p for paths in (*dumps.values(), *open_dumps.values()) for p in paths]
+    missing = [p for p in missing if not p.is_file()]
+    if missing:
+        parser.error(f"no dump {', '.join(map(str, missing))}")
     if set(open_dumps) - set(dumps):
         parser.error(f"--open-set for a kind with no dump to fit: {set(open_dumps) - set(dumps)}")
     for kind, paths in dumps.items():

@@ -35,7 +35,9 @@ import cv2
 import numpy as np
 import requests
 
+from core import cli
 from core.dataset import load_groups
+from core.errors import BadInput
 from core.images import encode_jpeg, list_images, read_image
 from core.settings import REPO_ROOT
 
@@ -88,7 +90,7 @@ def make_frames(dataset: Path, items: list[str], count: int, size: int) -> list[
     }
     per_item = {it: paths for it, paths in per_item.items() if paths}
     if not per_item:
-        raise SystemExit(f"no query photos for {items} under {dataset / 'queries'}")
+        raise BadInput(f"no query photos for {items} under {dataset / 'queries'}")
     frames = []
     for n in range(count):
         item = list(per_item)[n % len(per_item)]
@@ -228,6 +230,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         prog="python -m bench.load",
         description="N concurrent clients posting real 640 px photos to a running service's "
         "detect endpoint; prints throughput, latency percentiles and errors by kind.",
+        epilog=cli.epilog("Requests that failed or items lost during the run: 1."),
     )
     p.add_argument("--url", default="http://127.0.0.1:8000", help="the service's base URL")
     p.add_argument("--clients", type=int, default=20, help="concurrent client threads")
@@ -247,6 +250,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
+@cli.command
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     admin = Client(args.url, args.api_key, args.timeout)

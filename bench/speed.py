@@ -21,13 +21,14 @@ import cv2
 import numpy as np
 
 from bench.machine import describe
+from core import cli
 from core.images import decode_image, encode_jpeg, read_image
 from core.runtime import prepare_environment
 from core.settings import get_settings
 from matching.catalog_view import CatalogView, FeatureCache
 from matching.engine import load_pipeline
 from matching.features import LocalFeatures
-from matching.folder_catalog import load_folder_catalog
+from matching.folder_catalog import load_folder_catalog, scan_catalog
 from matching.index import VectorIndex
 from matching.pipeline import PipelineConfig, Timer
 
@@ -60,9 +61,10 @@ def pct(values: list[float], q: float) -> float:
     return 1000 * float(np.quantile(values, q)) if values else float("nan")
 
 
+@cli.command
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m bench.speed", description=__doc__.split("\n")[1]
+        prog="python -m bench.speed", description=__doc__.split("\n")[1], epilog=cli.EXIT_STATUS
     )
     parser.add_argument("--catalog", type=Path, default=Path("../shared/data/grocery/catalog"))
     parser.add_argument("--frames", type=int, default=20, help="timed frames after warm-up")
@@ -70,6 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     settings = get_settings()
+    scan_catalog(args.catalog)  # a missing catalog fails before models load
     pipeline = load_pipeline(settings)
     catalog = load_folder_catalog(pipeline, args.catalog, progress=False)
     frames = sample_frames()

@@ -28,6 +28,8 @@ from pathlib import Path
 
 import numpy as np
 
+from core import cli
+
 START_DELAY_S = 1.0  # every worker starts a round at the same wall-clock time
 
 
@@ -160,9 +162,10 @@ def ramp(counts: list[int], measure: Callable[[int], dict[str, float]], target_f
     return sustained
 
 
+@cli.command
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m bench.streams", description=__doc__.splitlines()[0]
+        prog="python -m bench.streams", description=__doc__.splitlines()[0], epilog=cli.EXIT_STATUS
     )
     parser.add_argument("video", type=Path, help="a video file OpenCV decodes (MP4)")
     parser.add_argument("--catalog", type=Path, required=True, help="catalog folder (item/img)")

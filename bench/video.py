@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from bench.machine import describe
+from core import cli
 from core.settings import get_settings
 from detection.detector import Detector
 from matching.engine import load_pipeline
@@ -232,9 +233,10 @@ def report(name: str, stats: VideoStats, wall: float) -> float:
     return per
 
 
+@cli.command
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m bench.video", description=__doc__.splitlines()[0]
+        prog="python -m bench.video", description=__doc__.splitlines()[0], epilog=cli.EXIT_STATUS
     )
     parser.add_argument("video", type=Path, help="a video file OpenCV decodes (MP4)")
     parser.add_argument("--catalog", type=Path, required=True, help="catalog folder (item/img)")

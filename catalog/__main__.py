@@ -16,7 +16,6 @@ python -m catalog export ID DIR
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 from catalog.export import export_catalog
@@ -24,6 +23,7 @@ from catalog.repository import CatalogRepository
 from catalog.s3_store import S3Store
 from catalog.stores import open_store
 from catalog.videos import VIDEO_PREFIX, put_video
+from core import cli
 from core.errors import SightingError
 from core.settings import Settings, get_settings
 
@@ -45,8 +45,11 @@ def reindex_catalogs(
         )
 
 
+@cli.command
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m catalog", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m catalog", description=__doc__.split("\n")[0], epilog=cli.EXIT_STATUS
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("check", help="check that the store answers (and honours conditional writes)")
     sub.add_parser("list", help="list every catalog in the store")
@@ -127,8 +130,7 @@ def main(argv: list[str] | None = None) -> int:
                     print(f"deleted {key}")
             print(f"{total} orphaned objects deleted")
     except SightingError as exc:
-        print(f"error: {exc.message}", file=sys.stderr)
-        return 1
+        return cli.report(exc)
     return 0
 
 

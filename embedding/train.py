@@ -33,7 +33,8 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from core.errors import BadInput, SightingError
+from core import cli
+from core.errors import BadInput
 from embedding.embedder import Embedder, EmbedderConfig
 from embedding.finetune import FinetuneConfig, finetune
 from embedding.head import HeadCheckpoint, ProjectionHead, WithHead, save_head
@@ -417,6 +418,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         prog="python -m embedding.train",
         description=__doc__.split("\n")[0],
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        epilog=cli.epilog("A set it cannot train or validate on is bad input (2)."),
     )
     p.add_argument("dataset", type=Path, help="a set in the data layout (catalog/, queries/)")
     p.add_argument("--base", default="mobilenet_v2", help="backbone embedder (registry name)")
@@ -480,14 +482,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
+@cli.command
 def main(argv: list[str] | None = None) -> int:
-    """Exit code 0 on success, 2 on a set it cannot train or validate on."""
+    """Exit code 0 on success, 2 on a set it cannot train or validate on (`core.cli`)."""
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
         train(argv)
-    except (TrainError, SightingError) as exc:
+    except TrainError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return cli.USAGE
     return 0
 
 

@@ -12,26 +12,27 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import sys
 from pathlib import Path
 
 import cv2
 
+from core import cli
 from core.errors import SightingError
 from core.images import list_images, read_image
 from core.kinds import KINDS
 from core.settings import get_settings
 from matching.engine import load_pipeline
-from matching.folder_catalog import load_folder_catalog
+from matching.folder_catalog import load_folder_catalog, scan_catalog
 from matching.pipeline import PipelineConfig
 from matching.report import draw_frame, frame_to_dict
 
 
+@cli.command
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m matching",
         description="Match photos against a folder catalog; print JSON and draw the matches.",
-        epilog="Models and weights come from the SIGHTING_* settings (see .env.example).",
+        epilog=cli.epilog("Models and weights come from the SIGHTING_* settings (.env.example)."),
     )
     parser.add_argument("catalog", type=Path, help="catalog folder: <item_id>/<image> files")
     parser.add_argument("images", type=Path, help="an image file or a folder of images")
@@ -48,6 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         paths = list_images(args.images) if args.images.is_dir() else [args.images]
         settings = get_settings()
+        scan_catalog(args.catalog)  # a missing catalog fails before models load
         pipeline = load_pipeline(settings)
         catalog = load_folder_catalog(pipeline, args.catalog, kind=args.kind)
         config = PipelineConfig.from_settings(
@@ -67,8 +69,7 @@ def main(argv: list[str] | None = None) -> int:
                 cv2.imwrite(str(out), cv2.cvtColor(drawn, cv2.COLOR_RGB2BGR))
                 logging.info("wrote %s", out)
     except SightingError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return cli.report(exc)
     return 0
 
 

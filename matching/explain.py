@@ -27,7 +27,6 @@ import dataclasses
 import json
 import logging
 import math
-import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,6 +34,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from core import cli
 from core.errors import BadInput, NotFound, SightingError
 from core.kinds import KINDS
 from detection.detector import crop_box
@@ -380,6 +380,7 @@ def compose(
 # --------------------------------------------------------------------------------------------
 
 
+@cli.command
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m matching.explain",
@@ -396,7 +397,10 @@ does), or --box. Models and weights come from the SIGHTING_* settings (.env.exam
 example:
   python -m matching.explain ../shared/data/grocery/catalog \\
       ../shared/data/grocery/queries/Arla-Standard-Milk/train__Arla-Standard-Milk_001.jpg \\
-      --item Arla-Standard-Milk --out explain.png""",
+      --item Arla-Standard-Milk --out explain.png
+
+"""
+        + cli.EXIT_STATUS,
     )
     parser.add_argument("catalog", type=Path, help="catalog folder: <item_id>/<image> files")
     parser.add_argument("image", type=Path, help="the photo to explain")
@@ -448,8 +452,7 @@ example:
         print(json.dumps({"image": str(args.image)} | explanation.numbers), flush=True)
         logging.info("wrote %s", args.out)
     except SightingError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return cli.report(exc)
     return 0
 
 

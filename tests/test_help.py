@@ -1,10 +1,13 @@
-"""Every command answers --help (and exits 0) without loading models or touching the network."""
+"""Every command answers --help (and exits 0) without loading models or touching the network;
+each server-side command's help ends with the exit-status convention (`core.cli`)."""
 
 from __future__ import annotations
 
 import importlib
 
 import pytest
+
+from core.cli import EXIT_STATUS
 
 COMMANDS = [
     "weights.__main__",  # python -m weights
@@ -14,6 +17,9 @@ COMMANDS = [
     "bench.calibrate",
     "bench.speed",
     "bench.load",
+    "bench.video",
+    "bench.streams",
+    "embedding.train",
     "api.stream_client",
     "catalog.__main__",  # python -m catalog
 ]
@@ -27,3 +33,5 @@ def test_help(module: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert done.value.code == 0
     out = capsys.readouterr().out
     assert out.startswith("usage:") and len(out.splitlines()) > 3
+    if module != "api.stream_client":  # a client of the service, with its own codes
+        assert " ".join(EXIT_STATUS.split()) in " ".join(out.split())

@@ -10,13 +10,17 @@ from __future__ import annotations
 import argparse
 import sys
 
+from core import cli
 from core.errors import ModelUnavailable
 from core.settings import get_settings
 from weights.registry import FILES, MODELS, download, resolve, search_dirs, sha256_of
 
 
+@cli.command
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m weights", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m weights", description=__doc__.split("\n")[0], epilog=cli.EXIT_STATUS
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("list", help="list every known model and file and where it is found")
     fetch = sub.add_parser("fetch", help="download a model's files into SIGHTING_WEIGHTS_DIR")
@@ -41,16 +45,15 @@ def main(argv: list[str] | None = None) -> int:
         status = 0
         for name in names:
             if name not in FILES:
-                print(f"unknown model or file {name!r}", file=sys.stderr)
-                return 2
+                print(f"error: unknown model or file {name!r}", file=sys.stderr)
+                return cli.USAGE
             try:
                 print(resolve(name, weights_dir))
             except ModelUnavailable:
                 try:
                     print(download(FILES[name], weights_dir))
                 except ModelUnavailable as exc:
-                    print(f"error: {exc}", file=sys.stderr)
-                    status = 1
+                    status = cli.report(exc)
         return status
     status = 0
     for name, entry in FILES.items():
@@ -58,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
             path = folder / name
             if path.is_file():
                 ok = entry.sha256 is None or sha256_of(path) == entry.sha256
-                status |= 0 if ok else 1
+                status |= cli.OK if ok else cli.FAILURE
                 print(f"{'ok ' if ok else 'BAD'} {path}")
     return status
 

@@ -78,7 +78,7 @@ def test_reindex_command(
     out = capsys.readouterr().out
     assert f"{cid}  re-indexed 3 images  embedder=products:" in out
     assert catalog_main(["reindex", "--all"]) == 0  # the same models again: a no-op swap
-    assert catalog_main(["reindex", "no-such-catalog"]) == 1
+    assert catalog_main(["reindex", "no-such-catalog"]) == 2  # bad input (core.cli)
     assert "not found" in capsys.readouterr().err
     with pytest.raises(SystemExit) as info:
         catalog_main(["reindex"])

@@ -62,9 +62,10 @@ def test_put_video_and_list(env: Settings, tmp_path, capsys: pytest.CaptureFixtu
 
     garbage = tmp_path / "notes.mp4"
     garbage.write_bytes(b"not a video at all" * 50)
-    assert main(["put-video", str(garbage), "videos/cam1/notes.mp4"]) == 1  # does not decode
-    assert main(["put-video", str(clip), "catalogs/abc/manifest.json"]) == 1  # outside videos/
-    assert main(["put-video", str(tmp_path / "missing.mp4"), "videos/x.mp4"]) == 1
+    # bad input, each: exit 2 (core.cli)
+    assert main(["put-video", str(garbage), "videos/cam1/notes.mp4"]) == 2  # does not decode
+    assert main(["put-video", str(clip), "catalogs/abc/manifest.json"]) == 2  # outside videos/
+    assert main(["put-video", str(tmp_path / "missing.mp4"), "videos/x.mp4"]) == 2
     err = capsys.readouterr().err
     assert "cannot be decoded" in err and "videos/" in err and "no file" in err
     assert open_store(env).list("videos/") == ["videos/cam1/clip.mp4"]

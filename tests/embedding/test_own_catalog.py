@@ -35,7 +35,7 @@ def test_export_train_and_serve_your_own_head(tmp_path: Path, data_dir: Path, mo
     out = tmp_path / "my-shop"
     try:
         assert catalog_main(["export", cid, str(out)]) == 0
-        assert catalog_main(["export", cid, str(out)]) == 1  # never over an earlier export
+        assert catalog_main(["export", cid, str(out)]) == 2  # never over an earlier export
     finally:
         get_settings.cache_clear()
     assert sorted(p.name for p in (out / "catalog").iterdir()) == [f"dog-{d}" for d in DOGS]
