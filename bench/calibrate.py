@@ -38,9 +38,9 @@ import numpy as np
 
 from bench.metrics import by_group, summarize, wilson_interval
 from core import cli
+from core.kinds import KINDS
 from matching.score import (
     CALIBRATION_FILE,
-    KINDS,
     Calibration,
     candidate_features,
     fit_logistic,
