@@ -245,13 +245,15 @@ def _verify_pair(
         (h, w) its keypoints were computed at)``; ``(0, empty, None)`` without a verifier or
         without any keypoints.
     """
+    if pipeline.verifier is None:
+        return 0, MatchResult.empty(), None
     refs: dict[int, LocalFeatures] = {}
     for i, image_id in enumerate(image_ids):
         try:
             refs[i] = catalog.features.get(image_id)
-        except KeyError:  # an image stored without keypoints
+        except (NotFound, KeyError):  # stored without keypoints (service: NotFound; folder: Key)
             continue
-    if pipeline.verifier is None or not refs:
+    if not refs:
         return 0, MatchResult.empty(), None
     query = pipeline.verifier.extract(crop)
     results = dict(zip(refs, pipeline.verifier.match_many(query, list(refs.values())), strict=True))
