@@ -20,6 +20,7 @@ Usage::
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -132,6 +133,40 @@ class MatchResult:
         object.__setattr__(self, "ref_points", r)
         object.__setattr__(self, "inlier_mask", mask)
         object.__setattr__(self, "match_scores", scores)
+
+    def resized(
+        self,
+        query_size: tuple[int, int],
+        query_to: tuple[int, int],
+        ref_size: tuple[int, int],
+        ref_to: tuple[int, int],
+    ) -> MatchResult:
+        """The result with its points moved from images of ``(h, w)`` sizes to resized ones.
+
+        Args:
+            query_size: (h, w) of the query image the points are in; query_to: its new size.
+            ref_size: (h, w) of the reference image the points are in; ref_to: its new size.
+
+        Returns:
+            The same result when nothing moves; else a copy with moved points (pixel centres
+            kept at integer coordinates) and no homography (it would need the same rescaling).
+        """
+        if self.matches == 0 or (tuple(query_size), tuple(ref_size)) == (
+            tuple(query_to),
+            tuple(ref_to),
+        ):
+            return self
+
+        def move(points: np.ndarray, size: tuple[int, int], to: tuple[int, int]) -> np.ndarray:
+            factor = np.array([to[1] / size[1], to[0] / size[0]], np.float32)
+            return (points + 0.5) * factor - 0.5
+
+        return dataclasses.replace(
+            self,
+            homography=None,
+            query_points=move(self.query_points, query_size, query_to),
+            ref_points=move(self.ref_points, ref_size, ref_to),
+        )
 
     @classmethod
     def empty(cls) -> MatchResult:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import cv2
@@ -187,3 +189,26 @@ def test_cli_writes_the_picture_and_prints_the_numbers(
     assert explain_main([str(small_catalog), str(photo), "--item", "nope"]) == 2
     assert explain_main([*argv, "--box", "1,2,3"]) == 2
     assert "error:" in capsys.readouterr().err
+
+
+def test_python_m_matching_explain_is_the_command(tmp_path: Path) -> None:
+    """The README's ``python -m matching.explain`` runs `matching.explain_cli` (no models for
+    --help and for arguments it refuses)."""
+    done = subprocess.run(
+        [sys.executable, "-m", "matching.explain", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0 and done.stdout.startswith("usage: python -m matching.explain")
+    assert "--item" in done.stdout and "--box" in done.stdout
+    bad = [str(tmp_path), str(tmp_path / "photo.jpg"), "--item", "x", "--box", "1,2"]
+    refused = subprocess.run(
+        [sys.executable, "-m", "matching.explain", *bad],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert refused.returncode == 2 and "error: box must be" in refused.stderr

@@ -282,3 +282,24 @@ def test_load_verifier_from_settings(settings: Settings, tmp_path: Path) -> None
         load_verifier(offline_empty)
     with pytest.raises(ModelUnavailable):
         load_verifier(settings.model_copy(update={"verifier": "yolov5n"}))  # not a verifier
+
+
+def test_resized_moves_points_between_image_sizes() -> None:
+    pair = MatchResult(
+        inliers=4,
+        matches=4,
+        inlier_ratio=1.0,
+        spread=0.5,
+        homography=np.eye(3),
+        query_points=np.array([[0, 0], [9.5, 19.5], [4.5, 9.5], [2, 3]], np.float32),
+        ref_points=np.array([[0, 0], [99.5, 49.5], [10, 10], [5, 5]], np.float32),
+        inlier_mask=np.ones(4, bool),
+    )
+    assert pair.resized((20, 10), (20, 10), (50, 100), (50, 100)) is pair  # nothing moves
+    half = pair.resized((20, 10), (10, 5), (50, 100), (100, 200))
+    assert half.homography is None and half.inliers == 4 and half.spread == 0.5
+    # pixel centres at integer coordinates: the far image edge (+0.5) stays the edge
+    np.testing.assert_allclose(half.query_points[1], [4.5, 9.5])
+    np.testing.assert_allclose(half.ref_points[1], [199.5, 99.5])
+    np.testing.assert_allclose(half.query_points[0], [-0.25, -0.25])
+    assert MatchResult.empty().resized((2, 2), (4, 4), (2, 2), (4, 4)).matches == 0
