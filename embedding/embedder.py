@@ -18,6 +18,7 @@ from torch import nn
 
 from core.errors import BadInput, ModelUnavailable
 from embedding.backbones import BACKBONES
+from weights.checkpoint import fit_state_dict, load_state_dict
 from weights.registry import sha256_of
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -46,22 +47,6 @@ class EmbedderConfig:
             )
         if self.resize not in ("stretch", "pad"):
             raise BadInput(f"EmbedderConfig.resize must be 'stretch' or 'pad', not {self.resize!r}")
-
-
-def _load_state_dict(path: Path) -> dict[str, torch.Tensor]:
-    """Read a checkpoint of tensors (``weights_only``); any failure is `ModelUnavailable`."""
-    path = Path(path)
-    if not path.is_file():
-        raise ModelUnavailable(f"model file {path} does not exist")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises many types on corrupt or foreign files
-        raise ModelUnavailable(f"model file {path} cannot be read: {exc}") from None
-    if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
-        state = state["state_dict"]
-    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise ModelUnavailable(f"model file {path} is not a state_dict of tensors")
-    return state
 
 
 class Embedder:
@@ -117,19 +102,10 @@ class Embedder:
             raise ModelUnavailable(
                 f"unknown embedder {name!r}; known: {', '.join(sorted(BACKBONES))}"
             )
-        state = _load_state_dict(Path(path))
+        state = load_state_dict(path)
         state = {k: v for k, v in state.items() if not k.startswith(backbone.drop_prefixes)}
         model = backbone.build()
-        try:
-            result = model.load_state_dict(state, strict=False)
-        except RuntimeError as exc:  # shape mismatches
-            raise ModelUnavailable(f"{path} does not fit {name}: {exc}") from None
-        if result.missing_keys or result.unexpected_keys:
-            raise ModelUnavailable(
-                f"{path} does not fit {name}: missing keys {result.missing_keys[:5]} "
-                f"({len(result.missing_keys)} in all), unexpected keys "
-                f"{result.unexpected_keys[:5]} ({len(result.unexpected_keys)} in all)"
-            )
+        fit_state_dict(model, state, path, name)
         fingerprint = f"{name}:{sha256_of(Path(path))[:12]}"
         return cls(name, model, backbone.dim, fingerprint, torch.device(device), config)
 

@@ -23,6 +23,7 @@ import torch
 from torch import nn
 
 from core.errors import ModelUnavailable
+from weights.checkpoint import load_checkpoint
 
 HEAD_FORMAT = "sighting-head/2"
 READABLE_FORMATS = ("sighting-head/1", HEAD_FORMAT)
@@ -126,13 +127,8 @@ def read_head(path: Path) -> HeadCheckpoint:
         ModelUnavailable: missing, unreadable, or not a ``sighting-head/1`` file.
     """
     path = Path(path)
-    if not path.is_file():
-        raise ModelUnavailable(f"head file {path} does not exist")
-    try:
-        data = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises many types on corrupt or foreign files
-        raise ModelUnavailable(f"head file {path} cannot be read: {exc}") from None
-    if not isinstance(data, dict) or data.get("format") not in READABLE_FORMATS:
+    data = load_checkpoint(path, "head file")
+    if data.get("format") not in READABLE_FORMATS:
         raise ModelUnavailable(f"{path} is not a {HEAD_FORMAT} head file")
     backbone = data.get("backbone")
     try:

@@ -14,11 +14,15 @@ held-out identities (``--holdout-identities``) and/or the benchmark's query samp
 (``--exclude-benchmark-sample``), each searched among ALL catalog photos, next to the
 base backbone's recall on the same split. Exit code 2 with a message for a set it cannot
 train or validate on.
+
+From Python: ``train(dataset, out, TrainConfig(...))`` runs the same and returns a
+`TrainResult`; `main` is the command line around it.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import hashlib
 import logging
 import math
@@ -41,21 +45,26 @@ from embedding.head import HeadCheckpoint, ProjectionHead, WithHead, save_head
 from embedding.losses import SubCenterArcFace
 from embedding.photos import augment, load_photos, read_photos
 from embedding.schedule import one_cycle
-from embedding.trainset import Photo, benchmark_photos, holdout_identities, scan_set
+from embedding.trainset import Photo, TrainSet, benchmark_photos, holdout_identities, scan_set
+from weights.registry import FILES, MODELS, ModelSpec, resolve, sha256_of
 
 log = logging.getLogger("embedding.train")
 
 MIN_VAL_QUERIES = 2
 
 
-class TrainError(Exception):
-    """A set that cannot be trained or validated on (exit code 2)."""
+class TrainError(BadInput):
+    """A set that cannot be trained or validated on (the command's exit code 2)."""
 
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Knobs of one training run."""
+    """Every knob of one training run (the command's flags, with its defaults)."""
 
+    base: str = "mobilenet_v2"  # backbone embedder (registry name)
+    holdout_identities: float = 0.2  # fraction of items (seeded) never trained on
+    holdout_seed: int = 0  # seed of the held-out identities
+    exclude_benchmark_sample: int = 0  # leave out the benchmark's N-query sample, validate on it
     dim: int = 256
     epochs: int = 10
     batch_size: int = 256
@@ -67,6 +76,33 @@ class TrainConfig:
     views: int = 2  # augmented views per photo, besides the clean one
     flip: bool = False  # horizontal flips (off for products: text reads backwards)
     seed: int = 0
+    finetune_epochs: int = 0  # also fine-tune the backbone (0: head only, on cached features)
+    warmup_epochs: int = 1  # with finetune_epochs: head-only epochs first
+    backbone_lr: float = 2e-4  # with finetune_epochs
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.holdout_identities < 1 or self.views < 0 or self.epochs < 1:
+            raise BadInput("TrainConfig needs 0 <= holdout_identities < 1, views >= 0, epochs >= 1")
+        if self.dim < 2 or self.finetune_epochs < 0 or self.warmup_epochs < 0:
+            raise BadInput("TrainConfig needs dim >= 2, finetune_epochs >= 0, warmup_epochs >= 0")
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """What one training run wrote and measured.
+
+    Attributes:
+        out: the head file written.
+        checkpoint: its contents (`embedding.head.HeadCheckpoint`).
+        val_recall: the last epoch's ``{split}_recall@1/@5`` and the base backbone's
+            ``baseline_{split}_recall@1/@5`` on the same split.
+        seconds: wall time of the training itself (head or fine-tuning, and saving).
+    """
+
+    out: Path
+    checkpoint: HeadCheckpoint
+    val_recall: dict[str, float]
+    seconds: float
 
 
 def extract_features(
@@ -257,67 +293,43 @@ def _split(
     return labels, is_catalog, train_mask, splits
 
 
-def train(argv: list[str] | None = None) -> dict[str, float]:
-    """Run the command; returns the final validation recalls.
-
-    Raises:
-        TrainError: a set it cannot train or validate on.
-    """
-    args = parse_args(argv)
-    torch.set_num_threads(args.threads)
+def _base_embedder(
+    config: TrainConfig, weights_dir: Path | None, device: str
+) -> tuple[ModelSpec, Path, Embedder]:
+    """The registry entry, file and loaded float32 embedder of ``config.base``."""
     from core.runtime import resolve_device
-    from weights.registry import FILES, MODELS, resolve, sha256_of
 
-    cfg = TrainConfig(
-        dim=args.dim,
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        lr=args.lr,
-        margin=args.margin,
-        subcenters=args.subcenters,
-        views=args.views,
-        flip=args.flip,
-        seed=args.seed,
-    )
-    torch.manual_seed(cfg.seed)
-    try:
-        dataset = scan_set(args.dataset)
-    except BadInput as exc:
-        raise TrainError(str(exc)) from None
-    for note in dataset.notes:
-        print(f"note: {note}", file=sys.stderr)
-    if len(dataset.items) < 2:
-        raise TrainError(f"{args.dataset} has {len(dataset.items)} usable item(s); need >= 2")
-
-    held_out = holdout_identities(dataset.items, args.holdout_identities, args.holdout_seed)
-    bench = benchmark_photos(dataset.root, args.exclude_benchmark_sample)
-    spec = MODELS.get(args.base)
+    spec = MODELS.get(config.base)
     if spec is None or spec.stage != "embedder" or spec.format == "head":
-        raise TrainError(f"--base must be a backbone embedder, not {args.base!r}")
-    device = resolve_device(args.device)
-    base_path = resolve(spec.files[0], args.weights_dir)
+        raise TrainError(f"--base must be a backbone embedder, not {config.base!r}")
+    base_path = resolve(spec.files[0], weights_dir)
     # float32 on every device: it may be fine-tuned
     base = Embedder.from_weights(
-        spec.name, base_path, device, EmbedderConfig(resize="pad", half=False)
+        spec.name, base_path, resolve_device(device), EmbedderConfig(resize="pad", half=False)
     )
+    return spec, base_path, base
 
-    photos = list(dataset.photos)
-    item_index = {item: i for i, item in enumerate(dataset.items)}
-    _split(photos, item_index, held_out, bench, args.dataset)  # fail fast, before features
-    if args.finetune_epochs:  # photos in memory, augmented afresh each epoch
-        images, kept = load_photos([p.path for p in photos], 2 * base.config.input_size)
-        clean = embed_images(base.model, base, images)  # (N, F) base features, clean views
-    else:  # base features of a few augmented views, computed once
-        feats, kept = cached_features(base, photos, cfg, args.cache_dir)
-        clean = feats[:, 0]
-    photos = [photos[i] for i in kept]
-    if not photos:
-        raise TrainError(f"no readable photos in {args.dataset}")
-    labels, is_catalog, train_mask, splits = _split(
-        photos, item_index, held_out, bench, args.dataset
-    )
+
+def _read_set(dataset: Path, cfg: TrainConfig) -> tuple[TrainSet, frozenset[str], frozenset[Path]]:
+    """The set, its held-out identities and its benchmark-sample photos; notes on stderr."""
+    try:
+        found = scan_set(dataset)
+    except BadInput as exc:
+        raise TrainError(str(exc)) from None
+    for note in found.notes:
+        print(f"note: {note}", file=sys.stderr)
+    if len(found.items) < 2:
+        raise TrainError(f"{dataset} has {len(found.items)} usable item(s); need >= 2")
+    held_out = holdout_identities(found.items, cfg.holdout_identities, cfg.holdout_seed)
+    bench = benchmark_photos(found.root, cfg.exclude_benchmark_sample)
+    return found, held_out, bench
+
+
+def _training_classes(labels: np.ndarray, train_mask: np.ndarray, n_items: int) -> np.ndarray:
+    """ArcFace classes: item index -> index among the training identities (-1: not trained
+    on); notes on stderr how many of them have a single photo."""
     train_items = sorted(set(labels[train_mask].tolist()))
-    counts = np.bincount(labels[train_mask], minlength=len(dataset.items))
+    counts = np.bincount(labels[train_mask], minlength=n_items)
     single = int((counts[train_items] == 1).sum())
     if single:
         print(
@@ -325,22 +337,74 @@ def train(argv: list[str] | None = None) -> dict[str, float]:
             "are trained from its augmented views and serve as negatives for the others",
             file=sys.stderr,
         )
-    # ArcFace classes: the training identities only (re-indexed)
-    remap = np.full(len(dataset.items), -1, np.int64)
+    remap = np.full(n_items, -1, np.int64)
     remap[train_items] = np.arange(len(train_items))
+    return remap
+
+
+def train(
+    dataset: Path,
+    out: Path,
+    config: TrainConfig | None = None,
+    *,
+    weights_dir: Path | None = None,
+    device: str = "auto",
+    cache_dir: Path | None = None,
+    command: str = "",
+) -> TrainResult:
+    """Train a head (and, with ``finetune_epochs``, the backbone) on a set and write it.
+
+    Progress, notes and the base backbone's recall go to stderr as the run goes.
+
+    Args:
+        dataset: a set in the data layout (``catalog/``, ``queries/``).
+        out: the head file to write.
+        config: the run's knobs; `TrainConfig()` by default.
+        weights_dir: folder with the base weights (searched first, see `weights.resolve`).
+        device: ``auto``, ``cpu`` or ``cuda``.
+        cache_dir: reuse extracted features here (frozen-backbone runs).
+        command: how the run was started, recorded in the head file (default: this call).
+
+    Returns:
+        A `TrainResult`.
+
+    Raises:
+        TrainError: a set it cannot train or validate on, or a base that is not a backbone.
+        ModelUnavailable: the base weights are missing or corrupt.
+    """
+    cfg = config or TrainConfig()
+    torch.manual_seed(cfg.seed)
+    found, held_out, bench = _read_set(dataset, cfg)
+    spec, base_path, base = _base_embedder(cfg, weights_dir, device)
+
+    photos = list(found.photos)
+    item_index = {item: i for i, item in enumerate(found.items)}
+    _split(photos, item_index, held_out, bench, dataset)  # fail fast, before features
+    if cfg.finetune_epochs:  # photos in memory, augmented afresh each epoch
+        images, kept = load_photos([p.path for p in photos], 2 * base.config.input_size)
+        clean = embed_images(base.model, base, images)  # (N, F) base features, clean views
+    else:  # base features of a few augmented views, computed once
+        feats, kept = cached_features(base, photos, cfg, cache_dir)
+        clean = feats[:, 0]
+    photos = [photos[i] for i in kept]
+    if not photos:
+        raise TrainError(f"no readable photos in {dataset}")
+    labels, is_catalog, train_mask, splits = _split(photos, item_index, held_out, bench, dataset)
+    remap = _training_classes(labels, train_mask, len(found.items))
     baseline = _recalls(clean, labels, is_catalog, splits)
     for name in splits:
         print(
-            f"baseline ({args.base}) {name}: recall@1={baseline[f'{name}_recall@1']:.3f} "
+            f"baseline ({cfg.base}) {name}: recall@1={baseline[f'{name}_recall@1']:.3f} "
             f"recall@5={baseline[f'{name}_recall@5']:.3f} queries={int(splits[name].sum())}",
             file=sys.stderr,
         )
 
-    head = ProjectionHead(clean.shape[-1], cfg.dim).to(device)
-    loss_fn = SubCenterArcFace(cfg.dim, len(train_items), cfg.subcenters, cfg.scale, cfg.margin)
-    loss_fn.to(device)
+    head = ProjectionHead(clean.shape[-1], cfg.dim).to(base.device)
+    n_classes = int(remap.max()) + 1
+    loss_fn = SubCenterArcFace(cfg.dim, n_classes, cfg.subcenters, cfg.scale, cfg.margin)
+    loss_fn.to(base.device)
     start = time.perf_counter()
-    if args.finetune_epochs:
+    if cfg.finetune_epochs:
         model = WithHead(base.model, head)
 
         def evaluate() -> dict[str, float]:
@@ -355,10 +419,10 @@ def train(argv: list[str] | None = None) -> dict[str, float]:
             remap[labels[train_mask]],
             base.preprocess,
             FinetuneConfig(
-                epochs=args.finetune_epochs,
-                warmup=args.warmup_epochs,
+                epochs=cfg.finetune_epochs,
+                warmup=cfg.warmup_epochs,
                 head_lr=cfg.lr,
-                backbone_lr=args.backbone_lr,
+                backbone_lr=cfg.backbone_lr,
                 flip=cfg.flip,
                 seed=cfg.seed,
             ),
@@ -371,42 +435,31 @@ def train(argv: list[str] | None = None) -> dict[str, float]:
     results |= {f"baseline_{k}": v for k, v in baseline.items()}
 
     trained_on = (
-        f"{Path(args.dataset).name}: {int(train_mask.sum())} photos of {len(train_items)} "
+        f"{Path(dataset).name}: {int(train_mask.sum())} photos of {n_classes} "
         f"identities (held out: {len(held_out)} identities, "
         f"{int(splits['benchmark'].sum()) if 'benchmark' in splits else 0} benchmark-sample "
         "query photos; _none never used)"
     )
-    command = "python -m embedding.train " + shlex.join(
-        sys.argv[1:] if argv is None else list(argv)
-    )
-    save_head(
-        args.out,
-        HeadCheckpoint(
-            base=spec.name,
-            base_file=spec.files[0],
-            base_sha256=FILES[spec.files[0]].sha256 or sha256_of(base_path),
-            in_dim=clean.shape[-1],
-            dim=cfg.dim,
-            input_size=base.config.input_size,
-            resize=base.config.resize,
-            head={k: v.cpu() for k, v in head.state_dict().items()},
-            backbone=(
-                {k: v.cpu() for k, v in base.model.state_dict().items()}
-                if args.finetune_epochs
-                else None
-            ),
-            trained_on=trained_on,
-            command=command,
-            val_recall=results,
+    checkpoint = HeadCheckpoint(
+        base=spec.name,
+        base_file=spec.files[0],
+        base_sha256=FILES[spec.files[0]].sha256 or sha256_of(base_path),
+        in_dim=clean.shape[-1],
+        dim=cfg.dim,
+        input_size=base.config.input_size,
+        resize=base.config.resize,
+        head={k: v.cpu() for k, v in head.state_dict().items()},
+        backbone=(
+            {k: v.cpu() for k, v in base.model.state_dict().items()}
+            if cfg.finetune_epochs
+            else None
         ),
+        trained_on=trained_on,
+        command=command or f"embedding.train.train({str(dataset)!r}, {cfg})",
+        val_recall=results,
     )
-    print(
-        f"wrote {args.out} ({Path(args.out).stat().st_size} bytes, sha256 "
-        f"{sha256_of(Path(args.out))}) in {time.perf_counter() - start:.1f} s of training",
-        file=sys.stderr,
-    )
-    print(" ".join(f"{k}={v:.3f}" for k, v in results.items()))
-    return results
+    save_head(out, checkpoint)
+    return TrainResult(Path(out), checkpoint, results, time.perf_counter() - start)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -421,18 +474,18 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         epilog=cli.epilog("A set it cannot train or validate on is bad input (2)."),
     )
     p.add_argument("dataset", type=Path, help="a set in the data layout (catalog/, queries/)")
-    p.add_argument("--base", default="mobilenet_v2", help="backbone embedder (registry name)")
+    p.add_argument("--base", default=d.base, help="backbone embedder (registry name)")
     p.add_argument("--out", type=Path, required=True, help="head file to write")
     p.add_argument(
         "--holdout-identities",
         type=float,
-        default=0.2,
+        default=d.holdout_identities,
         help="fraction of items (seeded) never trained on; their queries validate",
     )
     p.add_argument(
         "--exclude-benchmark-sample",
         type=int,
-        default=0,
+        default=d.exclude_benchmark_sample,
         help="leave out the benchmark's N-query sample (seed 0) and validate on it",
     )
     p.add_argument("--dim", type=int, default=d.dim, help="embedding length")
@@ -447,20 +500,26 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument(
         "--finetune-epochs",
         type=int,
-        default=0,
+        default=d.finetune_epochs,
         help="also fine-tune the backbone for N epochs on photos augmented afresh each epoch "
         "(0: head only, on cached features; the head learns from --warmup-epochs first)",
     )
     p.add_argument(
-        "--warmup-epochs", type=int, default=1, help="with --finetune-epochs: head-only epochs"
+        "--warmup-epochs",
+        type=int,
+        default=d.warmup_epochs,
+        help="with --finetune-epochs: head-only epochs",
     )
     p.add_argument(
-        "--backbone-lr", type=float, default=2e-4, help="with --finetune-epochs: backbone lr"
+        "--backbone-lr",
+        type=float,
+        default=d.backbone_lr,
+        help="with --finetune-epochs: backbone lr",
     )
     p.add_argument(
         "--holdout-seed",
         type=int,
-        default=0,
+        default=d.holdout_seed,
         help="seed of the held-out identities (tune on another seed than the one reported)",
     )
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
@@ -482,15 +541,41 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
+def config_from_args(args: argparse.Namespace) -> TrainConfig:
+    """The `TrainConfig` of parsed flags."""
+    names = {f.name for f in dataclasses.fields(TrainConfig)}
+    return TrainConfig(**{k: v for k, v in vars(args).items() if k in names})
+
+
 @cli.command
 def main(argv: list[str] | None = None) -> int:
     """Exit code 0 on success, 2 on a set it cannot train or validate on (`core.cli`)."""
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    args = parse_args(argv)
+    torch.set_num_threads(args.threads)
+    command = "python -m embedding.train " + shlex.join(
+        sys.argv[1:] if argv is None else list(argv)
+    )
     try:
-        train(argv)
+        result = train(
+            args.dataset,
+            args.out,
+            config_from_args(args),
+            weights_dir=args.weights_dir,
+            device=args.device,
+            cache_dir=args.cache_dir,
+            command=command,
+        )
     except TrainError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return cli.USAGE
+    out = result.out
+    print(
+        f"wrote {out} ({out.stat().st_size} bytes, sha256 {sha256_of(out)}) in "
+        f"{result.seconds:.1f} s of training",
+        file=sys.stderr,
+    )
+    print(" ".join(f"{k}={v:.3f}" for k, v in result.val_recall.items()))
     return 0
 
 

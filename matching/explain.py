@@ -3,17 +3,11 @@
     python -m matching.explain CATALOG_DIR IMAGE --item ID [--kind animals] [--box x0,y0,x1,y1]
                                [--out explain.png]
 
-`explain_match` picks the crop of the photo that the item was matched on (the detection whose
-candidates rank the item best, a given box, or the whole photo), verifies it against the item's
-catalog images, and draws::
-
-    +-----------------------+----------------------------------+
-    | query crop            | catalog image   (inlier lines)   |
-    +-----------------------+----------------------------------+
-    | Grad-CAM of the crop  | Grad-CAM of the catalog image    |
-    +-----------------------+----------------------------------+
-    | item, score, similarity, inliers, verified                |
-    +-----------------------------------------------------------+
+The command line lives in `matching.explain_cli`. `explain_match` picks the crop of the photo
+that the item was matched on (the detection whose candidates rank the item best, a given box,
+or the whole photo), verifies it against the item's catalog images, computes Grad-CAM maps of
+both, and draws them (`matching.explain_picture`: the crop and the catalog image with the
+inlier lines, their heat-maps below, a caption).
 
 The Grad-CAM maps show where each image's embedding supports the similarity to the other's
 (`embedding.gradcam`). The numbers (`Explanation.numbers`) are the pipeline's own ranking of
@@ -22,25 +16,17 @@ the item for that crop (the same as the detect endpoint's) plus those of the dra
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
-import json
-import logging
-import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
-import cv2
 import numpy as np
 
-from core import cli
-from core.errors import BadInput, NotFound, SightingError
-from core.kinds import KINDS
+from core.errors import BadInput, NotFound
 from detection.detector import crop_box
-from embedding.gradcam import gradcam, overlay_heatmap
+from embedding.gradcam import gradcam
 from matching.catalog_view import CatalogView
-from matching.draw_matches import draw_matches, put_label
+from matching.explain_picture import caption_lines, compose
 from matching.features import LocalFeatures
 from matching.pipeline import Match, Pipeline, PipelineConfig, Timer, image_id_of
 from matching.verifier import MatchResult
@@ -148,7 +134,7 @@ def explain_match(
     image_id = candidates[pair_index]
     reference = load_image(image_id)
     if keypoint_size is not None:  # the catalog image as loaded may differ from the keypoints'
-        pair = _rescaled(pair, crop.shape[:2], crop.shape[:2], keypoint_size, reference.shape[:2])
+        pair = pair.resized(crop.shape[:2], crop.shape[:2], keypoint_size, reference.shape[:2])
     embedder = pipeline.embedder_for(catalog.kind)
     with timer.stage("gradcam"):
         crop_vec, ref_vec = embedder.embed([crop, reference])
@@ -173,8 +159,9 @@ def explain_match(
         },
     }
     with timer.stage("draw"):
+        caption = caption_lines(numbers, EXPLAIN_TOP_K)
         picture = compose(
-            crop, reference, pair, crop_heat, reference_heat, _caption(numbers), height, max_width
+            crop, reference, pair, crop_heat, reference_heat, caption, height, max_width
         )
     numbers["timings"] = {k: round(v * 1000.0, 1) for k, v in timer.seconds.items()}
     return Explanation(picture, numbers, crop, reference, crop_heat, reference_heat, pair)
@@ -246,13 +233,15 @@ def _verify_pair(
         (h, w) its keypoints were computed at)``; ``(0, empty, None)`` without a verifier or
         without any keypoints.
     """
+    if pipeline.verifier is None:
+        return 0, MatchResult.empty(), None
     refs: dict[int, LocalFeatures] = {}
     for i, image_id in enumerate(image_ids):
         try:
             refs[i] = catalog.features.get(image_id)
-        except KeyError:  # an image stored without keypoints
+        except (NotFound, KeyError):  # stored without keypoints (service: NotFound; folder: Key)
             continue
-    if pipeline.verifier is None or not refs:
+    if not refs:
         return 0, MatchResult.empty(), None
     query = pipeline.verifier.extract(crop)
     results = dict(zip(refs, pipeline.verifier.match_many(query, list(refs.values())), strict=True))
@@ -261,199 +250,16 @@ def _verify_pair(
     return best, results[best], (int(h), int(w))
 
 
-def _rescaled(
-    pair: MatchResult,
-    query_size: tuple[int, int],
-    query_to: tuple[int, int],
-    ref_size: tuple[int, int],
-    ref_to: tuple[int, int],
-) -> MatchResult:
-    """The pair with its points moved from images of ``(h, w)`` sizes to resized ones."""
-    if pair.matches == 0 or (tuple(query_size), tuple(ref_size)) == (
-        tuple(query_to),
-        tuple(ref_to),
-    ):
-        return pair
-
-    def move(points: np.ndarray, size: tuple[int, int], to: tuple[int, int]) -> np.ndarray:
-        factor = np.array([to[1] / size[1], to[0] / size[0]], np.float32)
-        return (points + 0.5) * factor - 0.5
-
-    return dataclasses.replace(
-        pair,
-        homography=None,  # only points are drawn; a homography would need the same rescaling
-        query_points=move(pair.query_points, query_size, query_to),
-        ref_points=move(pair.ref_points, ref_size, ref_to),
-    )
-
-
-def _to_height(image: np.ndarray, height: int) -> np.ndarray:
-    """``uint8 (h, w, 3) -> (height, round(w * height / h), 3)``."""
-    h, w = image.shape[:2]
-    width = max(1, round(w * height / h))
-    interp = cv2.INTER_AREA if height < h else cv2.INTER_LINEAR
-    return cv2.resize(image, (width, height), interpolation=interp)
-
-
-def _caption(numbers: dict) -> list[str]:
-    """The picture's caption lines from `Explanation.numbers`."""
-    pair = numbers["pair"]
-    if numbers["score"] is None:
-        head = f"{numbers['item_id']}: not among the crop's top {EXPLAIN_TOP_K} candidates"
-    else:
-        verdict = "VERIFIED" if numbers["verified"] else "not verified"
-        head = (
-            f"{numbers['item_id']}: score {numbers['score']:.2f}, {verdict}, rank "
-            f"{numbers['rank']}, similarity {numbers['similarity']:.3f}, "
-            f"inliers {numbers['inliers']}"
-        )
-    box = ",".join(f"{v:.0f}" for v in numbers["box"])
-    pair_line = (
-        f"drawn: crop '{numbers['class']}' [{box}] vs {numbers['image_id']}: similarity "
-        f"{pair['similarity']:.3f}, {pair['inliers']}/{pair['matches']} inliers"
-    )
-    return [head, pair_line]
-
-
-def _caption_band(lines: list[str], width: int, scale: float = 0.5) -> np.ndarray:
-    """uint8 (24 * L + 8, width, 3) white band with the lines in black, each wrapped at spaces
-    into the L lines that fit ``width``."""
-    font = cv2.FONT_HERSHEY_SIMPLEX
-    wrapped: list[str] = []
-    for line in lines:
-        current = ""
-        for word in line.split(" "):
-            trial = f"{current} {word}" if current else word
-            if current and cv2.getTextSize(trial, font, scale, 1)[0][0] > width - 16:
-                wrapped.append(current)
-                current = word
-            else:
-                current = trial
-        wrapped.append(current)
-    band = np.full((24 * len(wrapped) + 8, width, 3), 255, np.uint8)
-    for i, line in enumerate(wrapped):
-        cv2.putText(band, line, (8, 22 + 24 * i), font, scale, (0, 0, 0), 1, cv2.LINE_AA)
-    return band
-
-
-def compose(
-    crop: np.ndarray,
-    reference: np.ndarray,
-    pair: MatchResult,
-    crop_heat: np.ndarray,
-    reference_heat: np.ndarray,
-    caption: list[str],
-    height: int = 320,
-    max_width: int = 1600,
-) -> np.ndarray:
-    """The explanation picture: correspondences, Grad-CAM maps, caption.
-
-    Args:
-        crop: uint8 (h, w, 3) RGB, the query crop.
-        reference: uint8 (Hr, Wr, 3) RGB, the catalog image.
-        pair: verification of (crop, reference), points in those images' pixels.
-        crop_heat: float (h, w) in [0, 1]; reference_heat: float (Hr, Wr) in [0, 1].
-        caption: text lines written below (wrapped to the picture's width).
-        height: row height in pixels, lowered (to 64 at least) so the width stays within
-            ``max_width``.
-
-    Returns:
-        uint8 (2 * height' + 4 + 24 * L + 8, W, 3) RGB: W = the two images' widths at
-        height ``height'``, L >= len(caption) the caption's lines once wrapped.
-    """
-    ratio = crop.shape[1] / crop.shape[0] + reference.shape[1] / reference.shape[0]
-    height = max(64, min(height, math.floor(max_width / ratio)))
-    q, r = _to_height(crop, height), _to_height(reference, height)
-    shown = _rescaled(pair, crop.shape[:2], q.shape[:2], reference.shape[:2], r.shape[:2])
-    top = draw_matches(q, r, shown)
-    bottom = np.hstack([overlay_heatmap(q, crop_heat), overlay_heatmap(r, reference_heat)])
-    put_label(top, "query crop", (8, height - 10))
-    put_label(top, "catalog image", (q.shape[1] + 8, height - 10))
-    put_label(bottom, "Grad-CAM of the crop", (8, height - 10))
-    put_label(bottom, "Grad-CAM of the catalog image", (q.shape[1] + 8, height - 10))
-    gap = np.full((4, top.shape[1], 3), 255, np.uint8)
-    return np.vstack([top, gap, bottom, _caption_band(caption, top.shape[1])])
-
-
 # --------------------------------------------------------------------------------------------
 # command line
 # --------------------------------------------------------------------------------------------
 
 
-@cli.command
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m matching.explain",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        description=(
-            "Explain a match: draw the keypoint correspondences between a photo's crop and the\n"
-            "item's catalog image, and Grad-CAM heat-maps of where the embedding looks.\n"
-            "Prints the numbers as JSON (one line) and writes a PNG."
-        ),
-        epilog="""\
-The crop is the detection whose candidates rank ITEM best (the whole photo when none
-does), or --box. Models and weights come from the SIGHTING_* settings (.env.example).
+    """``python -m matching.explain``: the command line, in `matching.explain_cli`."""
+    from matching.explain_cli import main as cli_main
 
-example:
-  python -m matching.explain ../shared/data/grocery/catalog \\
-      ../shared/data/grocery/queries/Arla-Standard-Milk/train__Arla-Standard-Milk_001.jpg \\
-      --item Arla-Standard-Milk --out explain.png
-
-"""
-        + cli.EXIT_STATUS,
-    )
-    parser.add_argument("catalog", type=Path, help="catalog folder: <item_id>/<image> files")
-    parser.add_argument("image", type=Path, help="the photo to explain")
-    parser.add_argument("--item", required=True, help="the catalog item id (its folder name)")
-    parser.add_argument(
-        "--kind",
-        choices=KINDS,
-        default="products",
-        help="catalog kind: picks the embedder and score calibration (default: products)",
-    )
-    parser.add_argument(
-        "--box", metavar="X0,Y0,X1,Y1", help="explain this crop (pixels) instead of a detection"
-    )
-    parser.add_argument(
-        "--out", type=Path, default=Path("explain.png"), help="PNG to write (default: explain.png)"
-    )
-    parser.add_argument(
-        "--height",
-        type=int,
-        default=320,
-        help="height of each picture row in pixels (default: 320)",
-    )
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-
-    from core.images import encode_png, read_image
-    from core.settings import get_settings
-    from matching.engine import load_pipeline
-    from matching.folder_catalog import load_folder_catalog
-
-    try:
-        box = parse_box(args.box) if args.box else None
-        if not (args.catalog / args.item).is_dir():
-            raise NotFound(f"no item folder {args.item!r} in {args.catalog}")
-        image = read_image(args.image)
-        pipeline = load_pipeline(get_settings())
-        catalog = load_folder_catalog(pipeline, args.catalog, kind=args.kind)
-        explanation = explain_match(
-            pipeline,
-            catalog,
-            image,
-            args.item,
-            box,
-            load_image=lambda image_id: read_image(args.catalog / image_id),
-            height=args.height,
-        )
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_bytes(encode_png(explanation.picture))
-        print(json.dumps({"image": str(args.image)} | explanation.numbers), flush=True)
-        logging.info("wrote %s", args.out)
-    except SightingError as exc:
-        return cli.report(exc)
-    return 0
+    return cli_main(argv)
 
 
 if __name__ == "__main__":

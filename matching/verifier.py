@@ -1,6 +1,9 @@
 """Keypoint verification: local features + a learned matcher + RANSAC homography (kornia, OpenCV).
 
-Three verifiers, chosen by name (the ``verifier`` models of `weights.MODELS`):
+The types (`VerifierConfig`, `MatchResult`), the `VerifierBackend` protocol and the `Verifier`
+that every backend shares: it checks the images, lets the backend extract and match, and fits
+the homography. Three backends (`matching.backends`), chosen by name (the ``verifier`` models
+of `weights.MODELS`) in `matching.verification`, the one place verifiers are loaded:
 
 - ``aliked_lightglue``: ALIKED-n16 keypoints + LightGlue (the fast path offline);
 - ``disk_lightglue``: DISK keypoints + LightGlue;
@@ -9,45 +12,28 @@ Three verifiers, chosen by name (the ``verifier`` models of `weights.MODELS`):
 
 Usage::
 
-    verifier = Verifier.from_weights("aliked_lightglue", [aliked_path, lightglue_path], "cpu")
+    verifier = verifier_from_weights("aliked_lightglue", [aliked_path, lightglue_path], "cpu")
     ref = verifier.extract(catalog_rgb)          # cached per catalog image (ref.to_bytes())
     result = verifier.match(verifier.extract(crop_rgb), ref)
     result.inliers, result.spread, result.homography
-
-Modules are built without weights (nothing touches the network or disk), then
-`Verifier.from_weights` loads the files and calls ``.eval()``.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
-import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 import cv2
 import numpy as np
 import torch
-from kornia.feature import ALIKED, DISK, LightGlue, LoFTR
-from torch import nn
 
-from core.errors import BadInput, ModelUnavailable
+from core.errors import BadInput
 from matching.features import LocalFeatures
-from matching.geometry import (
-    find_homography,
-    hull_coverage,
-    is_plausible_homography,
-    resize_long_side,
-    to_original,
-)
-from weights.registry import MODELS, sha256_of
-
-log = logging.getLogger(__name__)
-
-#: Descriptor dimension of each sparse verifier's extractor.
-DESCRIPTOR_DIM = {"aliked_lightglue": 128, "disk_lightglue": 128}
-VERIFIERS = ("aliked_lightglue", "disk_lightglue", "loftr")
+from matching.geometry import find_homography, hull_coverage, is_plausible_homography
 
 
 @dataclass(frozen=True)
@@ -148,6 +134,40 @@ class MatchResult:
         object.__setattr__(self, "inlier_mask", mask)
         object.__setattr__(self, "match_scores", scores)
 
+    def resized(
+        self,
+        query_size: tuple[int, int],
+        query_to: tuple[int, int],
+        ref_size: tuple[int, int],
+        ref_to: tuple[int, int],
+    ) -> MatchResult:
+        """The result with its points moved from images of ``(h, w)`` sizes to resized ones.
+
+        Args:
+            query_size: (h, w) of the query image the points are in; query_to: its new size.
+            ref_size: (h, w) of the reference image the points are in; ref_to: its new size.
+
+        Returns:
+            The same result when nothing moves; else a copy with moved points (pixel centres
+            kept at integer coordinates) and no homography (it would need the same rescaling).
+        """
+        if self.matches == 0 or (tuple(query_size), tuple(ref_size)) == (
+            tuple(query_to),
+            tuple(ref_to),
+        ):
+            return self
+
+        def move(points: np.ndarray, size: tuple[int, int], to: tuple[int, int]) -> np.ndarray:
+            factor = np.array([to[1] / size[1], to[0] / size[0]], np.float32)
+            return (points + 0.5) * factor - 0.5
+
+        return dataclasses.replace(
+            self,
+            homography=None,
+            query_points=move(self.query_points, query_size, query_to),
+            ref_points=move(self.ref_points, ref_size, ref_to),
+        )
+
     @classmethod
     def empty(cls) -> MatchResult:
         """No matches: zero counts, no homography, (0, 2) points."""
@@ -164,206 +184,35 @@ class MatchResult:
         )
 
 
-# --------------------------------------------------------------------------------------------
-# backends: one per kind of matcher; each works in original-image pixels
-# --------------------------------------------------------------------------------------------
+#: One reference's matches in original pixels: query points float32 (M, 2), reference points
+#: float32 (M, 2), matcher confidence float32 (M,).
+Pairs = tuple[np.ndarray, np.ndarray, np.ndarray]
 
 
-def _to_tensor(images: Sequence[np.ndarray], device: torch.device, dtype: torch.dtype):
-    """uint8 (h, w, C) or (h, w) images of one size -> float (B, C, h, w) in [0, 1]."""
-    arr = np.stack(images)
-    if arr.ndim == 3:
-        arr = arr[..., None]
-    t = torch.from_numpy(arr).to(device).permute(0, 3, 1, 2)
-    return t.to(dtype).div_(255.0)
+class VerifierBackend(Protocol):
+    """One kind of local-feature matcher (`matching.backends`), in original-image pixels.
 
-
-class _SparseBackend:
-    """ALIKED or DISK keypoints + LightGlue."""
-
-    def __init__(
-        self, kind: str, extractor: nn.Module, matcher: LightGlue, config: VerifierConfig
-    ) -> None:
-        self.kind = kind
-        self.extractor = extractor
-        self.matcher = matcher
-        self.config = config
-
-    def extract(self, batch: torch.Tensor) -> list[tuple[torch.Tensor, ...]]:
-        """float (B, 3, h, w) -> per image (keypoints (K, 2), descriptors (K, D), scores (K,))."""
-        if self.kind == "disk":
-            feats = self.extractor(batch, n=self.config.max_keypoints, pad_if_not_divisible=True)
-            return [(f.keypoints, f.descriptors, f.detection_scores) for f in feats]
-        out = []
-        for f in self.extractor(batch):
-            keep = f.keypoint_scores >= self.config.min_score
-            out.append((f.keypoints[keep], f.descriptors[keep], f.keypoint_scores[keep]))
-        return out
-
-    def match(
-        self, query: LocalFeatures, refs: Sequence[LocalFeatures], device: torch.device
-    ) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
-        """Match one query against refs of equal K; per ref (q_idx, r_idx, scores)."""
-        dtype = next(self.matcher.parameters()).dtype
-        b = len(refs)
-
-        def side(feats: Sequence[LocalFeatures]) -> dict[str, torch.Tensor]:
-            kpts = torch.from_numpy(np.stack([f.keypoints for f in feats])).to(device)
-            desc = torch.from_numpy(np.stack([f.descriptors for f in feats])).to(device, dtype)
-            size = torch.tensor([[f.image_size[1], f.image_size[0]] for f in feats], device=device)
-            return {"keypoints": kpts, "descriptors": desc, "image_size": size.float()}
-
-        out = self.matcher({"image0": side([query] * b), "image1": side(refs)})
-        results = []
-        for k in range(b):
-            idx = out["matches"][k].cpu().numpy()
-            scores = out["scores"][k].float().cpu().numpy()
-            results.append((idx[:, 0], idx[:, 1], scores))
-        return results
-
-
-class _LoftrBackend:
-    """Detector-free LoFTR on preprocessed grayscale images."""
-
-    def __init__(self, model: LoFTR) -> None:
-        self.model = model
-
-    def match(
-        self, query: LocalFeatures, refs: Sequence[LocalFeatures], device: torch.device
-    ) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
-        """Per ref: (query points (M, 2), ref points (M, 2), confidence (M,)), original pixels."""
-        dtype = next(self.model.parameters()).dtype
-        q_img = _to_tensor([query.image], device, dtype)
-        q_feats = self.model.extract_features(q_img)
-        out = []
-        for ref in refs:
-            r_img = _to_tensor([ref.image], device, dtype)
-            res = self.model({"features0": q_feats, "image1": r_img})
-            # LoFTR's frame puts pixel centres at +0.5: move to integer centres, then rescale
-            q_pts = res["keypoints0"].float().cpu().numpy() - 0.5
-            r_pts = res["keypoints1"].float().cpu().numpy() - 0.5
-            out.append(
-                (
-                    to_original(q_pts, _dense_scale(query)),
-                    to_original(r_pts, _dense_scale(ref)),
-                    res["confidence"].float().cpu().numpy(),
-                )
-            )
-        return out
-
-
-def _dense_scale(f: LocalFeatures) -> tuple[float, float]:
-    """(sx, sy) from a dense feature's stored image back to its original image."""
-    h, w = f.image.shape
-    return f.image_size[1] / w, f.image_size[0] / h
-
-
-# --------------------------------------------------------------------------------------------
-# building modules (no disk, no network) and loading weights
-# --------------------------------------------------------------------------------------------
-
-
-def build_modules(name: str, config: VerifierConfig) -> dict[str, nn.Module]:
-    """Randomly initialised modules of a verifier, by role; touches no disk or network.
-
-    Returns:
-        ``{"extractor": ..., "matcher": ...}`` for LightGlue verifiers, ``{"loftr": ...}``.
-
-    Raises:
-        ModelUnavailable: unknown verifier name.
+    Built without weights (``build(name, config)``), then ``load_weights(files)``.
     """
-    if name == "loftr":
-        return {"loftr": LoFTR(pretrained=None)}
-    if name not in DESCRIPTOR_DIM:
-        raise ModelUnavailable(f"unknown verifier {name!r}; known: {', '.join(VERIFIERS)}")
-    kind = name.split("_")[0]
-    if kind == "aliked":
-        extractor: nn.Module = ALIKED(
-            "aliked-n16",
-            max_num_keypoints=config.max_keypoints,
-            detection_threshold=config.detection_threshold,
-        )
-    else:
-        extractor = DISK()
-    # features=None builds from the configuration alone and downloads nothing; weights=None
-    # keeps kornia from reading a bundled file.
-    conf = {
-        **LightGlue.features[kind],
-        "weights": None,
-        "depth_confidence": config.depth_confidence,
-        "width_confidence": config.width_confidence,
-        "filter_threshold": config.filter_threshold,
-    }
-    return {"extractor": extractor, "matcher": LightGlue(None, **conf)}
 
+    name: str
 
-def _load_file(path: Path) -> dict:
-    if not Path(path).is_file():
-        raise ModelUnavailable(f"model file {path} does not exist")
-    try:
-        data = torch.load(str(path), map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises many types for a corrupt file
-        raise ModelUnavailable(f"model file {path} cannot be read: {exc}") from None
-    if not isinstance(data, Mapping):
-        raise ModelUnavailable(f"model file {path} holds {type(data).__name__}, not a state dict")
-    return dict(data)
+    def load_weights(self, files: Sequence[Path]) -> None:
+        """Load the backend's files, in registry order; `ModelUnavailable` when they do not fit."""
+        ...
 
+    def to(self, device: torch.device, dtype: torch.dtype) -> None:
+        """Move the modules to ``device`` and ``dtype``, in eval mode."""
+        ...
 
-def _lightglue_state(sd: dict, n_layers: int) -> dict:
-    """Rename the cvg/LightGlue release layout (``self_attn.{i}``) to kornia's, as kornia does."""
-    out = {}
-    for key, value in sd.items():
-        for i in range(n_layers):
-            key = key.replace(f"self_attn.{i}.", f"transformers.{i}.self_attn.")
-            key = key.replace(f"cross_attn.{i}.", f"transformers.{i}.cross_attn.")
-        out[key] = value
-    return out
+    def extract(self, images: Sequence[np.ndarray]) -> list[LocalFeatures]:
+        """Features of checked uint8 (H, W, 3) RGB images, one per image."""
+        ...
 
-
-#: Buffers a module derives itself, absent from the official files.
-_DERIVED = ("dkd.hw_grid", "confidence_thresholds")
-
-
-def _load_into(module: nn.Module, sd: dict, path: Path) -> None:
-    """load_state_dict that tolerates only missing derived buffers; else ModelUnavailable.
-
-    Extra keys are ignored, as kornia does (the DISK LightGlue release carries obsolete
-    ``log_assignment.{i}.r`` entries); a file of another model misses keys and is refused.
-    """
-    try:
-        res = module.load_state_dict(sd, strict=False)
-    except RuntimeError as exc:  # shape mismatch
-        raise ModelUnavailable(f"model file {path} does not fit the model: {exc}") from None
-    missing = [k for k in res.missing_keys if not k.endswith(_DERIVED)]
-    if missing:
-        raise ModelUnavailable(
-            f"model file {path} does not fit the model: {len(missing)} tensors missing, "
-            f"e.g. {missing[:3]}"
-        )
-    if res.unexpected_keys:
-        log.debug("%s: ignored %d unexpected keys", path, len(res.unexpected_keys))
-
-
-def _ordered_paths(name: str, paths: Mapping[str, Path] | Sequence[Path]) -> list[Path]:
-    """The files of a verifier in registry order (extractor first, then matcher)."""
-    spec = MODELS.get(name)
-    if spec is None or spec.stage != "verifier":
-        raise ModelUnavailable(f"unknown verifier {name!r}; known: {', '.join(VERIFIERS)}")
-    if isinstance(paths, Mapping):
-        missing = [f for f in spec.files if f not in paths]
-        if missing:
-            raise ModelUnavailable(f"verifier {name} needs files {missing}; got {list(paths)}")
-        return [Path(paths[f]) for f in spec.files]
-    if len(paths) != len(spec.files):
-        raise ModelUnavailable(f"verifier {name} needs {len(spec.files)} files {spec.files}")
-    return [Path(p) for p in paths]
-
-
-def _fingerprint(name: str, files: Sequence[Path], config: VerifierConfig) -> str:
-    digest = hashlib.sha256()
-    for path in files:
-        digest.update(sha256_of(path).encode())
-    return f"{name}-{digest.hexdigest()[:12]}-{config.extraction_key()}"
+    def match(self, query: LocalFeatures, refs: Sequence[LocalFeatures]) -> list[Pairs]:
+        """Matches of one query with each reference (M may be 0); `BadInput` for features of
+        another backend."""
+        ...
 
 
 # --------------------------------------------------------------------------------------------
@@ -374,18 +223,22 @@ def _fingerprint(name: str, files: Sequence[Path], config: VerifierConfig) -> st
 class Verifier:
     """Extracts local features and verifies (query, reference) pairs geometrically.
 
+    The backend extracts and matches; the verifier checks the images and fits the homography,
+    the same for every backend.
+
     Attributes:
         name: the verifier model name (``aliked_lightglue``, ``disk_lightglue``, ``loftr``).
         fingerprint: name + sha256 prefix of the weight files + extraction knobs; catalogs store
             it with cached features and recompute them when it changes.
         config: the `VerifierConfig`.
         device: torch device the models run on (half precision on CUDA).
+        backend: the `VerifierBackend`.
     """
 
     def __init__(
         self,
         name: str,
-        modules: dict[str, nn.Module],
+        backend: VerifierBackend,
         *,
         config: VerifierConfig | None = None,
         device: str | torch.device = "cpu",
@@ -396,62 +249,8 @@ class Verifier:
         self.device = torch.device(device)
         self.dtype = torch.float16 if self.device.type == "cuda" else torch.float32
         self.fingerprint = fingerprint or f"{name}-unloaded"
-        for module in modules.values():
-            module.to(self.device, self.dtype).eval()
-        if name == "loftr":
-            self._sparse: _SparseBackend | None = None
-            self._loftr: _LoftrBackend | None = _LoftrBackend(modules["loftr"])
-        else:
-            kind = name.split("_")[0]
-            self._sparse = _SparseBackend(
-                kind, modules["extractor"], modules["matcher"], self.config
-            )
-            self._loftr = None
-
-    @classmethod
-    def from_weights(
-        cls,
-        name: str,
-        paths: Mapping[str, Path] | Sequence[Path],
-        device: str | torch.device = "cpu",
-        config: VerifierConfig | None = None,
-    ) -> Verifier:
-        """Build a verifier and load its weight files.
-
-        Args:
-            name: ``aliked_lightglue``, ``disk_lightglue`` or ``loftr``.
-            paths: the files, keyed by registry file name (``{"aliked-n16.pth": ...}``) or in
-                registry order (extractor, then matcher; LoFTR: one checkpoint whose state dict
-                may be wrapped in ``{"state_dict": ...}`` as kornia's files are).
-            device: ``cpu`` or ``cuda``.
-            config: knobs; defaults to `VerifierConfig()`.
-
-        Raises:
-            ModelUnavailable: unknown name, missing, unreadable or mismatching file.
-        """
-        config = config or VerifierConfig()
-        files = _ordered_paths(name, paths)
-        modules = build_modules(name, config)
-        if name == "loftr":
-            sd = _load_file(files[0])
-            sd = dict(sd.get("state_dict", sd))
-            sd = {k.removeprefix("matcher."): v for k, v in sd.items()}
-            _load_into(modules["loftr"], sd, files[0])
-        else:
-            extractor_sd = _load_file(files[0])
-            if name == "disk_lightglue":
-                extractor_sd = extractor_sd.get("extractor", extractor_sd)
-            _load_into(modules["extractor"], extractor_sd, files[0])
-            matcher = modules["matcher"]
-            matcher_sd = _lightglue_state(_load_file(files[1]), matcher.conf.n_layers)
-            _load_into(matcher, matcher_sd, files[1])
-        return cls(
-            name,
-            modules,
-            config=config,
-            device=device,
-            fingerprint=_fingerprint(name, files, config),
-        )
+        self.backend = backend
+        backend.to(self.device, self.dtype)
 
     # ---- extraction --------------------------------------------------------------------------
 
@@ -475,36 +274,13 @@ class Verifier:
 
         Returns:
             One `LocalFeatures` per image, in order.
+
+        Raises:
+            BadInput: an image that is not uint8 (H, W, 3).
         """
-        smalls = []
         for image in images:
             _check_image(image)
-            if self._loftr is not None:
-                gray = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
-                smalls.append(resize_long_side(gray, self.config.max_side))
-            else:
-                smalls.append(resize_long_side(image, self.config.max_side))
-        if self._loftr is not None:
-            return [
-                LocalFeatures.dense(small, image.shape[:2])
-                for (small, _), image in zip(smalls, images, strict=True)
-            ]
-        out: list[LocalFeatures | None] = [None] * len(images)
-        groups: dict[tuple[int, ...], list[int]] = {}
-        for i, (small, _) in enumerate(smalls):
-            groups.setdefault(small.shape, []).append(i)
-        for idx in groups.values():
-            for start in range(0, len(idx), self.config.batch_size):
-                chunk = idx[start : start + self.config.batch_size]
-                batch = _to_tensor([smalls[i][0] for i in chunk], self.device, self.dtype)
-                for i, (kpts, desc, scores) in zip(chunk, self._sparse.extract(batch), strict=True):
-                    out[i] = LocalFeatures(
-                        to_original(kpts.float().cpu().numpy(), smalls[i][1]),
-                        desc.float().cpu().numpy(),
-                        scores.float().cpu().numpy(),
-                        images[i].shape[:2],
-                    )
-        return out  # type: ignore[return-value]
+        return self.backend.extract(images)
 
     # ---- matching ----------------------------------------------------------------------------
 
@@ -526,7 +302,7 @@ class Verifier:
 
         LightGlue runs references with equal keypoint counts as one batch (one pass on a GPU;
         on the CPU kornia runs pruned pairs one by one); LoFTR computes the query's backbone
-        features once.
+        features once per batch.
 
         Args:
             query: features of the query.
@@ -534,37 +310,15 @@ class Verifier:
 
         Returns:
             One `MatchResult` per reference, in order.
+
+        Raises:
+            BadInput: features of another backend (keypoints for LoFTR, dense for LightGlue).
         """
-        results = [MatchResult.empty() for _ in refs]
-        if self._loftr is not None:
-            if not query.is_dense:
-                raise BadInput("LoFTR needs dense features (from a loftr Verifier's extract)")
-            todo = [i for i, r in enumerate(refs) if r.is_dense]
-            if len(todo) != len(refs):
-                raise BadInput("LoFTR needs dense reference features; recompute them")
-            for start in range(0, len(todo), self.config.batch_size):
-                chunk = todo[start : start + self.config.batch_size]
-                pairs = self._loftr.match(query, [refs[i] for i in chunk], self.device)
-                for i, (q, r, s) in zip(chunk, pairs, strict=True):
-                    results[i] = self._verify(q, r, s, refs[i])
-            return results
-        if query.is_dense or any(r.is_dense for r in refs):
-            raise BadInput(f"{self.name} needs keypoint features, not dense LoFTR features")
-        if len(query) < 4:
-            return results
-        groups: dict[int, list[int]] = {}
-        for i, ref in enumerate(refs):
-            if len(ref) >= 4:
-                groups.setdefault(len(ref), []).append(i)
-        for idx in groups.values():
-            for start in range(0, len(idx), self.config.batch_size):
-                chunk = idx[start : start + self.config.batch_size]
-                pairs = self._sparse.match(query, [refs[i] for i in chunk], self.device)
-                for i, (qi, ri, s) in zip(chunk, pairs, strict=True):
-                    results[i] = self._verify(
-                        query.keypoints[qi], refs[i].keypoints[ri], s, refs[i]
-                    )
-        return results
+        pairs = self.backend.match(query, refs)
+        return [
+            self._verify(q_pts, r_pts, scores, ref)
+            for (q_pts, r_pts, scores), ref in zip(pairs, refs, strict=True)
+        ]
 
     def _verify(
         self, q_pts: np.ndarray, r_pts: np.ndarray, scores: np.ndarray, ref: LocalFeatures

@@ -7,8 +7,12 @@ import io
 
 import cv2
 import numpy as np
+from flask.testing import FlaskClient
 
-from tests.api.conftest import ITEMS, query_photo
+from api import create_app
+from core.settings import Settings
+from matching.pipeline import Pipeline
+from tests.api.conftest import ITEMS, fill_catalog, query_photo
 
 
 def _url(catalog: str, query: str = "") -> str:
@@ -58,6 +62,41 @@ def test_explain_numbers_as_json_from_multipart_and_base64(shop) -> None:
     )
     assert boxed.status_code == 200
     assert boxed.json["class"] == "box" and boxed.json["box"] == [0.0, 0.0, 200.0, 300.0]
+
+
+def _decoded(r) -> np.ndarray:
+    picture = cv2.imdecode(np.frombuffer(r.data, np.uint8), cv2.IMREAD_COLOR)
+    assert picture is not None
+    return picture
+
+
+def test_explain_without_a_verifier_answers_the_picture_without_keypoint_lines(
+    api_settings: Settings, pipeline: Pipeline
+) -> None:
+    """SIGHTING_VERIFIER=none stores images without keypoints: explain still answers every item
+    (Grad-CAM and numbers, no correspondences), as the detect endpoint still ranks them."""
+    unverified = Pipeline(pipeline.detector, pipeline.embedders, None, pipeline.calibrations)
+    settings = api_settings.model_copy(update={"verifier": "none"})
+    client: FlaskClient = create_app(settings, pipeline=unverified).test_client()
+    catalog = fill_catalog(client)
+    for item in ITEMS:
+        r = client.post(
+            _url(catalog, f"?item_id={item}&format=json"),
+            data=query_photo(item),
+            content_type="image/jpeg",
+        )
+        assert r.status_code == 200, r.json
+        n = r.json
+        assert n["item_id"] == item and isinstance(n["image_id"], str)
+        assert n["pair"]["inliers"] == n["pair"]["matches"] == 0 and n["pair"]["spread"] == 0.0
+        assert n["pair"]["similarity"] > 0 and not n["checked"] and n["inliers"] in (0, None)
+    r = client.post(
+        _url(catalog, f"?item_id={ITEMS[0]}"), data=query_photo(ITEMS[0]), content_type="image/jpeg"
+    )
+    assert r.status_code == 200 and r.mimetype == "image/png"
+    top = _decoded(r)[:320].astype(int)
+    green = (top[..., 1] > 200) & (top[..., 2] < 80) & (top[..., 0] < 100)  # BGR inlier lines
+    assert green.sum() < 50
 
 
 def test_explain_not_found(shop) -> None:

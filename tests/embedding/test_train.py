@@ -10,10 +10,11 @@ import numpy as np
 import pytest
 import torch
 
-from core.errors import ModelUnavailable
+from core.errors import BadInput, ModelUnavailable
 from core.images import list_images, read_image
 from embedding import Embedder, load_embedder
 from embedding.head import read_head
+from embedding.train import TrainConfig, TrainError, TrainResult, train
 from embedding.train import main as train_main
 from tests.conftest import offline_settings
 from weights.registry import FILES, MODELS, SHIPPED_DIR
@@ -89,6 +90,49 @@ def test_tiny_training_makes_a_loadable_head(tiny_set, tmp_path, weights_dir, da
     assert tuned.embed([]).shape == (0, 32)
     with pytest.raises(ModelUnavailable, match="trained on"):
         Embedder.from_head("tiny", out, weights_dir / "aliked-n16.pth")  # another base file
+
+
+def test_the_library_function_trains_what_the_command_trains(
+    tiny_set, tmp_path, weights_dir, capsys
+) -> None:
+    flags = ["--epochs", "1", "--dim", "16", "--views", "0", "--holdout-identities", "0.3"]
+    by_command = tmp_path / "command.head"
+    code, _ = run(
+        [str(tiny_set), "--out", str(by_command), "--weights-dir", str(weights_dir)] + flags, capsys
+    )
+    assert code == 0
+    config = TrainConfig(epochs=1, dim=16, views=0, holdout_identities=0.3)
+    result = train(tiny_set, tmp_path / "lib.head", config, weights_dir=weights_dir)
+    assert isinstance(result, TrainResult) and result.seconds > 0
+    assert capsys.readouterr().out == ""  # the command prints the recalls, not the function
+    stored, expected = read_head(result.out), read_head(by_command)
+    assert stored.val_recall == result.val_recall == expected.val_recall
+    assert stored.head.keys() == expected.head.keys()
+    assert all(torch.equal(stored.head[k], expected.head[k]) for k in expected.head)
+    assert stored.trained_on == expected.trained_on == result.checkpoint.trained_on
+    assert stored.command.startswith("embedding.train.train(") and "dim=16" in stored.command
+    with pytest.raises(TrainError, match="need >= 2"):  # a BadInput, as the API would answer
+        train(
+            tiny_set,
+            tmp_path / "x.head",
+            TrainConfig(holdout_identities=0.99),
+            weights_dir=weights_dir,
+        )
+
+
+@pytest.mark.parametrize(
+    "knobs",
+    [
+        {"holdout_identities": 1.0},
+        {"views": -1},
+        {"epochs": 0},
+        {"dim": 1},
+        {"finetune_epochs": -1},
+    ],
+)
+def test_train_config_refuses_impossible_knobs(knobs: dict) -> None:
+    with pytest.raises(BadInput):
+        TrainConfig(**knobs)
 
 
 def test_tiny_finetune_stores_the_trained_backbone(

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import cv2
@@ -14,6 +16,7 @@ import torch
 from core.errors import BadInput, NotFound
 from core.images import read_image
 from embedding.gradcam import gradcam, overlay_heatmap, target_layer
+from matching.catalog_view import CatalogView, FeatureCache
 from matching.explain import explain_match, parse_box
 from matching.explain import main as explain_main
 from matching.folder_catalog import load_folder_catalog
@@ -146,6 +149,31 @@ def test_explaining_a_box_and_errors(pipeline, view, data_dir: Path, small_catal
         explain_match(pipeline, view, photo, ITEMS[0], [900, 900, 950, 950], load_image=load)
 
 
+def test_images_stored_without_keypoints_are_explained_without_lines(
+    pipeline, view, data_dir: Path, small_catalog: Path
+) -> None:
+    """The service's keypoint loader raises NotFound for an image stored without keypoints:
+    the explanation is the embedding's (Grad-CAM, similarity) with an empty pair, not a 404."""
+
+    def no_keypoints(image_id: str):
+        raise NotFound(f"catalog image {image_id!r} has no stored keypoints")
+
+    bare = CatalogView(
+        catalog_id=view.catalog_id,
+        kind=view.kind,
+        index=view.index,
+        features=FeatureCache(no_keypoints),
+        images_of={item: [] for item in view.images_of},  # as the service's view holds them
+    )
+    photo = read_image(_query(data_dir, ITEMS[0]))
+    load = lambda image_id: read_image(small_catalog / image_id)  # noqa: E731
+    ex = explain_match(pipeline, bare, photo, ITEMS[0], load_image=load, height=160)
+    assert ex.numbers["image_id"].startswith(f"{ITEMS[0]}/") and ex.numbers["rank"] == 1
+    assert ex.pair.matches == ex.numbers["pair"]["matches"] == 0 and not ex.numbers["checked"]
+    assert ex.numbers["pair"]["similarity"] > 0.3 and ex.reference_heat.std() > 0.05
+    assert _caption_lines(ex.picture.shape[0], 160) >= 2
+
+
 def test_cli_writes_the_picture_and_prints_the_numbers(
     pipeline, small_catalog: Path, data_dir: Path, tmp_path: Path, capsys, monkeypatch
 ) -> None:
@@ -161,3 +189,26 @@ def test_cli_writes_the_picture_and_prints_the_numbers(
     assert explain_main([str(small_catalog), str(photo), "--item", "nope"]) == 2
     assert explain_main([*argv, "--box", "1,2,3"]) == 2
     assert "error:" in capsys.readouterr().err
+
+
+def test_python_m_matching_explain_is_the_command(tmp_path: Path) -> None:
+    """The README's ``python -m matching.explain`` runs `matching.explain_cli` (no models for
+    --help and for arguments it refuses)."""
+    done = subprocess.run(
+        [sys.executable, "-m", "matching.explain", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0 and done.stdout.startswith("usage: python -m matching.explain")
+    assert "--item" in done.stdout and "--box" in done.stdout
+    bad = [str(tmp_path), str(tmp_path / "photo.jpg"), "--item", "x", "--box", "1,2"]
+    refused = subprocess.run(
+        [sys.executable, "-m", "matching.explain", *bad],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert refused.returncode == 2 and "error: box must be" in refused.stderr

@@ -18,9 +18,11 @@ from kornia.feature import LoFTR
 from core.errors import BadInput, ModelUnavailable
 from core.images import read_image
 from core.settings import Settings
+from matching.backends.lightglue import LightGlueBackend
+from matching.backends.loftr import LoftrBackend
 from matching.draw_matches import draw_matches
 from matching.features import LocalFeatures
-from matching.verification import load_verifier
+from matching.verification import VERIFIERS, build_verifier, load_verifier, verifier_from_weights
 from matching.verifier import MatchResult, Verifier, VerifierConfig
 
 CONFIG = VerifierConfig(max_side=384)
@@ -46,7 +48,7 @@ def grocery_photo(data_dir: Path) -> np.ndarray:
 @pytest.fixture(scope="module")
 def aliked(weights_dir: Path) -> Verifier:
     paths = [weights_dir / f for f in FILES["aliked_lightglue"]]
-    return Verifier.from_weights("aliked_lightglue", paths, "cpu", CONFIG)
+    return verifier_from_weights("aliked_lightglue", paths, "cpu", CONFIG)
 
 
 @pytest.fixture(scope="module")
@@ -175,7 +177,7 @@ def test_disk_lightglue_loads_and_matches(
     weights_dir: Path, graffiti: dict, data_dir: Path
 ) -> None:
     paths = {f: weights_dir / f for f in FILES["disk_lightglue"]}
-    disk = Verifier.from_weights("disk_lightglue", paths, "cpu", VerifierConfig(max_side=320))
+    disk = verifier_from_weights("disk_lightglue", paths, "cpu", VerifierConfig(max_side=320))
     f1, f2 = disk.extract_batch([graffiti[1], graffiti[2]])
     result = disk.match(f1, f2)
     assert result.inliers >= 100
@@ -202,7 +204,7 @@ def test_loftr_loads_a_checkpoint_and_returns_match_results(
 ) -> None:
     path = tmp_path / "loftr_outdoor.ckpt"
     torch.save(wrap(loftr_state), path)
-    loftr = Verifier.from_weights("loftr", [path], "cpu", VerifierConfig(max_side=128))
+    loftr = verifier_from_weights("loftr", [path], "cpu", VerifierConfig(max_side=128))
     assert loftr.fingerprint.startswith("loftr-")
     query, ref = loftr.extract_batch([graffiti[1], graffiti[2]])
     assert query.is_dense and query.image.shape == (102, 128) and query.image_size == (640, 800)
@@ -238,13 +240,34 @@ def test_unusable_weights_raise_model_unavailable(
     weights_dir: Path, tmp_path: Path, name: str, files
 ) -> None:
     with pytest.raises(ModelUnavailable):
-        Verifier.from_weights(name, files(weights_dir, tmp_path), "cpu")
+        verifier_from_weights(name, files(weights_dir, tmp_path), "cpu")
+
+
+@pytest.mark.parametrize(
+    ("name", "backend"),
+    [
+        ("aliked_lightglue", LightGlueBackend),
+        ("disk_lightglue", LightGlueBackend),
+        ("loftr", LoftrBackend),
+    ],
+)
+def test_build_verifier_makes_each_backend_without_weights(name: str, backend: type) -> None:
+    verifier = build_verifier(name, VerifierConfig(max_side=64))
+    assert isinstance(verifier.backend, backend) and verifier.backend.name == name
+    assert verifier.fingerprint == f"{name}-unloaded" and name in VERIFIERS
+    features = verifier.extract(np.zeros((48, 80, 3), np.uint8))
+    assert features.image_size == (48, 80) and features.is_dense == (name == "loftr")
+
+
+def test_build_verifier_refuses_an_unknown_name() -> None:
+    with pytest.raises(ModelUnavailable, match="unknown verifier"):
+        build_verifier("sift_magic")
 
 
 def test_fingerprint_names_model_files_and_extraction(weights_dir: Path, aliked: Verifier) -> None:
     paths = [weights_dir / f for f in FILES["aliked_lightglue"]]
-    again = Verifier.from_weights("aliked_lightglue", paths, "cpu", CONFIG)
-    other = Verifier.from_weights("aliked_lightglue", paths, "cpu", VerifierConfig(max_side=640))
+    again = verifier_from_weights("aliked_lightglue", paths, "cpu", CONFIG)
+    other = verifier_from_weights("aliked_lightglue", paths, "cpu", VerifierConfig(max_side=640))
     assert aliked.name == "aliked_lightglue"
     assert again.fingerprint == aliked.fingerprint != other.fingerprint
     assert aliked.fingerprint.startswith("aliked_lightglue-")
@@ -259,3 +282,24 @@ def test_load_verifier_from_settings(settings: Settings, tmp_path: Path) -> None
         load_verifier(offline_empty)
     with pytest.raises(ModelUnavailable):
         load_verifier(settings.model_copy(update={"verifier": "yolov5n"}))  # not a verifier
+
+
+def test_resized_moves_points_between_image_sizes() -> None:
+    pair = MatchResult(
+        inliers=4,
+        matches=4,
+        inlier_ratio=1.0,
+        spread=0.5,
+        homography=np.eye(3),
+        query_points=np.array([[0, 0], [9.5, 19.5], [4.5, 9.5], [2, 3]], np.float32),
+        ref_points=np.array([[0, 0], [99.5, 49.5], [10, 10], [5, 5]], np.float32),
+        inlier_mask=np.ones(4, bool),
+    )
+    assert pair.resized((20, 10), (20, 10), (50, 100), (50, 100)) is pair  # nothing moves
+    half = pair.resized((20, 10), (10, 5), (50, 100), (100, 200))
+    assert half.homography is None and half.inliers == 4 and half.spread == 0.5
+    # pixel centres at integer coordinates: the far image edge (+0.5) stays the edge
+    np.testing.assert_allclose(half.query_points[1], [4.5, 9.5])
+    np.testing.assert_allclose(half.ref_points[1], [199.5, 99.5])
+    np.testing.assert_allclose(half.query_points[0], [-0.25, -0.25])
+    assert MatchResult.empty().resized((2, 2), (4, 4), (2, 2), (4, 4)).matches == 0
