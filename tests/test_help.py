@@ -14,7 +14,7 @@ COMMANDS = [
     "bench.calibrate",
     "bench.speed",
     "bench.load",
-    "api.stream_client",
+    "streamclient.cli",  # python -m streamclient
     "catalog.__main__",  # python -m catalog
 ]
 
