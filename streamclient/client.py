@@ -9,24 +9,14 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
-from urllib.parse import quote
 
 import cv2
-import requests
 from tqdm import tqdm
 
 from matching.report import client_rows
 from streamclient.drawing import VideoSink
 from streamclient.pacing import Pacer
-from streamclient.session import (
-    FATAL_STATUSES,
-    HINTS,
-    MAX_RETRY_AFTER_S,
-    FatalServerError,
-    error_message,
-    open_session,
-    retry_after,
-)
+from streamclient.session import HINTS, FatalServerError, StreamSession
 from streamclient.sources import (
     DEFAULT_FPS,
     Frame,
@@ -70,16 +60,20 @@ class StreamClient:
     def __init__(self, config: ClientConfig, stderr: IO[str] | None = None):
         self.config = config
         self.stream_id = config.stream_id or f"stream-{uuid.uuid4().hex[:8]}"
-        base = config.url.rstrip("/").removesuffix("/v1")
-        self.endpoint = f"{base}/v1/catalogs/{quote(config.catalog, safe='')}/streams/" + quote(
-            self.stream_id, safe=""
-        )
         self.summary = Summary(stream_id=self.stream_id)
         self._err = stderr or sys.stderr
-        self._session = open_session(config.api_key)
-        self._failures = 0  # consecutive
+        self._http = StreamSession(
+            config.url,
+            config.catalog,
+            self.stream_id,
+            config.api_key,
+            timeout_s=config.timeout_s,
+            retries=config.retries,
+            backoff_s=config.backoff_s,
+            log=self.log,
+        )
+        self.endpoint = self._http.endpoint
         self._busy = 0  # frames dropped because the server was busy
-        self._busy_backoff = config.backoff_s
         self._jsonl: IO[str] | None = None
         self._video: VideoSink | None = None
         self._bar: tqdm | None = None
@@ -105,47 +99,24 @@ class StreamClient:
         cfg = self.config
         data, scale = encode_jpeg(frame.image, cfg.quality, cfg.max_side)
         while True:
-            t0 = time.monotonic()
-            problem: str
+            reply = self._http.post_frame(frame.index, data, cfg.top_k)
+            if reply.answer is not None:
+                self._answered(frame, reply.answer, scale, reply.latency_ms)
+                return True
+            if reply.busy_wait_s is not None:  # busy: back off, drop this frame
+                self.summary.dropped += 1
+                self._busy += 1
+                wait = reply.busy_wait_s
+                self._set_status(f"server busy ({reply.status}), backing off {wait:.1f} s")
+                time.sleep(wait)
+                return False
+            if reply.refused is not None:  # a frame the server will not take: skip it
+                self.summary.failed += 1
+                problem = f"frame {frame.index} refused: {reply.refused}"
+                self._http.failure(problem, reply.status, retry=False)
+                return False
             try:
-                response = self._session.post(
-                    f"{self.endpoint}/frames",
-                    params={"frame_index": frame.index, "top_k": cfg.top_k},
-                    data=data,
-                    timeout=(min(5.0, cfg.timeout_s), cfg.timeout_s),
-                )
-            except requests.RequestException as e:
-                problem = f"cannot reach {cfg.url}: {type(e).__name__}"
-            else:
-                status = response.status_code
-                if status == 200:
-                    try:
-                        answer = response.json()
-                    except ValueError:
-                        answer = None
-                    if isinstance(answer, dict):
-                        self._answered(frame, answer, scale, (time.monotonic() - t0) * 1000)
-                        return True
-                    problem = "answer is not JSON"
-                elif status in (429, 503):  # busy: back off, drop this frame
-                    self.summary.dropped += 1
-                    self._busy += 1
-                    wait = retry_after(response, self._busy_backoff)
-                    self._busy_backoff = min(MAX_RETRY_AFTER_S, self._busy_backoff * 2)
-                    self._set_status(f"server busy ({status}), backing off {wait:.1f} s")
-                    time.sleep(wait)
-                    return False
-                elif status in FATAL_STATUSES:
-                    raise FatalServerError(status, error_message(response))
-                elif 400 <= status < 500:  # a frame the server will not take: skip it
-                    self.summary.failed += 1
-                    message = error_message(response)
-                    self._fail(f"frame {frame.index} refused: {status} {message}", status, False)
-                    return False
-                else:
-                    problem = f"server error {status}: {error_message(response)}"
-            try:
-                wait = self._fail(problem)
+                wait = self._http.failure(reply.problem or "no answer")
             except FatalServerError:
                 self.summary.failed += 1  # given up
                 raise
@@ -154,29 +125,10 @@ class StreamClient:
                 self.summary.failed += 1
                 return False
 
-    def _fail(self, problem: str, status: int = 0, retry: bool = True) -> float:
-        """Count a consecutive failure; the back-off before the next try (when ``retry``).
-
-        Raises:
-            FatalServerError: more than ``retries`` consecutive failures.
-        """
-        self._failures += 1
-        hint = HINTS.get(status)
-        if self._failures > self.config.retries:
-            raise FatalServerError(0, problem + (f" ({hint})" if hint else ""))
-        count = f"{self._failures}/{self.config.retries}"
-        if not retry:
-            self.log(f"{problem}; skipped ({count} consecutive failures)")
-            return 0.0
-        wait = self.config.backoff_s * 2 ** (self._failures - 1)
-        self.log(f"{problem}; retry {count} in {wait:.1f} s")
-        return wait
-
     def _answered(self, frame: Frame, answer: dict, scale: float, latency_ms: float) -> None:
         s = self.summary
         s.sent += 1
         s.latencies_ms.append(latency_ms)
-        self._failures, self._busy_backoff = 0, self.config.backoff_s
         h, w = frame.image.shape[:2]
         rows = client_rows(answer, frame.index, frame.time_s, scale, (w, h))
         s.detections += len(rows)
@@ -195,14 +147,12 @@ class StreamClient:
 
     def delete(self) -> None:
         """End the stream on the server (errors are reported, never raised)."""
-        try:
-            response = self._session.delete(self.endpoint, timeout=min(5.0, self.config.timeout_s))
-        except requests.RequestException as e:
-            self.log(f"could not delete stream {self.stream_id}: {type(e).__name__}")
+        status = self._http.delete()
+        if status is None:
             return
-        self.summary.deleted = response.status_code in (200, 204, 404)
-        if response.status_code not in (200, 204, 404):
-            self.log(f"delete stream {self.stream_id}: {response.status_code}")
+        self.summary.deleted = status in (200, 204, 404)
+        if status not in (200, 204, 404):
+            self.log(f"delete stream {self.stream_id}: {status}")
 
     # -- progress ------------------------------------------------------------------------------
 
@@ -278,7 +228,7 @@ class StreamClient:
                 self._jsonl.close()
             if self._video is not None:
                 self._video.close()
-            self._session.close()
+            self._http.close()
         return s
 
     def _run_file(self, cap: cv2.VideoCapture, fps: float, realtime: bool) -> None:
