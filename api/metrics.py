@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import time
+from typing import TYPE_CHECKING
 
 from flask import Flask, Response, g, request
 from prometheus_client import (
@@ -37,11 +38,21 @@ STAGE = Histogram(
 )
 MATCHES = Counter("sighting_matches_total", "matches returned, by verified flag", ["verified"])
 
+if TYPE_CHECKING:
+    from matching.result import FrameResult
+
 
 def observe_stages(timings: dict[str, float]) -> None:
     """Record pipeline stage times (seconds)."""
     for stage, seconds in timings.items():
         STAGE.labels(stage).observe(seconds)
+
+
+def count_matches(result: FrameResult) -> None:
+    """Count the matches a frame's answer returns, by their verified flag."""
+    for matches in result.matches:
+        for m in matches:
+            MATCHES.labels(str(m.verified).lower()).inc()
 
 
 def init_metrics(app: Flask) -> None:

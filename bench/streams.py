@@ -6,7 +6,7 @@ W worker processes (as gunicorn workers: each loads its own models, on the GPU w
 one) share N concurrent streams of the clip, round-robin within a worker. Each stream reads
 its next frame (decode included; the clip loops; each stream starts at another offset) and
 matches it with tracking, exactly as ``POST .../streams/<id>/frames`` does: the settings'
-tracker options (`api.routes.streams.tracker_config`: verification budget, shortlist,
+tracker options (`tracking.tracker.TrackerConfig.from_settings`: verification budget, shortlist,
 re-verification) and the detector at ``SIGHTING_STREAM_IMGSZ`` (or ``--imgsz``). Streams run
 unpaced, as fast as the worker serves them; a stream keeps up when it gets at least
 ``--target-fps`` frames per second. Stream counts are tried in order until one does not keep
@@ -58,17 +58,18 @@ def _serve(video: Path, catalog_dir: Path, imgsz: int | None, commands, results)
     """A worker process: load the models once, then run the rounds it is sent (None ends)."""
     import cv2
 
-    from api.routes.streams import tracker_config
     from core.settings import get_settings
     from matching.engine import load_pipeline
     from matching.folder_catalog import load_folder_catalog
     from matching.pipeline import PipelineConfig
-    from tracking.tracker import TrackedMatcher
+    from tracking.tracker import TrackedMatcher, TrackerConfig
 
     settings = get_settings()
     pipeline = load_pipeline(settings)
     catalog = load_folder_catalog(pipeline, catalog_dir, progress=False)
-    tconfig = tracker_config(settings, settings.stream_imgsz if imgsz is None else imgsz)
+    tconfig = TrackerConfig.from_settings(
+        settings, settings.stream_imgsz if imgsz is None else imgsz
+    )
     config = PipelineConfig(shortlist=settings.shortlist, whole_frame=False)
     results.put("ready")
     while (job := commands.get()) is not None:

@@ -196,9 +196,9 @@ def run(
     video = open_video(video_path)
     matcher = None
     if tracking:
-        tconfig = TrackerConfig(
+        tconfig = replace(
+            TrackerConfig.from_settings(get_settings(), args.imgsz),
             reverify_frames=args.reverify,
-            imgsz=args.imgsz or None,
             verify_budget_ms=args.verify_budget or None,
             shortlist=args.shortlist,
         )

@@ -7,14 +7,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from core.runtime import resolve_device
 from detection.detections import WHOLE_FRAME_CLASS_ID, WHOLE_FRAME_CLASS_NAME, Detections
-from detection.detector import Detector, DetectorConfig
 from detection.draw import draw_detections
-from weights import model_files, resolve
 
 if TYPE_CHECKING:
     from core.settings import Settings
+    from detection.detector import Detector, DetectorConfig
 
 __all__ = [
     "WHOLE_FRAME_CLASS_ID",
@@ -27,6 +25,16 @@ __all__ = [
 ]
 
 
+def __getattr__(name: str):
+    """`Detector` and `DetectorConfig` on first use: importing the package (for `Detections`
+    or the drawing code, e.g. in the stream client) does not load torch."""
+    if name in ("Detector", "DetectorConfig"):
+        from detection import detector
+
+        return getattr(detector, name)
+    raise AttributeError(f"module 'detection' has no attribute {name!r}")
+
+
 def load_detector(settings: Settings) -> Detector:
     """Build the configured detector: ``settings.detector`` names a model of stage "detector".
 
@@ -34,6 +42,10 @@ def load_detector(settings: Settings) -> Detector:
         ModelUnavailable: unknown model name, or its file missing/corrupt (the message names
             the file, where it was looked for and where it comes from).
     """
+    from core.runtime import resolve_device
+    from detection.detector import Detector, DetectorConfig
+    from weights import model_files, resolve
+
     spec = model_files(settings.detector, stage="detector")
     path = resolve(spec.files[0], settings.weights_dir, allow_download=settings.allow_download)
     config = DetectorConfig.from_settings(settings)

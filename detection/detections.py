@@ -42,12 +42,15 @@ class Detections:
         data: per-row extras, each an array whose first axis is N: ``"class_name"`` object (N,)
             of str; ``"crop"`` object (N,) of uint8 (h, w, 3) RGB arrays when crops were asked
             for; later stages may add e.g. ``"embedding"`` float32 (N, D).
+        tracker_id: int64 (N,) track ids of a tracked stream (``-1``: a detection not
+            tracked yet), or None when the frame was not tracked.
     """
 
     xyxy: np.ndarray
     confidence: np.ndarray
     class_id: np.ndarray
     data: dict[str, np.ndarray] = field(default_factory=dict)
+    tracker_id: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         self.xyxy = np.asarray(self.xyxy, dtype=np.float32).reshape(
@@ -59,6 +62,9 @@ class Detections:
         n = len(self.xyxy)
         _check("confidence", self.confidence, (n,))
         _check("class_id", self.class_id, (n,))
+        if self.tracker_id is not None:
+            self.tracker_id = np.asarray(self.tracker_id, dtype=np.int64)
+            _check("tracker_id", self.tracker_id, (n,))
         if not isinstance(self.data, dict):
             raise BadInput(f"Detections.data: expected a dict of arrays, got {type(self.data)}")
         for key, value in self.data.items():
@@ -91,6 +97,7 @@ class Detections:
             confidence=self.confidence[index],
             class_id=self.class_id[index],
             data={k: v[index] for k, v in self.data.items()},
+            tracker_id=None if self.tracker_id is None else self.tracker_id[index],
         )
 
     @property
@@ -118,7 +125,8 @@ class Detections:
     def merge(cls, parts: Iterable[Detections]) -> Detections:
         """Concatenate the rows of several `Detections` (e.g. of tiles of one frame).
 
-        Only ``data`` keys present in every part are kept. An empty list gives `empty()`.
+        Only ``data`` keys present in every part are kept, and ``tracker_id`` only when every
+        part has one. An empty list gives `empty()`.
         """
         parts = list(parts)
         if not parts:
@@ -138,6 +146,11 @@ class Detections:
             confidence=np.concatenate([p.confidence for p in parts]),
             class_id=np.concatenate([p.class_id for p in parts]),
             data=data,
+            tracker_id=(
+                np.concatenate([p.tracker_id for p in parts])
+                if all(p.tracker_id is not None for p in parts)
+                else None
+            ),
         )
 
 

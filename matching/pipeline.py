@@ -14,17 +14,17 @@ import logging
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from core.errors import NotFound
 from core.settings import Settings, default_of
-from detection.detections import Detections
 from detection.detector import Detector
 from embedding.embedder import Embedder
 from matching.catalog_view import CatalogView
 from matching.features import LocalFeatures
+from matching.result import FrameResult, Match
 from matching.score import KINDS, Calibration, candidate_features, load_calibrations
 from matching.verifier import Verifier
 
@@ -64,35 +64,6 @@ class PipelineConfig:
             top_k=settings.top_k, shortlist=settings.shortlist, whole_frame=settings.whole_frame
         )
         return replace(configured, **options)
-
-
-@dataclass(frozen=True)
-class Match:
-    """One candidate catalog item for one detection."""
-
-    item_id: str
-    image_id: str  # the catalog image that matched best
-    similarity: float  # cosine similarity of the embeddings, in [-1, 1]
-    inliers: int  # RANSAC-consistent keypoint matches (0 when not verified)
-    spread: float  # share of the catalog image covered by the inliers, in [0, 1]
-    checked: bool  # keypoints were run for this candidate
-    verified: bool  # score >= the calibrated threshold
-    score: float  # probability that this is the same item, in [0, 1]
-
-
-@dataclass
-class FrameResult:
-    """Everything found in one frame.
-
-    Attributes:
-        detections: the frame's detections (rows align with ``matches``), crops included.
-        matches: per detection, its candidates best first.
-        timings: seconds per stage for the whole batch this frame was part of.
-    """
-
-    detections: Detections
-    matches: list[list[Match]]
-    timings: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass

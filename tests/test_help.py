@@ -20,7 +20,7 @@ COMMANDS = [
     "bench.video",
     "bench.streams",
     "embedding.train",
-    "api.stream_client",
+    "streamclient.cli",  # python -m streamclient
     "catalog.__main__",  # python -m catalog
 ]
 
@@ -33,5 +33,5 @@ def test_help(module: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert done.value.code == 0
     out = capsys.readouterr().out
     assert out.startswith("usage:") and len(out.splitlines()) > 3
-    if module != "api.stream_client":  # a client of the service, with its own codes
+    if module != "streamclient.cli":  # a client of the service, with its own codes
         assert " ".join(EXIT_STATUS.split()) in " ".join(out.split())

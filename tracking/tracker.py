@@ -31,31 +31,42 @@ that want whole-frame matching call the detect endpoint on a keyframe.
 from __future__ import annotations
 
 import argparse
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from core.runtime import prepare_environment
+from core.settings import Settings
 from detection.detections import Detections
 from detection.detector import Detector
 from matching.catalog_view import CatalogView
-from matching.pipeline import Match, Pipeline, PipelineConfig, Timer
+from matching.pipeline import Pipeline, PipelineConfig, Timer
+from matching.result import FrameResult, Match
+
+
+def _setting(name: str):
+    """The default of setting ``name``: `Settings` is the one table of the knobs it has."""
+    return Settings.model_fields[name].default
 
 
 @dataclass(frozen=True)
 class TrackerConfig:
-    """Defaults of stream tracking; one per stream."""
+    """Options of stream tracking; one per stream. The knobs that are settings default to the
+    settings' defaults (`from_settings` reads the configured values)."""
 
-    reverify_frames: int = 90  # re-verify a track this many frames after its last verification
-    drift_cosine: float = 0.8  # re-verify when cosine to the last verified embedding is below
+    # re-verify a track this many frames after its last verification
+    reverify_frames: int = _setting("reverify_frames")
+    # re-verify when cosine to the last verified embedding is below
+    drift_cosine: float = _setting("drift_cosine")
     reverify_min_area: float = 0.5  # re-verify only views at least this share of the verified area
     check_every: int = 10  # embed a verified track (drift check) every this many frames
     verify_per_frame: int = 3  # most tracks verified in one frame (the rest wait a frame)
     # average ms of verification per frame; None: no time limit. Unused time is saved up to
     # ``verify_burst_ms`` (a burst of new tracks), overspending is paid back on later frames.
-    verify_budget_ms: float | None = None
+    verify_budget_ms: float | None = _setting("verify_budget_ms") or None
     verify_burst_ms: float = 1000.0
-    shortlist: int | None = 2  # candidates a track is verified against (None: the request's)
+    # candidates a track is verified against (None: the request's)
+    shortlist: int | None = _setting("stream_shortlist")
     refs_per_item: int | None = 1  # catalog images per candidate (None: the request's)
     imgsz: int | None = None  # detector input size for streams (None: the detector's own)
     track_high: float = 0.25  # ByteTrack: first-association score threshold
@@ -63,6 +74,18 @@ class TrackerConfig:
     new_track: float = 0.25  # ByteTrack: score needed to start a track
     track_buffer: int = 30  # ByteTrack: frames a lost track is kept for re-finding
     match_iou: float = 0.8  # ByteTrack: association cost threshold (1 - IoU, score-fused)
+
+    @classmethod
+    def from_settings(cls, settings: Settings, imgsz: int = 0) -> TrackerConfig:
+        """The tracking options of the settings, the detector at ``imgsz`` (0: its own size;
+        e.g. ``settings.stream_imgsz`` for streams, ``settings.video_imgsz`` for videos)."""
+        return cls(
+            reverify_frames=settings.reverify_frames,
+            drift_cosine=settings.drift_cosine,
+            verify_budget_ms=settings.verify_budget_ms or None,
+            shortlist=settings.stream_shortlist,
+            imgsz=imgsz or None,
+        )
 
 
 class _Boxes:
@@ -119,31 +142,6 @@ class _TrackState:
         return max((m.similarity for m in self.matches), default=-1.0)
 
 
-@dataclass
-class TrackedFrame:
-    """One frame of a stream, matched.
-
-    Attributes:
-        detections: the frame's detections (no whole-frame row), crops included.
-        track_ids: int64 (N,) ByteTrack ids, ``-1`` for detections not (yet) tracked.
-        matches: per detection, its candidates best first (a tracked detection's are its
-            track's last verified answer).
-        verified_now: bool (N,) whether keypoints were run on this detection in this frame.
-        timings: seconds per stage.
-    """
-
-    detections: Detections
-    track_ids: np.ndarray
-    matches: list[list[Match]]
-    verified_now: np.ndarray
-    timings: dict[str, float] = field(default_factory=dict)
-
-    @property
-    def verify_calls(self) -> int:
-        """Crops keypoint-verified in this frame."""
-        return int(self.verified_now.sum())
-
-
 class TrackedMatcher:
     """Tracking + cached verification for one stream (not thread-safe: one frame at a time)."""
 
@@ -175,7 +173,7 @@ class TrackedMatcher:
         frame: np.ndarray,
         catalog: CatalogView,
         config: PipelineConfig = PipelineConfig(),
-    ) -> TrackedFrame:
+    ) -> FrameResult:
         """Detect, track, embed, search, verify the tracks that need it.
 
         Args:
@@ -186,7 +184,9 @@ class TrackedMatcher:
                 ``whole_frame`` is ignored (never tracked).
 
         Returns:
-            A `TrackedFrame`.
+            A `FrameResult` whose detections (no whole-frame row) carry ``tracker_id``
+            (ByteTrack ids, ``-1`` for detections not tracked yet), ``matches`` per detection
+            (a tracked one's are its track's last answer) and ``verified_now``.
         """
         timer = Timer()
         index = self.frames
@@ -234,7 +234,8 @@ class TrackedMatcher:
             self._tracks[int(tid)].matches if int(tid) in self._tracks else [] for tid in track_ids
         ]
         self.verify_calls += int(verified_now.sum())
-        return TrackedFrame(det, track_ids, matches, verified_now, timer.seconds)
+        tracked = replace(det, tracker_id=track_ids)
+        return FrameResult(tracked, matches, timer.seconds, verified_now)
 
     def _remember(
         self,

@@ -1,7 +1,8 @@
 """A video file, frame by frame, through a `TrackedMatcher` (or the plain pipeline).
 
-Used by the video endpoint (ndjson lines) and by ``bench.video``. Frames are decoded with
-OpenCV from a file (``cv2.VideoCapture`` needs a path).
+Used by the video endpoint (ndjson lines: `matching.report.video_lines`) and by
+``bench.video``. Frames are decoded with OpenCV from a file (``cv2.VideoCapture`` needs a
+path). Each processed frame is a `matching.result.FrameResult`.
 """
 
 from __future__ import annotations
@@ -16,8 +17,9 @@ import numpy as np
 
 from core.errors import BadInput
 from matching.catalog_view import CatalogView
-from matching.pipeline import Match, Pipeline, PipelineConfig
-from tracking.tracker import TrackedFrame, TrackedMatcher
+from matching.pipeline import Pipeline, PipelineConfig
+from matching.result import FrameResult
+from tracking.tracker import TrackedMatcher
 
 
 @dataclass
@@ -68,7 +70,7 @@ class FrameRecord:
     """One processed frame of a video."""
 
     index: int
-    result: TrackedFrame
+    result: FrameResult  # tracked (detections with tracker_id) or, without a matcher, not
     seconds: float  # wall-clock of this frame (decode excluded)
 
 
@@ -80,44 +82,6 @@ class VideoStats:
     verify_calls: int = 0
     seconds: float = 0.0
     stages: dict[str, float] = field(default_factory=dict)
-
-
-def untracked_frame(
-    pipeline: Pipeline, frame: np.ndarray, catalog: CatalogView, config: PipelineConfig
-) -> TrackedFrame:
-    """A frame through the plain pipeline (no tracking, every frame verified), as a
-    `TrackedFrame` with track ids -1: the baseline tracking is measured against."""
-    result = pipeline.match_frames([frame], catalog, config)[0]
-    n = len(result.detections)
-    with_hits = [i for i in range(n) if result.matches[i]]
-    calls = min(config.verify_crops, len(with_hits)) if config.verify else 0
-    verified = np.zeros(n, dtype=bool)
-    if calls and "verify" in result.timings:
-        order = sorted(with_hits, key=lambda i: -result.matches[i][0].similarity)
-        verified[order[:calls]] = True  # which rows exactly is the pipeline's; count is what counts
-    return TrackedFrame(
-        result.detections, np.full(n, -1, dtype=np.int64), result.matches, verified, result.timings
-    )
-
-
-def detection_lines(record: FrameRecord, fps: float) -> Iterator[dict]:
-    """The ndjson objects of one frame: one per detection."""
-    res = record.result
-    names = res.detections.class_name
-    for i in range(len(res.detections)):
-        best: Match | None = res.matches[i][0] if res.matches[i] else None
-        tid = int(res.track_ids[i])
-        yield {
-            "frame": record.index,
-            "time": round(record.index / fps, 3),
-            "track": tid if tid >= 0 else None,
-            "box": [round(float(v), 1) for v in res.detections.xyxy[i]],
-            "class": str(names[i]) if len(names) else "",
-            "item": best.item_id if best else None,
-            "score": round(best.score, 4) if best else None,
-            "verified": bool(best.verified) if best else False,
-            "verified_now": bool(res.verified_now[i]),
-        }
 
 
 def run_video(
@@ -165,7 +129,9 @@ def run_video(
         yield FrameRecord(index, result, seconds)
 
 
-def _one(frame, catalog, config, matcher, pipeline) -> TrackedFrame:
+def _one(frame, catalog, config, matcher, pipeline) -> FrameResult:
+    """A frame through the matcher, or else through the plain pipeline (no tracking, every
+    frame verified: the baseline tracking is measured against)."""
     if matcher is not None:
         return matcher.process(frame, catalog, config)
-    return untracked_frame(pipeline, frame, catalog, config)
+    return pipeline.match_frames([frame], catalog, config)[0]

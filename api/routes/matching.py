@@ -5,13 +5,13 @@ from __future__ import annotations
 from apiflask import APIBlueprint
 
 from api.inputs import classes_option, option, read_images
-from api.metrics import MATCHES, observe_stages
+from api.metrics import count_matches, observe_stages
 from api.routes.catalogs import needs_reindex, owned_manifest
 from api.state import state
 from catalog.manifest import Manifest
 from core.errors import Conflict
 from matching.pipeline import PipelineConfig, Timer
-from matching.report import frame_to_dict, match_to_dict
+from matching.report import frame_to_dict, search_to_dict
 
 bp = APIBlueprint("matching", __name__, tag="Matching", url_prefix="/v1/catalogs/<catalog_id>")
 
@@ -67,11 +67,8 @@ def detect(catalog_id: str):
         result = s.pipeline.match_frames([image.pixels], view, config)[0]
     result.timings = timer.seconds | result.timings
     observe_stages(result.timings)
-    body = frame_to_dict(result)
-    for det in body["detections"]:
-        for m in det["matches"]:
-            MATCHES.labels(str(m["verified"]).lower()).inc()
-    return body | {"catalog_version": view.version}
+    count_matches(result)
+    return frame_to_dict(result) | {"catalog_version": view.version}
 
 
 @bp.post("/search")
@@ -96,17 +93,5 @@ def search(catalog_id: str):
     view = catalog_for_matching(catalog_id)
     with s.model_lock:
         result = s.pipeline.match_frames([image.pixels], view, config)[0]
-    best: dict = {}
-    for matches in result.matches:
-        for m in matches:
-            if m.item_id not in best or (m.score, m.similarity) > (
-                best[m.item_id].score,
-                best[m.item_id].similarity,
-            ):
-                best[m.item_id] = m
-    ranked = sorted(best.values(), key=lambda m: (-m.score, -m.similarity))[:top_k]
-    return {
-        "matches": [match_to_dict(m) for m in ranked],
-        "timings": {k: round(v * 1000, 1) for k, v in result.timings.items()},
-        "catalog_version": view.version,
-    }
+    body = search_to_dict(result.ranked_items(top_k), result.timings)
+    return body | {"catalog_version": view.version}

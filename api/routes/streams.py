@@ -25,30 +25,19 @@ from catalog.videos import VIDEO_PREFIX, check_video_key
 from core.errors import BadInput, Forbidden, UnsupportedMedia
 from core.settings import Settings
 from matching.pipeline import Pipeline, PipelineConfig, Timer
-from matching.report import match_to_dict
+from matching.report import stream_frame_to_dict, video_lines, video_summary
 from tracking.streams import StreamRegistry, check_stream_id
 from tracking.tracker import TrackedMatcher, TrackerConfig
-from tracking.video import VideoStats, detection_lines, open_video, run_video
+from tracking.video import VideoStats, open_video, run_video
 
 bp = APIBlueprint("streams", __name__, tag="Streams")
 
 CLIENT_HEADER = "X-Stream-Client"
 
 
-def tracker_config(settings: Settings, imgsz: int) -> TrackerConfig:
-    """The tracking options of the settings, detecting at ``imgsz`` (0: the detector's)."""
-    return TrackerConfig(
-        reverify_frames=settings.reverify_frames,
-        drift_cosine=settings.drift_cosine,
-        verify_budget_ms=settings.verify_budget_ms or None,
-        shortlist=settings.stream_shortlist,
-        imgsz=imgsz or None,
-    )
-
-
 def make_registry(settings: Settings, pipeline: Pipeline) -> StreamRegistry:
     """The worker's stream registry (kept in ``app.extensions["streams"]``)."""
-    config = tracker_config(settings, settings.stream_imgsz)
+    config = TrackerConfig.from_settings(settings, settings.stream_imgsz)
     return StreamRegistry(
         lambda: TrackedMatcher(pipeline, config),
         idle_s=settings.stream_idle_s,
@@ -101,27 +90,10 @@ def stream_frame(catalog_id: str, stream_id: str):
         stream.last_index = index
         if stream.client is None:
             stream.client = client
-    timings = timer.seconds | result.timings
-    observe_stages(timings)
-    det = result.detections
-    names = det.class_name
-    return {
-        "stream_id": stream_id,
-        "frame_index": index,
-        "detections": [
-            {
-                "track_id": int(result.track_ids[i]) if result.track_ids[i] >= 0 else None,
-                "box": [round(float(v), 1) for v in det.xyxy[i]],
-                "class": str(names[i]),
-                "confidence": round(float(det.confidence[i]), 4),
-                "matches": [match_to_dict(m) for m in result.matches[i]],
-                "verified_now": bool(result.verified_now[i]),
-            }
-            for i in range(len(det))
-        ],
-        "timings": {k: round(v * 1000.0, 1) for k, v in timings.items()},
-        "catalog_version": view.version,
-    }
+    result.timings = timer.seconds | result.timings
+    observe_stages(result.timings)
+    body = stream_frame_to_dict(result, stream_id, index)
+    return body | {"catalog_version": view.version}
 
 
 @bp.delete("/v1/catalogs/<catalog_id>/streams/<stream_id>")
@@ -233,7 +205,8 @@ def process_video(catalog_id: str):
     except BadInput:
         os.unlink(path)
         raise
-    matcher = TrackedMatcher(s.pipeline, tracker_config(s.settings, s.settings.video_imgsz))
+    tconfig = TrackerConfig.from_settings(s.settings, s.settings.video_imgsz)
+    matcher = TrackedMatcher(s.pipeline, tconfig)
     lock = s.model_lock
 
     def lines():
@@ -242,18 +215,16 @@ def process_video(catalog_id: str):
             for record in run_video(
                 iter(video), view, config, matcher=matcher, stride=stride, stats=stats, lock=lock
             ):
-                for line in detection_lines(record, video.fps):
+                for line in video_lines(record.result, record.index, video.fps):
                     yield json.dumps(line) + "\n"
-            summary = {
-                "frames": stats.frames,
-                "fps": round(stats.frames / stats.seconds, 2) if stats.seconds else 0.0,
-                "video_fps": round(video.fps, 3),
-                "verify_calls": stats.verify_calls,
-                "verify_per_frame": round(stats.verify_calls / max(1, stats.frames), 4),
-                "seconds": round(stats.seconds, 3),
-                "stages_ms": {k: round(v * 1000.0, 1) for k, v in stats.stages.items()},
-            }
-            yield json.dumps({"summary": summary}) + "\n"
+            summary = video_summary(
+                frames=stats.frames,
+                seconds=stats.seconds,
+                verify_calls=stats.verify_calls,
+                stages=stats.stages,
+                video_fps=video.fps,
+            )
+            yield json.dumps(summary) + "\n"
         finally:
             video.capture.release()
             os.unlink(path)

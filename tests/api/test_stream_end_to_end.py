@@ -16,8 +16,8 @@ import requests
 from werkzeug.serving import make_server
 
 from api import create_app
-from api.stream_client import main
 from matching.pipeline import Pipeline
+from streamclient.cli import main
 from tests.conftest import offline_settings
 
 VIDEO = Path(__file__).resolve().parents[3] / "shared" / "data" / "video"

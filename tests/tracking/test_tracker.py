@@ -38,7 +38,9 @@ def shifted(image: np.ndarray, dx: int) -> np.ndarray:
 
 
 def test_static_sequence_verifies_each_track_once(pipeline, catalog, bus) -> None:
-    matcher = TrackedMatcher(pipeline, TrackerConfig(reverify_frames=100, verify_per_frame=2))
+    matcher = TrackedMatcher(
+        pipeline, TrackerConfig(reverify_frames=100, verify_per_frame=2, verify_budget_ms=None)
+    )
     frames = 6
     config = PipelineConfig(classes=("person",), shortlist=1, refs_per_item=1)  # cheap verify
     results = [matcher.process(bus, catalog, config) for _ in range(frames)]
@@ -57,7 +59,7 @@ def test_static_sequence_verifies_each_track_once(pipeline, catalog, bus) -> Non
 
 def test_reverify_after_n_frames(pipeline, catalog, bus) -> None:
     config = PipelineConfig(classes=("bus",), shortlist=1, refs_per_item=1)
-    matcher = TrackedMatcher(pipeline, TrackerConfig(reverify_frames=2))
+    matcher = TrackedMatcher(pipeline, TrackerConfig(reverify_frames=2, verify_budget_ms=None))
     calls = [matcher.process(bus, catalog, config).verify_calls for _ in range(3)]
     assert calls == [1, 0, 1]
 
@@ -108,14 +110,16 @@ def test_budget_defers_verification_and_shows_ranked_candidates(pipeline, catalo
         assert first.matches[r] and not any(m.checked for m in first.matches[r])
     second = matcher.process(bus, catalog, config)
     assert second.verify_calls == 0  # the first crop's cost (>> 1 ms) is being paid back
-    unlimited = TrackedMatcher(pipeline, TrackerConfig(reverify_frames=1000))
+    unlimited = TrackedMatcher(pipeline, TrackerConfig(reverify_frames=1000, verify_budget_ms=None))
     both = [unlimited.process(bus, catalog, config) for _ in range(3)]
     assert sum(f.verify_calls for f in both) == len({int(t) for t in both[0].track_ids if t >= 0})
 
 
 def test_new_tracks_verified_most_similar_first(pipeline, catalog, bus) -> None:
     config = PipelineConfig(classes=("person",))
-    matcher = TrackedMatcher(pipeline, TrackerConfig(verify_per_frame=1, reverify_frames=1000))
+    matcher = TrackedMatcher(
+        pipeline, TrackerConfig(verify_per_frame=1, reverify_frames=1000, verify_budget_ms=None)
+    )
     first = matcher.process(bus, catalog, config)
     rows = np.flatnonzero(first.track_ids >= 0)
     best = {int(r): max(m.similarity for m in first.matches[r]) for r in rows if first.matches[r]}
@@ -136,9 +140,33 @@ def test_shrinking_track_keeps_its_best_views_verdict(pipeline, catalog, bus) ->
     """Re-verification (due every frame here) stops once the view is under half the area of
     the largest view verified: fewer pixels cannot add evidence."""
     config = PipelineConfig(classes=("bus",), shortlist=1, refs_per_item=1)
-    matcher = TrackedMatcher(pipeline, TrackerConfig(reverify_frames=1))
+    matcher = TrackedMatcher(pipeline, TrackerConfig(reverify_frames=1, verify_budget_ms=None))
     results = [matcher.process(scaled(bus, f), catalog, config) for f in (1.0, 0.9, 0.8, 0.6)]
     ids = [{int(t) for t in r.track_ids if t >= 0} for r in results]
     assert len(ids[0]) == 1 and all(i == ids[0] for i in ids), ids  # one bus, one id
     assert [r.verify_calls for r in results] == [1, 1, 1, 0]  # areas 1, 0.81, 0.64, 0.36
     assert results[-1].matches[int(np.flatnonzero(results[-1].track_ids >= 0)[0])]
+
+
+def test_config_from_settings_and_defaults_from_settings() -> None:
+    """`Settings` is the one table of the tracking knobs it has: TrackerConfig's defaults are
+    its defaults, `from_settings` its values (0 ms budget and 0 px size: none)."""
+    from core.settings import Settings
+
+    default = {name: f.default for name, f in Settings.model_fields.items()}
+    config = TrackerConfig()
+    assert (config.reverify_frames, config.drift_cosine, config.shortlist) == (
+        default["reverify_frames"],
+        default["drift_cosine"],
+        default["stream_shortlist"],
+    )
+    assert config.verify_budget_ms == default["verify_budget_ms"] == 40.0
+    settings = Settings(reverify_frames=7, drift_cosine=0.5, verify_budget_ms=0, stream_shortlist=3)
+    got = TrackerConfig.from_settings(settings, 416)
+    assert (got.reverify_frames, got.drift_cosine, got.verify_budget_ms, got.shortlist) == (
+        7,
+        0.5,
+        None,
+        3,
+    )
+    assert got.imgsz == 416 and TrackerConfig.from_settings(settings).imgsz is None

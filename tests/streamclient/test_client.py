@@ -1,4 +1,5 @@
-"""The stream client against a fake service on 127.0.0.1 that implements the streams contract.
+"""The stream client (`streamclient`) against a fake service on 127.0.0.1 implementing the
+streams contract.
 
 POST /v1/catalogs/<id>/streams/<stream_id>/frames?frame_index=&top_k= (raw JPEG) answers one
 detection with a track id and a match; DELETE .../streams/<stream_id> answers 204. Each test
@@ -23,8 +24,11 @@ import cv2
 import numpy as np
 import pytest
 
-from api import stream_client
-from api.stream_client import Frame, LatestFrameReader, Pacer, SourceError, main
+from streamclient import client as stream_client
+from streamclient.cli import main
+from streamclient.drawing import draw_rows, track_color
+from streamclient.pacing import Pacer
+from streamclient.sources import Frame, LatestFrameReader, SourceError
 
 ROOT = Path(__file__).resolve().parents[2]
 W, H, FPS, N = 64, 48, 20.0, 20
@@ -161,7 +165,7 @@ def count_frames(path: Path) -> int:
 
 def test_help_runs_as_module_without_torch():
     out = subprocess.run(
-        [sys.executable, "-m", "api.stream_client", "--help"],
+        [sys.executable, "-m", "streamclient", "--help"],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -169,9 +173,19 @@ def test_help_runs_as_module_without_torch():
     )
     assert out.returncode == 0, out.stderr
     assert "--stream-id" in out.stdout and "--realtime" in out.stdout
-    check = "import sys, api.stream_client; print('torch' in sys.modules)"
+    check = (
+        "import sys, streamclient.cli; "
+        "print('torch' in sys.modules, any(m.split('.')[0] == 'api' for m in sys.modules))"
+    )
     out = subprocess.run([sys.executable, "-c", check], cwd=ROOT, capture_output=True, text=True)
-    assert out.stdout.strip() == "False", out.stderr
+    assert out.stdout.strip() == "False False", out.stderr  # no torch, nothing of the server
+
+
+def test_imports_nothing_of_the_server():
+    """The client is its own package: no module of it imports the server package ``api``."""
+    for path in (ROOT / "streamclient").glob("*.py"):
+        text = path.read_text()
+        assert "from api" not in text and "import api" not in text, path.name
 
 
 def test_file_every_frame(fake, video, tmp_path, capsys):
@@ -427,9 +441,16 @@ def test_draw_rows_marks_confirmations_and_keeps_labels_inside():
         },
         {"box": [10, 60, 70, 119], "track_id": 4, "item": "other", "score": 0.3, "verified": False},
     ]
-    out = stream_client.draw_rows(image, rows)
+    out = draw_rows(image, rows)
     assert not image.any()  # drawn on a copy
     assert out[0:12, 120:200].any()  # the right box's label moved left, inside the frame
     # confirmed: a 2 px box; unconfirmed: 1 px (this frame's line width is 1)
     assert out[59:61, 205:235].any(axis=2).all() and not out[57, 205:235].any()
     assert out[118, 20:60].any(axis=-1).all() and not out[117, 20:60].any()
+
+
+def test_track_colour_is_the_drawing_modules_label_colour_as_bgr():
+    from detection.draw import label_color
+
+    r, g, b = label_color("7")
+    assert track_color("7") == (b, g, r)
