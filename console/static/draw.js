@@ -5,8 +5,7 @@ export const COLORS = { verified: '#16a34a', candidate: '#f59e0b', none: '#94a3b
 /** The colour of a detection: green when its best candidate is verified. */
 export function colorOf(det) {
   const best = det.matches && det.matches[0];
-  if (det.class === 'image') return COLORS.frame;
-  if (!best) return COLORS.none;
+  if (!best) return det.class === 'image' ? COLORS.frame : COLORS.none;
   return best.verified ? COLORS.verified : COLORS.candidate;
 }
 

@@ -126,7 +126,7 @@ class Session {
     const dets = this.last.answer.detections;
     const n = drawBoxes(ctx, dets, {
       scale: canvas.width / this.last.sentWidth,
-      label: (d) => `#${d.track_id ?? '?'} ${d.matches[0] ? `${d.matches[0].item_id} ${fmt.score(d.matches[0].score)}` : d.class}`,
+      label: (d) => [d.track_id === null ? '' : `#${d.track_id}`, d.matches[0] ? `${d.matches[0].item_id} ${fmt.score(d.matches[0].score)}` : d.class].filter(Boolean).join(' '),
     });
     canvas.dataset.boxes = String(n);
   }

@@ -65,7 +65,7 @@ async function detect(cid, photo, topK, result) {
   fill(result, h('div', { class: 'split' },
     h('div', {}, h('div', { class: 'stage' }, canvas),
       h('p', { class: 'timings' }, `${dets.length} boxes · ${Object.entries(t).map(([k, v]) => `${k} ${Math.round(v)} ms`).join(' · ')}`),
-      h('p', { class: 'muted small' }, 'Green: verified (score above the kind’s threshold). Amber: candidates only. Dashed: the whole photo.')),
+      h('p', { class: 'muted small' }, 'Green: verified (score at or above the kind’s threshold). Amber: candidates only. Dashed: the whole photo.')),
     h('div', {},
       h('div', { class: 'panel row' }, h('div', { class: 'slider' }, 'Dim candidates under score', slider, sliderValue),
         h('span', { class: 'muted small' }, 'Nothing is hidden; click a candidate to see why it matched.')),
