@@ -91,9 +91,10 @@ def api(server: Server) -> Api:
 
 
 @pytest.fixture(scope="module")
-def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator:
+def browser(tmp_path_factory: pytest.TempPathFactory, server: Server) -> Iterator:
     """Headless Chromium (a ``selenium.webdriver.Chrome``) with a new profile, 1400x1000,
-    its console log kept."""
+    its console log kept. It quits before gunicorn stops (its keep-alive connections would
+    hold gunicorn's graceful stop)."""
     from selenium import webdriver
     from selenium.webdriver.chrome.options import Options
     from selenium.webdriver.chrome.service import Service

@@ -30,7 +30,7 @@ from selenium.webdriver.common.by import By  # noqa: E402
 XSS = "<img src=x onerror=alert(1)>"
 GROCERY_ITEMS = ("Arla-Standard-Milk", "Oatly-Natural-Oatghurt")
 OPTIONAL = {"traps": r"trap|batches", "analytics": r"analytics|quality|clusters"}  # as main.js
-DOGS = 24  # two gallery pages of 20
+DOGS = 21  # two gallery pages of 20
 
 
 def css(driver, selector: str):
@@ -200,7 +200,7 @@ def dogs(api, shared_data: Path) -> tuple[str, Path]:
             data={"item_id": f"dog-{dog}", "metadata": json.dumps(meta)},
         )
         assert r.status_code == 201, r.text
-    yield cid, sorted((queries / ids[3]).iterdir())[0]
+    yield cid, sorted((queries / ids[0]).iterdir())[0]
     api("DELETE", f"/v1/catalogs/{cid}")
 
 
@@ -305,8 +305,8 @@ def test_live_health_and_coming_pages(browser, server, api, shared_data: Path) -
         # answers come back one at a time; frames in between are dropped
         wait_for(
             d,
-            lambda d: int(css(d, "[data-stat=sent]")[0].text.replace("–", "0") or 0) >= 3,
-            what="three answered frames",
+            lambda d: int(css(d, "[data-stat=sent]")[0].text.replace("–", "0") or 0) >= 2,
+            what="two answered frames",
         )
         assert int(css(d, "[data-stat=dropped]")[0].text) > 0
         assert float(css(d, "[data-stat=latency]")[0].text) > 0
