@@ -110,6 +110,9 @@ def browser(tmp_path_factory: pytest.TempPathFactory, server: Server) -> Iterato
         "--disable-sync",
         "--no-first-run",
         "--window-size=1400,1000",
+        # a camera that shows a test pattern, allowed without asking (the Live page's camera)
+        "--use-fake-device-for-media-stream",
+        "--use-fake-ui-for-media-stream",
         f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}",
     ):
         options.add_argument(arg)

@@ -252,7 +252,7 @@ def test_lost_pet_gallery_is_the_search_answer_in_rank_order(browser, server, ap
 
 
 def test_metadata_and_file_names_that_look_like_html_are_shown_as_text(
-    browser, server, api, shared_data: Path, tmp_path: Path
+    browser, server, api, shared_data: Path
 ) -> None:
     d = browser
     cid = api("POST", "/v1/catalogs", json={"name": XSS, "kind": "products"}).json()["id"]
@@ -269,11 +269,25 @@ def test_metadata_and_file_names_that_look_like_html_are_shown_as_text(
         meta = wait_for(d, lambda d: css(d, "article.card [data-role=metadata]"))[0]
         assert XSS in meta.text and "key too" in meta.text
         assert css(d, "[data-role=catalog-name]")[0].text == XSS
-        # a file named like a tag, uploaded through the picker
-        named = copy_as(photo, tmp_path, "<img src=x onerror=alert(2)>.jpg")
-        css(d, "input[data-role=files]")[0].send_keys(str(named))
-        row = wait_for(d, lambda d: css(d, "[data-role=upload][data-state]"))[0]
-        assert named.name in row.text
+        # a photo named like a tag, dropped on the drop zone (a real drop event of a File)
+        name = "<img src=x onerror=alert(2)>.jpg"
+        d.execute_async_script(
+            """const [url, name, done] = arguments;
+            fetch(url, {headers: {'X-API-Key': sessionStorage.getItem('sighting.apiKey')}})
+              .then((r) => r.blob()).then((blob) => {
+                const dt = new DataTransfer();
+                dt.items.add(new File([blob], name, {type: 'image/jpeg'}));
+                const zone = document.querySelector('.drop');
+                zone.dispatchEvent(new DragEvent('drop', {dataTransfer: dt, bubbles: true}));
+                done();
+              });""",
+            f"/v1/catalogs/{cid}/items/milk/images/{r.json()['image_ids'][0]}",
+            name,
+        )
+        row = wait_for(d, lambda d: css(d, "[data-role=upload][data-state=done]"))[0]
+        assert name in row.text
+        items = api("GET", f"/v1/catalogs/{cid}/items").json()["items"]
+        assert sorted(i["item_id"] for i in items) == ["img-src-x-onerror-alert-2", "milk"]
         css(d, "[data-role=search]")[0].send_keys(XSS)
         open_console(d, server, "#/catalogs")
         wait_for(d, lambda d: css(d, f"tr[data-catalog='{cid}']"))
@@ -313,6 +327,11 @@ def test_live_health_and_coming_pages(browser, server, api, shared_data: Path) -
         assert css(d, "[data-role=tracks] tr[data-track]"), "no track listed"
         assert int(css(d, "canvas[data-role=live]")[0].get_attribute("data-boxes")) >= 1
         screenshot(d, "live")
+        css(d, "[data-role=stop]")[0].click()
+        # the browser's camera (Chromium's fake one): its frames go the same way
+        css(d, "[data-role=camera]")[0].click()
+        sent = css(d, "[data-stat=sent]")[0]
+        wait_for(d, lambda d: sent.text not in ("", "–"), what="a camera frame answered")
         css(d, "[data-role=stop]")[0].click()
     finally:
         api("DELETE", f"/v1/catalogs/{cid}")

@@ -31,7 +31,7 @@ export async function render(root, { params }) {
     h('section', { class: 'panel row' },
       h('label', { class: 'field' }, 'Catalog', select),
       h('span', { class: 'spacer' }),
-      h('button', { type: 'button', class: 'primary', onclick: () => session.start(select.value, { camera: true }) }, 'Start the camera'),
+      h('button', { type: 'button', class: 'primary', dataset: { role: 'camera' }, onclick: () => session.start(select.value, { camera: true }) }, 'Start the camera'),
       h('button', { type: 'button', onclick: () => file.click() }, 'Play a video file'), file, stop),
     error,
     h('div', { class: 'stats' }, statBox('fps', 'answers per second'), statBox('latency', 'latency (ms)'), statBox('sent', 'frames sent'), statBox('dropped', 'frames dropped')),
@@ -48,6 +48,8 @@ class Session {
   }
 
   async start(cid, { camera = false, file = null }) {
+    for (const el of Object.values(this.stats)) el.textContent = '–';
+    this.generation = (this.generation || 0) + 1; // answers of an earlier session are ignored
     await this.stop();
     fill(this.error);
     this.cid = cid;
@@ -97,6 +99,7 @@ class Session {
     this.grab.getContext('2d').drawImage(v, 0, 0, this.grab.width, this.grab.height);
     this.busy = true;
     const sentWidth = this.grab.width;
+    const { generation } = this;
     try {
       const blob = await new Promise((r) => this.grab.toBlob(r, 'image/jpeg', 0.85));
       const t0 = performance.now();
@@ -104,7 +107,7 @@ class Session {
         body: blob, type: photoType(blob), query: { frame_index: index, top_k: 3 }, header: { 'X-Stream-Client': this.client },
       });
       const answer = await r.json();
-      if (!this.running) return;
+      if (!this.running || generation !== this.generation) return;
       const now = performance.now();
       this.sent += 1;
       this.latencies.push(now - t0);
@@ -113,9 +116,9 @@ class Session {
       this.showStats();
       this.showTracks(answer);
     } catch (err) {
-      if (this.running) { toast(errorText(err), true); this.stop(); }
+      if (this.running && generation === this.generation) { toast(errorText(err), true); this.stop(); }
     } finally {
-      this.busy = false;
+      if (generation === this.generation) this.busy = false;
     }
   }
 
