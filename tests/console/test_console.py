@@ -383,3 +383,33 @@ def test_console_pages_carry_a_strict_content_security_policy(server) -> None:
     assert r.status_code == 302 and r.headers["Location"].endswith("/console/")
     # the console's own routes give no data: the API still asks for the key
     assert requests.get(server.url + "/v1/catalogs", timeout=WAIT_S).status_code == 401
+
+
+def test_upload_warnings_and_item_ids_from_file_names(browser, server) -> None:
+    """The catalog page's helpers, run in the browser: an upload answer's ``warnings`` (the
+    per-image warnings of issue 16, in the shapes a service may give) become lines of text,
+    and a file name becomes a valid item id."""
+    d = browser
+    open_console(d, server, "#/health")
+    got = d.execute_async_script(
+        """const done = arguments[arguments.length - 1];
+        import('/console/static/pages/catalog.js').then((m) => done({
+          warnings: [
+            m.warningLines({item_id: 'a', image_ids: ['x']}),
+            m.warningLines({warnings: []}),
+            m.warningLines({warnings: ['blurry', 'over-exposed']}),
+            m.warningLines({warnings: [[{code: 'blurry', message: 'sharpness 12 < 40'}], []]}),
+            m.warningLines({warnings: [{image_id: 'x', warnings: ['near-duplicate of y']}]}),
+          ],
+          ids: ['Arla Milk (1).jpg', '..hidden.png', '<b>x</b>.jpeg', '.jpg'].map(m.idFromName),
+        }));"""
+    )
+    assert got["warnings"] == [
+        [],
+        [],
+        ["blurry", "over-exposed"],
+        ["blurry: sharpness 12 < 40"],
+        ["x: near-duplicate of y"],
+    ]
+    assert got["ids"][:3] == ["Arla-Milk-1", "hidden", "b-x-b"]
+    assert all(re.fullmatch(r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}", i) for i in got["ids"])
