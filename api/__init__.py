@@ -30,6 +30,7 @@ def create_app(settings: Settings | None = None, pipeline=None) -> APIFlask:
     from catalog.cache import CatalogCache
     from catalog.repository import CatalogRepository
     from catalog.stores import open_store
+    from console import bp as console_bp
     from matching.engine import load_pipeline
 
     settings = settings or get_settings()
@@ -68,5 +69,6 @@ def create_app(settings: Settings | None = None, pipeline=None) -> APIFlask:
     app.extensions["streams"] = streams.make_registry(settings, pipeline)
     for module in (health, catalogs, items, matching, explain, streams):
         app.register_blueprint(module.bp)
+    app.register_blueprint(console_bp)  # the browser console: /console, / redirects there
     log.info("Sighting ready: storage=%s", settings.storage)
     return app

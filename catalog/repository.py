@@ -493,7 +493,8 @@ class CatalogRepository:
         *,
         replace: bool = False,
     ) -> Item:
-        """Merge ``metadata`` into the item's (or replace it when ``replace``).
+        """Merge ``metadata`` into the item's (or replace it when ``replace``); when merging,
+        a key whose value is None is removed (JSON merge patch, RFC 7396, on the top level).
 
         Raises:
             NotFound: no such catalog or item.
@@ -505,7 +506,11 @@ class CatalogRepository:
             item = manifest.items.get(item_id)
             if item is None:
                 raise self._no_item(catalog_id, item_id)
-            item.metadata = dict(clean) if replace else {**item.metadata, **clean}
+            if replace:
+                item.metadata = dict(clean)
+            else:
+                merged = {**item.metadata, **clean}
+                item.metadata = {k: v for k, v in merged.items() if v is not None}
             return item
 
         return self._update(catalog_id, apply)[1]

@@ -1,11 +1,15 @@
-"""Liveness, readiness and metrics."""
+"""Liveness, readiness, metrics and the service's configuration (``/v1/info``)."""
 
 from __future__ import annotations
 
+import os
+
 from apiflask import APIBlueprint
 
+from api.auth import caller
 from api.metrics import render
 from api.state import state
+from catalog.manifest import KINDS
 from core.errors import SightingError
 
 bp = APIBlueprint("health", __name__, tag="Health")
@@ -37,3 +41,36 @@ def readyz():
 def metrics():
     """Prometheus text format, aggregated over gunicorn workers."""
     return render()
+
+
+@bp.get("/v1/info")
+def info():
+    """The service's configuration as a client sees it: workers, the models each catalog kind
+    runs (detector, embedder, verifier, score threshold) and limits. Needs a key when keys
+    are configured (as every ``/v1`` route)."""
+    s = state()
+    who = caller()
+    pipeline, settings = s.pipeline, s.settings
+    verifier = pipeline.verifier.fingerprint if pipeline.verifier is not None else None
+    return {
+        "workers": settings.workers,
+        "worker_threads": settings.worker_threads,
+        "worker": os.getpid(),
+        "storage": settings.storage,
+        "auth": settings.auth_enabled,
+        "admin": who.admin,
+        "kinds": {
+            kind: {
+                "detector": settings.detector,
+                "embedder": pipeline.embedder_for(kind).fingerprint,
+                "verifier": verifier,
+                "threshold": pipeline.calibration(kind).threshold,
+            }
+            for kind in KINDS
+        },
+        "limits": {
+            "max_top_k": settings.max_top_k,
+            "max_body_bytes": settings.max_body_bytes,
+            "max_image_pixels": settings.max_image_pixels,
+        },
+    }

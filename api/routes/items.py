@@ -101,6 +101,28 @@ def get_item(catalog_id: str, item_id: str):
     return item_json(_item(owned_manifest(catalog_id), item_id))
 
 
+@bp.patch("/<item_id>")
+def update_item(catalog_id: str, item_id: str):
+    """Edit an item's metadata: JSON ``{"metadata": {...}, "replace": false}``.
+
+    The keys of ``metadata`` are merged into the item's (a key set to null is removed);
+    with ``"replace": true`` the metadata becomes exactly ``metadata``. Answers 200 with the
+    item; 404 unknown catalog or item, 422 when ``metadata`` is not a JSON object.
+    """
+    _item(owned_manifest(catalog_id), item_id)
+    body = json_body()
+    if not request.is_json or "metadata" not in body:
+        raise BadInput('send JSON {"metadata": {...}} (optional "replace": true)')
+    metadata, replace = body["metadata"], body.get("replace", False)
+    if not isinstance(metadata, dict):
+        raise BadInput(f"metadata must be a JSON object, got {type(metadata).__name__}")
+    if not isinstance(replace, bool):
+        raise BadInput("replace must be true or false")
+    item = state().repository.update_metadata(catalog_id, item_id, metadata, replace=replace)
+    state().catalogs.refresh(catalog_id)
+    return item_json(item)
+
+
 @bp.delete("/<item_id>")
 def delete_item(catalog_id: str, item_id: str):
     """Delete an item, its images and their features. Answers 204."""
