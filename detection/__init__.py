@@ -5,6 +5,7 @@ Entry point: ``load_detector(settings)``; then ``detector.detect(frames)``.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from core.runtime import resolve_device
@@ -28,14 +29,18 @@ __all__ = [
 
 
 def load_detector(settings: Settings) -> Detector:
-    """Build the configured detector: ``settings.detector`` names a model of stage "detector".
+    """Build the configured detector: ``settings.detector`` names a model of stage "detector",
+    or is the path of a ``.pt`` file of the operator's own (ultralytics or original YOLOv5).
 
     Raises:
         ModelUnavailable: unknown model name, or its file missing/corrupt (the message names
             the file, where it was looked for and where it comes from).
     """
-    spec = model_files(settings.detector, stage="detector")
-    path = resolve(spec.files[0], settings.weights_dir, allow_download=settings.allow_download)
+    if settings.detector.endswith(".pt"):  # an operator's own file (e.g. MegaDetector v5)
+        path = Path(settings.detector).expanduser()
+    else:
+        spec = model_files(settings.detector, stage="detector")
+        path = resolve(spec.files[0], settings.weights_dir, allow_download=settings.allow_download)
     config = DetectorConfig(
         conf=settings.det_conf, max_det=settings.det_max, whole_frame=settings.whole_frame
     )
