@@ -170,3 +170,27 @@ def test_label_set_stored_as_a_catalog(tmp_path: Path, grocery_label_folder: Pat
     assert from_store.calibration == from_folder.calibration
     with pytest.raises(NotFound, match="no label set 'nosuchid'"):
         load_example_labeler("nosuchid", settings, label_embedder)
+
+
+def test_labeler_cache_refits_on_a_new_version(
+    tmp_path: Path, grocery_label_folder, label_embedder
+):
+    from labels.cache import LabelerCache
+
+    repo = CatalogRepository(LocalStore(tmp_path / "store"))
+    cid = repo.create_catalog("labels", "products", owner="me").catalog_id
+    paths = {d.name: list_images(d) for d in sorted(grocery_label_folder.iterdir())}
+
+    def add(label: str, path: Path) -> None:
+        h, w = read_image(path).shape[:2]
+        repo.add_images(cid, label, None, [(path.read_bytes(), "image/jpeg", w, h, {})])
+
+    for label in ("Banana", "Milk"):
+        for path in paths[label][:2]:
+            add(label, path)
+    cache = LabelerCache(repo, label_embedder, max_sets=1)
+    first = cache.get(cid)
+    assert cache.get(cid) is first and first.labels == ("Banana", "Milk")
+    add("Tomato", paths["Tomato"][0])
+    second = cache.get(cid)
+    assert second is not first and second.labels == ("Banana", "Milk", "Tomato")
