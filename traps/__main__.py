@@ -87,6 +87,10 @@ def load_models(args: argparse.Namespace, settings) -> object:
         raise BadInput("give either --labels (by example) or --prompts (by text), not both")
     if prompts and not args.clip:
         raise BadInput("--prompts needs --clip: the CLIP files (see README, Camera traps)")
+    if prompts:
+        from labels.text import check_prompts
+
+        check_prompts(prompts)  # before any model loads
     pipeline = catalog = None
     if args.catalog:
         from matching.engine import load_pipeline

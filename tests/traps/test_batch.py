@@ -229,11 +229,3 @@ def test_bad_config_and_folder(tmp_path: Path) -> None:
         TrapConfig(threshold=0.1, floor=0.2)
     with pytest.raises(BadInput, match="does not exist"):
         list_photos(tmp_path / "nope")
-
-
-def test_cli_help(capsys: pytest.CaptureFixture[str]) -> None:
-    from traps.__main__ import main
-
-    with pytest.raises(SystemExit) as done:
-        main(["--help"])
-    assert done.value.code == 0 and "--labels" in capsys.readouterr().out
