@@ -5,6 +5,7 @@ Entry point: ``load_detector(settings)``; then ``detector.detect(frames)``.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from detection.detections import WHOLE_FRAME_CLASS_ID, WHOLE_FRAME_CLASS_NAME, Detections
@@ -36,7 +37,8 @@ def __getattr__(name: str):
 
 
 def load_detector(settings: Settings) -> Detector:
-    """Build the configured detector: ``settings.detector`` names a model of stage "detector".
+    """Build the configured detector: ``settings.detector`` names a model of stage "detector",
+    or is the path of a ``.pt`` file of the operator's own (ultralytics or original YOLOv5).
 
     Raises:
         ModelUnavailable: unknown model name, or its file missing/corrupt (the message names
@@ -46,7 +48,10 @@ def load_detector(settings: Settings) -> Detector:
     from detection.detector import Detector, DetectorConfig
     from weights import model_files, resolve
 
-    spec = model_files(settings.detector, stage="detector")
-    path = resolve(spec.files[0], settings.weights_dir, allow_download=settings.allow_download)
+    if settings.detector.endswith(".pt"):  # an operator's own file (e.g. MegaDetector v5)
+        path = Path(settings.detector).expanduser()
+    else:
+        spec = model_files(settings.detector, stage="detector")
+        path = resolve(spec.files[0], settings.weights_dir, allow_download=settings.allow_download)
     config = DetectorConfig.from_settings(settings)
     return Detector.from_weights(path, resolve_device(settings.device), config)

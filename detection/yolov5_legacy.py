@@ -1,4 +1,6 @@
-"""Inference for ORIGINAL ultralytics/yolov5 checkpoints (v5.x-v7.x, e.g. ``yolov5n.pt``).
+"""Inference for ORIGINAL ultralytics/yolov5 checkpoints (v5.x-v7.x, e.g. ``yolov5n.pt``), in
+the P5 layout (3 output levels, strides 8/16/32, 640 input) and the P6 layout (4 levels, strides
+8/16/32/64, 1280 input: ``yolov5n6.pt``... and MegaDetector v5, classes animal/person/vehicle).
 
 Those files are full-model pickles that name classes of the yolov5 repository
 (``models.yolo.Model``, ``models.common.C3``...), which ultralytics (v8+) refuses to load. This
@@ -295,6 +297,9 @@ class LegacyYoloV5:
         self.device = device
         self.dtype = torch.float16 if half else torch.float32
         self.stride = max(32, int(max(float(s) for s in model.model[-1].stride)))
+        #: the input size the model was trained at: 1280 for the P6 layout (4 output levels,
+        #: strides 8-64, e.g. MegaDetector v5), 640 for P5 (3 levels, strides 8-32)
+        self.native_imgsz = 1280 if self.stride >= 64 else 640
 
     @classmethod
     def from_weights(

@@ -152,6 +152,45 @@ _FILES += [
         shipped=True,
     ),
 ]
+# CLIP-class image-text models for labels by text (labels/text.py). No copy can be obtained
+# on the project's machines, so no verified sha256 is known: the operator places the files by
+# hand (never downloaded automatically), each folder as its Hugging Face repository lays it out.
+_HF_OPENAI = "https://huggingface.co/openai/clip-vit-base-patch32/resolve/main/"
+CLIP_OPENAI_FILES = (
+    "config.json",
+    "pytorch_model.bin",
+    "preprocessor_config.json",
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "vocab.json",
+    "merges.txt",
+    "special_tokens_map.json",
+)
+_FILES += [
+    ModelFile(
+        f"clip-vit-base-patch32/{name}",
+        _HF_OPENAI + name,
+        None,
+        None,
+        "MIT (OpenAI CLIP)",
+        "openai/clip-vit-base-patch32, transformers layout; place the repository's files in "
+        "<weights>/clip-vit-base-patch32/",
+    )
+    for name in CLIP_OPENAI_FILES
+]
+_HF_LAION = "https://huggingface.co/laion/CLIP-ViT-B-32-laion2B-s34B-b79K/resolve/main/"
+_FILES += [
+    ModelFile(
+        f"CLIP-ViT-B-32-laion2B-s34B-b79K/{name}",
+        _HF_LAION + name,
+        None,
+        None,
+        "MIT (OpenCLIP, LAION-2B)",
+        "open_clip ViT-B-32 laion2b_s34b_b79k, LAION layout; place the files in "
+        "<weights>/CLIP-ViT-B-32-laion2B-s34B-b79K/",
+    )
+    for name in ("open_clip_config.json", "open_clip_pytorch_model.bin")
+]
 FILES: dict[str, ModelFile] = {f.name: f for f in _FILES}
 
 _MODELS = [
@@ -179,6 +218,25 @@ _MODELS = [
     ),
     ModelSpec(
         "aliked_lightglue", "verifier", ("aliked-n16.pth", "aliked_lightglue.pth"), "lightglue"
+    ),
+]
+_MODELS += [
+    ModelSpec(
+        "clip-vit-base-patch32",
+        "labeler",
+        tuple(f"clip-vit-base-patch32/{name}" for name in CLIP_OPENAI_FILES),
+        "transformers-clip",
+        "labels by text (CLIP zero-shot), the seed's model",
+    ),
+    ModelSpec(
+        "clip-vit-b-32-laion2b",
+        "labeler",
+        (
+            "CLIP-ViT-B-32-laion2B-s34B-b79K/open_clip_config.json",
+            "CLIP-ViT-B-32-laion2B-s34B-b79K/open_clip_pytorch_model.bin",
+        ),
+        "open_clip",
+        "labels by text (CLIP zero-shot), OpenCLIP ViT-B-32 trained on LAION-2B",
     ),
 ]
 MODELS: dict[str, ModelSpec] = {m.name: m for m in _MODELS}

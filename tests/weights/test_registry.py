@@ -14,7 +14,7 @@ from weights.__main__ import main as weights_cli
 
 def test_every_model_names_registered_files() -> None:
     for spec in MODELS.values():
-        assert spec.stage in ("detector", "embedder", "verifier")
+        assert spec.stage in ("detector", "embedder", "verifier", "labeler")
         for name in spec.files:
             entry = FILES[name]
             assert (entry.shipped or entry.url.startswith("http")) and entry.license
