@@ -28,6 +28,11 @@ def catalog_for_matching(catalog_id: str):
     return view
 
 
+def calibration_source(view) -> str:
+    """``catalog`` (the catalog's own calibration scored the answer) or ``kind_default``."""
+    return state().pipeline.calibration_for(view)[1]
+
+
 def _check_embedder(manifest: Manifest) -> None:
     if needs_reindex(manifest):
         mine = state().pipeline.embedder_for(manifest.kind).fingerprint
@@ -71,7 +76,7 @@ def detect(catalog_id: str):
     for det in body["detections"]:
         for m in det["matches"]:
             MATCHES.labels(str(m["verified"]).lower()).inc()
-    return body | {"catalog_version": view.version}
+    return body | {"catalog_version": view.version, "calibration": calibration_source(view)}
 
 
 @bp.post("/search")
@@ -109,4 +114,5 @@ def search(catalog_id: str):
         "matches": [match_to_dict(m) for m in ranked],
         "timings": {k: round(v * 1000, 1) for k, v in result.timings.items()},
         "catalog_version": view.version,
+        "calibration": calibration_source(view),
     }
