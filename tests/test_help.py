@@ -12,6 +12,7 @@ COMMANDS = [
     "matching.explain",  # python -m matching.explain
     "bench.accuracy",
     "bench.calibrate",
+    "bench.catalog_calibration",
     "bench.speed",
     "bench.load",
     "api.stream_client",
