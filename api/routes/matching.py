@@ -53,7 +53,8 @@ def detect(catalog_id: str):
     candidate), ``classes`` (comma-separated detector class names), ``whole_frame``.
     Answers ``{"detections": [{"box", "class", "confidence", "matches": [...]}], "timings"}``;
     ``score`` is the calibrated probability of the same item, ``verified`` is
-    ``score >= threshold``.
+    ``score >= threshold``; ``calibration``: ``catalog`` (the catalog's own scored it) or
+    ``kind_default`` (the kind's: not fitted yet, too small, or stale).
     """
     s = state()
     timer = Timer()
