@@ -90,7 +90,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--limit", type=int, default=None, help="seeded stratified sample size")
     parser.add_argument("--seed", type=int, default=0, help="sample seed")
     parser.add_argument("--json", type=Path, default=None, help="write every query's result here")
-    parser.add_argument("--kind", choices=KINDS, default="products")
+    parser.add_argument(
+        "--kind",
+        choices=KINDS,
+        default="products",
+        help="the catalog kind: its model and calibration (vehicles, wildlife, other: the "
+        "ImageNet features, conservative default calibration)",
+    )
     parser.add_argument("--no-verify", action="store_true", help="embedding search only")
     parser.add_argument(
         "--split",

@@ -9,6 +9,8 @@ python -m catalog put-video FILE videos/KEY
 python -m catalog videos       # the stored videos: key, size
 python -m catalog reindex ID [ID ...] | --all
                                # describe every image again with the configured models
+python -m catalog calibrate ID [ID ...] | --all [--max-queries 200]
+                               # fit each catalog's own score calibration on its images
 python -m catalog export ID DIR
                                # the catalog in the data layout (to train an embedder on it)
 """
@@ -43,6 +45,31 @@ def reindex_catalogs(
             f"{catalog_id}  re-indexed {m.image_count} images  embedder={m.embedder_fingerprint}"
             f"  verifier={m.verifier_fingerprint}  version={m.version}"
         )
+
+
+def calibrate_catalogs(
+    settings: Settings,
+    repository: CatalogRepository,
+    catalog_ids: list[str] | None,
+    max_queries: int,
+) -> None:
+    """Fit the given catalogs' (None: all) own calibrations and print what each rests on."""
+    from catalog.calibration import refit_catalog_calibration
+    from matching.catalog_calibration import FitOptions
+    from matching.engine import load_pipeline
+
+    pipeline = load_pipeline(settings)
+    options = FitOptions(max_queries=max_queries)
+    for catalog_id in repository.list_catalog_ids() if catalog_ids is None else catalog_ids:
+        result = refit_catalog_calibration(repository, pipeline, catalog_id, options, progress=True)
+        cal = result.calibration
+        state = "up to date" if result.skipped else "stored" if result.stored else "stale"
+        print(
+            f"{catalog_id}  {cal.status}  threshold={cal.threshold}  genuine={cal.genuine}  "
+            f"impostors={cal.impostors}  ({state})" + (f"  {cal.reason}" if cal.reason else "")
+        )
+        for pair in cal.look_alikes[:3]:
+            print(f"    look-alike: {pair['item']} vs {pair['looks_like']}  score={pair['score']}")
 
 
 @cli.command
@@ -80,6 +107,19 @@ def main(argv: list[str] | None = None) -> int:
     )
     reindex.add_argument("catalog_ids", nargs="*", metavar="ID", help="catalogs to re-index")
     reindex.add_argument("--all", action="store_true", help="every catalog in the store")
+    calibrate = sub.add_parser(
+        "calibrate",
+        help="fit each catalog's own score calibration on its images (its look-alikes)",
+        description="Score each catalog's images against each other (each as a query with "
+        "its own item left out, and with it in) and store the catalog's own calibration; "
+        "answers then carry calibration=catalog. A catalog that changes meanwhile keeps the "
+        "kind's default (marked kind_default) until it is fitted again.",
+    )
+    calibrate.add_argument("catalog_ids", nargs="*", metavar="ID", help="catalogs to calibrate")
+    calibrate.add_argument("--all", action="store_true", help="every catalog in the store")
+    calibrate.add_argument(
+        "--max-queries", type=int, default=200, help="catalog images used as queries (cost)"
+    )
     export = sub.add_parser(
         "export",
         help="write a catalog's images in the data layout (for python -m embedding.train)",
@@ -89,8 +129,8 @@ def main(argv: list[str] | None = None) -> int:
     export.add_argument("catalog_id", metavar="ID")
     export.add_argument("folder", type=Path, metavar="DIR", help="an empty or new folder")
     args = parser.parse_args(argv)
-    if args.command == "reindex" and bool(args.catalog_ids) == args.all:
-        parser.error("reindex needs catalog ids or --all (not both)")
+    if args.command in ("reindex", "calibrate") and bool(args.catalog_ids) == args.all:
+        parser.error(f"{args.command} needs catalog ids or --all (not both)")
 
     settings = get_settings()
     store = open_store(settings)
@@ -112,6 +152,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"stored {args.key} ({size} bytes)")
         elif args.command == "reindex":
             reindex_catalogs(settings, repository, args.catalog_ids or None)
+        elif args.command == "calibrate":
+            calibrate_catalogs(settings, repository, args.catalog_ids or None, args.max_queries)
         elif args.command == "export":
             counts = export_catalog(repository, args.catalog_id, args.folder)
             print(

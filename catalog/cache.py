@@ -165,6 +165,11 @@ class CatalogCache:
         }
         view.version = manifest.version
         view.embedder = manifest.embedder_fingerprint
+        view.content_digest = manifest.content_digest()  # a stale calibration is not used
+        if manifest.calibration != entry.manifest.calibration or entry.manifest.version == 0:
+            from catalog.calibration import stored_calibration
+
+            view.own_calibration = stored_calibration(self.repository, manifest)
         entry.manifest = manifest
 
 

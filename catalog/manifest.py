@@ -9,8 +9,9 @@ The JSON carries ``schema``; a newer schema than this code knows is refused, not
 
 from __future__ import annotations
 
+import hashlib
 import json
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -65,6 +66,24 @@ class Item:
         return [key for image in self.images.values() for key in image.store_keys()]
 
 
+@dataclass(frozen=True)
+class CalibrationRef:
+    """Where a catalog's own score calibration is stored, and what it was fitted on.
+
+    Attributes:
+        key: store key of the calibration blob (`matching.catalog_calibration`'s JSON).
+        content_digest: `Manifest.content_digest` of the catalog it was fitted on; another
+            digest now means the catalog changed since: the calibration is stale, not used.
+        status: ``fitted`` or ``too_small``.
+        fitted_at: ISO 8601 UTC.
+    """
+
+    key: str
+    content_digest: str
+    status: str
+    fitted_at: str
+
+
 @dataclass
 class Manifest:
     """The state of one catalog.
@@ -72,7 +91,7 @@ class Manifest:
     Attributes:
         catalog_id: short url-safe id.
         name: display name.
-        kind: ``products`` or ``animals``.
+        kind: one of `KINDS`.
         owner: tenant id of the API key that created it.
         created_at: ISO 8601 UTC.
         version: 1 when created, +1 on every change.
@@ -81,6 +100,7 @@ class Manifest:
             first image, and an add with another fingerprint is refused.
         verifier_fingerprint: the keypoint model of every cached keypoint file; same rule.
         items: item id -> item.
+        calibration: the catalog's own calibration, or None (not fitted yet).
     """
 
     catalog_id: str
@@ -93,6 +113,7 @@ class Manifest:
     embedder_fingerprint: str | None = None
     verifier_fingerprint: str | None = None
     items: dict[str, Item] = field(default_factory=dict)
+    calibration: CalibrationRef | None = None
 
     def __post_init__(self) -> None:
         if not self.updated_at:
@@ -113,8 +134,26 @@ class Manifest:
         return None
 
     def referenced_keys(self) -> set[str]:
-        """Every data key (images and features) the manifest names."""
-        return {key for item in self.items.values() for key in item.store_keys()}
+        """Every data key (images, features, the calibration) the manifest names."""
+        keys = {key for item in self.items.values() for key in item.store_keys()}
+        if self.calibration is not None:
+            keys.add(self.calibration.key)
+        return keys
+
+    def content_digest(self) -> str:
+        """A digest of what a calibration of the catalog rests on: its kind, models, items,
+        images and their feature blobs (not its name, metadata or calibration)."""
+        content = [
+            self.kind,
+            self.embedder_fingerprint,
+            self.verifier_fingerprint,
+            sorted(
+                [item_id, image_id, sorted(rec.feature_keys.items())]
+                for item_id, item in self.items.items()
+                for image_id, rec in item.images.items()
+            ),
+        ]
+        return hashlib.sha256(json.dumps(content).encode()).hexdigest()[:24]
 
     # --- serialisation ----------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
@@ -147,6 +186,7 @@ class Manifest:
                 }
                 for item_id, item in self.items.items()
             },
+            "calibration": None if self.calibration is None else asdict(self.calibration),
         }
 
     def to_json(self) -> bytes:
@@ -198,6 +238,9 @@ class Manifest:
                 embedder_fingerprint=raw.get("embedder_fingerprint"),
                 verifier_fingerprint=raw.get("verifier_fingerprint"),
                 items=items,
+                calibration=None
+                if raw.get("calibration") is None
+                else CalibrationRef(**{k: str(v) for k, v in raw["calibration"].items()}),
             )
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise StoreUnavailable(f"unreadable catalog manifest: {exc!r}") from exc

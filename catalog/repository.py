@@ -14,7 +14,8 @@ Consistency rules (the store is the source of truth; see DESIGN.md):
 
 Keys: ``catalogs/<catalog_id>/manifest.json``,
 ``catalogs/<catalog_id>/images/<item_id>/<image_id>.<ext>``,
-``catalogs/<catalog_id>/features/<image_id>.<kind>`` (kind e.g. ``emb.npy``, ``kp.npz``).
+``catalogs/<catalog_id>/features/<image_id>.<kind>`` (kind e.g. ``emb.npy``, ``kp.npz``),
+``catalogs/<catalog_id>/calibration/<digest>-<run>.json`` (the catalog's own calibration).
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple, TypeVar
 
-from catalog.manifest import KINDS, ImageRecord, Item, Manifest, utc_now
+from catalog.manifest import KINDS, CalibrationRef, ImageRecord, Item, Manifest, utc_now
 from catalog.store import Store
 from core.errors import BadInput, Conflict, NotFound, StoreUnavailable
 
@@ -79,6 +80,11 @@ def image_key(catalog_id: str, item_id: str, image_id: str, content_type: str) -
 def feature_key(catalog_id: str, image_id: str, kind: str) -> str:
     """``catalogs/<id>/features/<image>.<kind>``."""
     return f"{catalog_prefix(catalog_id)}features/{image_id}.{kind}"
+
+
+def calibration_key(catalog_id: str, content_digest: str) -> str:
+    """``catalogs/<id>/calibration/<digest>-<run>.json`` (a new key per fit)."""
+    return f"{catalog_prefix(catalog_id)}calibration/{content_digest[:16]}-{new_id(6)}.json"
 
 
 # --- inputs and results -----------------------------------------------------------------
@@ -479,6 +485,43 @@ class CatalogRepository:
 
         manifest, _ = self._update_or_discard(catalog_id, apply, written)
         return manifest, sorted(set(replaced) - set(written))
+
+    def save_calibration(
+        self, catalog_id: str, blob: bytes, content_digest: str, status: str, fitted_at: str
+    ) -> Manifest:
+        """Store a catalog's own calibration (blob first, then the manifest names it), only if
+        the catalog still holds what it was fitted on; the previous blob is deleted after.
+
+        Raises:
+            NotFound: no such catalog.
+            Conflict: the catalog changed since the fit (``details["stale"]``: fit again).
+        """
+        key = calibration_key(catalog_id, content_digest)
+        self.store.put(key, blob)
+
+        def apply(manifest: Manifest) -> CalibrationRef | None:
+            if manifest.content_digest() != content_digest:
+                raise Conflict(
+                    f"catalog {catalog_id!r} changed during its calibration fit: not stored",
+                    details={"stale": True, "catalog_id": catalog_id},
+                )
+            old = manifest.calibration
+            manifest.calibration = CalibrationRef(key, content_digest, status, fitted_at)
+            return old
+
+        manifest, old = self._update_or_discard(catalog_id, apply, [key])
+        if old is not None and old.key != key:
+            self._delete_quietly([old.key])
+        return manifest
+
+    def load_calibration(self, manifest: Manifest) -> bytes | None:
+        """The calibration blob the manifest names, or None (none, or gone meanwhile)."""
+        if manifest.calibration is None:
+            return None
+        try:
+            return self.store.get(manifest.calibration.key)
+        except NotFound:
+            return None
 
     def discard_unreferenced(self, catalog_id: str, keys: list[str]) -> None:
         """Delete those of ``keys`` that the catalog's manifest does not name (best effort:

@@ -19,7 +19,9 @@ if TYPE_CHECKING:
 
 __all__ = [
     "BACKBONES",
+    "GENERIC_EMBEDDER",
     "KIND_DEFAULTS",
+    "KIND_MODELS",
     "MIRROR_KINDS",
     "is_head_file",
     "Embedder",
@@ -29,30 +31,46 @@ __all__ = [
 ]
 
 
-#: The catalog kinds, each with the setting naming its embedder when ``SIGHTING_EMBEDDER=auto``
-#: (the default): by default the heads trained for that kind (see README.md here), on the
-#: MobileNetV2 backbone; a head file path there loads a head trained on your own data.
-KIND_DEFAULTS = {kind: f"{kind}_embedder" for kind in KINDS}
+#: The model of each catalog kind when ``SIGHTING_EMBEDDER=auto`` (the default): the name of the
+#: setting naming it (by default the head trained for that kind, see README.md here, on the
+#: MobileNetV2 backbone; a head file path there loads a head trained on your own data), or
+#: `GENERIC_EMBEDDER` for the kinds no model was trained for: a head trained on dog faces or
+#: grocery packages knows nothing of cars or zebras, the ImageNet features at least saw them.
+#: Those kinds' scores rest on each catalog's own calibration (`matching.catalog_calibration`).
+KIND_MODELS: dict[str, str | None] = {
+    kind: {"products": "products_embedder", "animals": "animals_embedder"}.get(kind)
+    for kind in KINDS
+}
+#: The registry model of the kinds whose `KIND_MODELS` entry is None.
+GENERIC_EMBEDDER = "mobilenet_v2"
+#: The trained kinds' settings (kept for callers of the old name).
+KIND_DEFAULTS = {kind: field for kind, field in KIND_MODELS.items() if field is not None}
 
 #: Kinds whose default embedder averages each crop with its mirror image
 #: (`EmbedderConfig.mirror`): an animal seen from the other side is the same animal, a
-#: package's printing is not (measured in README.md here).
+#: package's printing is not (measured in README.md here). Not ``wildlife``: a flank's
+#: stripes or spots are not symmetric, the left flank is not the right one mirrored.
 MIRROR_KINDS = frozenset({"animals"})
 
 
 def load_embedders(settings: Settings) -> dict[str, Embedder]:
-    """One embedder per catalog kind: the kind's trained default when ``settings.embedder`` is
-    ``auto``, else the named model for every kind (a setting overrides the kind)."""
+    """One embedder per catalog kind (`KIND_MODELS`): the kind's trained default when
+    ``settings.embedder`` is ``auto`` (`GENERIC_EMBEDDER`, loaded once, for the kinds without
+    one), else the named model for every kind (a setting overrides the kind)."""
     if settings.embedder != "auto":
         one = load_embedder(settings)
-        return dict.fromkeys(KIND_DEFAULTS, one)
-    return {
-        kind: load_embedder(
-            settings.model_copy(update={"embedder": getattr(settings, field)}),
-            mirror=kind in MIRROR_KINDS,
-        )
-        for kind, field in KIND_DEFAULTS.items()
-    }
+        return dict.fromkeys(KIND_MODELS, one)
+    loaded: dict[tuple[str, bool], Embedder] = {}
+    out = {}
+    for kind, field in KIND_MODELS.items():
+        name = GENERIC_EMBEDDER if field is None else getattr(settings, field)
+        key = (name, kind in MIRROR_KINDS)
+        if key not in loaded:
+            loaded[key] = load_embedder(
+                settings.model_copy(update={"embedder": name}), mirror=key[1]
+            )
+        out[kind] = loaded[key]
+    return out
 
 
 def is_head_file(name: str) -> bool:

@@ -12,12 +12,16 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from core.settings import default_of
 from matching.features import LocalFeatures
 from matching.index import VectorIndex
+
+if TYPE_CHECKING:
+    from matching.catalog_calibration import CatalogCalibration
 
 FeatureLoader = Callable[[str], LocalFeatures]
 
@@ -81,6 +85,9 @@ class CatalogView:
         features: LRU of the catalog images' keypoints.
         version: the manifest version this view reflects.
         embedder: fingerprint of the embedder that made the vectors.
+        own_calibration: the catalog's stored calibration (`matching.catalog_calibration`),
+            or None; used only while it matches ``content_digest`` (`Pipeline.calibration_for`).
+        content_digest: `catalog.manifest.Manifest.content_digest` of the version it reflects.
     """
 
     catalog_id: str
@@ -90,6 +97,8 @@ class CatalogView:
     version: int = 0
     embedder: str | None = None
     images_of: dict[str, list[str]] = field(default_factory=dict)  # item id -> image ids
+    own_calibration: CatalogCalibration | None = None
+    content_digest: str = ""
 
     @classmethod
     def empty(

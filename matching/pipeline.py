@@ -25,7 +25,13 @@ from embedding.embedder import Embedder
 from matching.catalog_view import CatalogView
 from matching.features import LocalFeatures
 from matching.result import FrameResult, Match
-from matching.score import KINDS, Calibration, candidate_features, load_calibrations
+from matching.score import (
+    KINDS,
+    Calibration,
+    candidate_features,
+    conservative_default,
+    load_calibrations,
+)
 from matching.verifier import Verifier
 
 log = logging.getLogger(__name__)
@@ -128,8 +134,20 @@ class Pipeline:
         return self.embedders.get(kind) or self.embedders["products"]
 
     def calibration(self, kind: str) -> Calibration:
-        """The score calibration of a catalog kind (``products`` when unknown)."""
-        return self.calibrations.get(kind) or self.calibrations["products"]
+        """The score calibration of a catalog kind: the kind's, or the conservative default
+        (`matching.score.conservative_default`) for a kind without one; never another
+        kind's. A catalog's own calibration replaces it where it exists (`calibration_for`)."""
+        found = self.calibrations.get(kind)
+        return found if found is not None else conservative_default(kind)
+
+    def calibration_for(self, catalog: CatalogView) -> tuple[Calibration, str]:
+        """The calibration a catalog's matches are scored with, and its source: ``catalog``
+        (its own, fitted on this very content over this kind calibration) or
+        ``kind_default`` (none yet, too small, or stale: `matching.catalog_calibration`)."""
+        from matching.catalog_calibration import resolve
+
+        base = self.calibration(catalog.kind)
+        return resolve(catalog.own_calibration, catalog.content_digest, base)
 
     # ----------------------------------------------------------------------- catalog side
     def describe_reference(
@@ -235,7 +253,7 @@ class Pipeline:
         for frame in np.unique(frame_of):
             rows = np.flatnonzero(frame_of == frame)
             to_verify.update(rows[np.argsort(-best_sim[rows])][: config.verify_crops].tolist())
-        calibration = self.calibration(catalog.kind)
+        calibration = self.calibration_for(catalog)[0]
         out = []
         for row, crop in enumerate(crops):
             items = hits.item_ids[row]

@@ -27,6 +27,9 @@ import numpy as np
 from core.kinds import KINDS
 
 CALIBRATION_FILE = Path(__file__).with_name("calibration.json")
+#: The highest score (float32 just below 1): a threshold of `NEVER` confirms nothing.
+MAX_SCORE = 1.0 - 1e-6
+NEVER = 1.0
 
 #: Inputs of the fused score, in order. Each is computed per (crop, candidate item).
 FEATURES: tuple[str, ...] = (
@@ -37,6 +40,11 @@ FEATURES: tuple[str, ...] = (
     "spread",  # share of the catalog image covered by the inliers, in [0, 1]
     "unchecked",  # 1 when keypoints were not run for this candidate (outside the shortlist)
 )
+
+#: Only the kinds with a trained model have a calibration fitted on dev photos; the others
+#: (`core.kinds.KINDS`) start from `conservative_default` until their catalog's own
+#: calibration exists.
+TRAINED_KINDS = ("products", "animals")
 
 
 @dataclass(frozen=True)
@@ -63,7 +71,25 @@ class Calibration:
             float32 (N,) in [0, 1].
         """
         z = features.astype(np.float64) @ np.asarray(self.weights) + self.bias
-        return (1.0 / (1.0 + np.exp(-np.clip(z, -60, 60)))).astype(np.float32)
+        # never exactly 1 (no evidence is certain): a threshold of 1 (`NEVER`) confirms nothing
+        return np.minimum(1.0 / (1.0 + np.exp(-np.clip(z, -60, 60))), MAX_SCORE).astype(np.float32)
+
+    def logit(self, features: np.ndarray) -> np.ndarray:
+        """``w . features + b``, float64 (N,): the score before the sigmoid."""
+        return features.astype(np.float64) @ np.asarray(self.weights) + self.bias
+
+    def rescaled(self, scale: float, offset: float, threshold: float, **fields) -> Calibration:
+        """This calibration with its logit mapped to ``scale * logit + offset`` (a Platt
+        adjustment, folded into the weights: more evidence still never lowers the score when
+        ``scale`` > 0) and another threshold."""
+        if not scale > 0:
+            raise ValueError(f"scale must be > 0, got {scale}")
+        return Calibration(
+            tuple(float(scale * w) for w in self.weights),
+            float(scale * self.bias + offset),
+            float(threshold),
+            **fields,
+        )
 
     def to_dict(self) -> dict:
         """JSON-ready fields."""
@@ -75,6 +101,19 @@ class Calibration:
         return cls(**(data | {"weights": tuple(data["weights"])}))
 
 
+def conservative_default(kind: str) -> Calibration:
+    """The calibration of a kind with none fitted (`TRAINED_KINDS` aside), until its catalog's
+    own calibration exists (`matching.catalog_calibration`): the hand-set fusion, which ranks
+    by the evidence but was fitted on nothing, so its score is no probability anyone measured,
+    and a threshold of `NEVER`: nothing is confirmed on the word of a model that never saw the
+    kind. Never another kind's calibration (the products fit confirms look-alike cars)."""
+    return Calibration(
+        threshold=NEVER,
+        fitted_on=f"conservative default for {kind}: no calibration fitted for this kind; "
+        "nothing is confirmed until the catalog's own calibration exists",
+    )
+
+
 def save_calibrations(calibrations: dict[str, Calibration], path: Path = CALIBRATION_FILE) -> None:
     """Write one calibration per catalog kind as JSON."""
     data = {"features": list(FEATURES)} | {k: c.to_dict() for k, c in calibrations.items()}
@@ -83,7 +122,8 @@ def save_calibrations(calibrations: dict[str, Calibration], path: Path = CALIBRA
 
 def load_calibrations(path: Path | None = None) -> dict[str, Calibration]:
     """The calibration of each kind (from ``path``, default `CALIBRATION_FILE`);
-    `Calibration()` defaults for kinds not in the file, or when there is no file.
+    `Calibration()` defaults for trained kinds not in the file, or when there is no file, and
+    `conservative_default` for the other kinds not in the file.
 
     Raises:
         ValueError: the file was fitted for other features than `FEATURES`.
@@ -93,7 +133,10 @@ def load_calibrations(path: Path | None = None) -> dict[str, Calibration]:
     if tuple(data.pop("features", ())) != FEATURES:
         raise ValueError(f"{path} was fitted for other features than {FEATURES}")
     return {
-        kind: Calibration.from_dict(data[kind]) if kind in data else Calibration() for kind in KINDS
+        kind: Calibration.from_dict(data[kind])
+        if kind in data
+        else (Calibration() if kind in TRAINED_KINDS else conservative_default(kind))
+        for kind in KINDS
     }
 
 

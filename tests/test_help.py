@@ -15,6 +15,7 @@ COMMANDS = [
     "matching.explain",  # python -m matching.explain
     "bench.accuracy",
     "bench.calibrate",
+    "bench.catalog_calibration",
     "bench.speed",
     "bench.load",
     "bench.video",

@@ -8,6 +8,7 @@ from apiflask.validators import Length, OneOf
 
 from api.auth import caller, check_owner
 from api.state import state
+from catalog.calibration import calibration_state
 from catalog.manifest import KINDS, Manifest
 
 bp = APIBlueprint("catalogs", __name__, tag="Catalogs", url_prefix="/v1/catalogs")
@@ -51,7 +52,9 @@ def owned_manifest(catalog_id: str) -> Manifest:
 @bp.post("")
 @bp.input(CatalogIn, arg_name="body")
 def create_catalog(body: dict):
-    """Create a catalog (``kind``: products or animals). Answers 201 with its ``id``."""
+    """Create a catalog (``kind``: products, animals, or vehicles, wildlife, other: no model
+    was trained for those, they use the ImageNet features and the catalog's own calibration).
+    Answers 201 with its ``id``."""
     manifest = state().repository.create_catalog(body["name"], body["kind"], caller().tenant)
     return summary(manifest), 201
 
@@ -66,8 +69,13 @@ def list_catalogs():
 
 @bp.get("/<catalog_id>")
 def get_catalog(catalog_id: str):
-    """One catalog: counts, version, models."""
-    return summary(owned_manifest(catalog_id))
+    """One catalog: counts, version, models, and its calibration: ``source`` (``catalog``:
+    its own, or ``kind_default``), ``state`` (``fitted``, ``not_fitted``, ``stale``,
+    ``too_small``), ``threshold``, the pairs it rests on and its worst look-alike pairs."""
+    manifest = owned_manifest(catalog_id)
+    return summary(manifest) | {
+        "calibration": calibration_state(state().repository, manifest, state().pipeline)
+    }
 
 
 @bp.delete("/<catalog_id>")

@@ -64,7 +64,7 @@ def _add(catalog_id: str, item_id: str | None, metadata: dict | None, *, new_ite
             images.append(NewImage(up.data, up.content_type, w, h, to_blobs(ref)))
     fingerprints = model_fingerprints(pipeline, manifest.kind)
     added = s.repository.add_images(catalog_id, item_id, metadata, images, fingerprints)
-    s.catalogs.refresh(catalog_id)
+    s.catalogs.refresh(catalog_id)  # calibration: enqueue refit (catalog.calibration)
     return {
         "item_id": added.item.item_id,
         "image_ids": [r.image_id for r in added.images],
@@ -128,7 +128,7 @@ def delete_item(catalog_id: str, item_id: str):
     """Delete an item, its images and their features. Answers 204."""
     _item(owned_manifest(catalog_id), item_id)
     state().repository.remove_item(catalog_id, item_id)
-    state().catalogs.refresh(catalog_id)
+    state().catalogs.refresh(catalog_id)  # calibration: enqueue refit (catalog.calibration)
     return "", 204
 
 
@@ -153,5 +153,5 @@ def delete_image(catalog_id: str, item_id: str, image_id: str):
     if image_id not in _item(owned_manifest(catalog_id), item_id).images:
         raise NotFound(f"no image {image_id!r} in item {item_id!r}")
     state().repository.remove_image(catalog_id, image_id)
-    state().catalogs.refresh(catalog_id)
+    state().catalogs.refresh(catalog_id)  # calibration: enqueue refit (catalog.calibration)
     return "", 204

@@ -28,6 +28,11 @@ def catalog_for_matching(catalog_id: str):
     return view
 
 
+def calibration_source(view) -> str:
+    """``catalog`` (the catalog's own calibration scored the answer) or ``kind_default``."""
+    return state().pipeline.calibration_for(view)[1]
+
+
 def _check_embedder(manifest: Manifest) -> None:
     if needs_reindex(manifest):
         mine = state().pipeline.embedder_for(manifest.kind).fingerprint
@@ -48,7 +53,8 @@ def detect(catalog_id: str):
     candidate), ``classes`` (comma-separated detector class names), ``whole_frame``.
     Answers ``{"detections": [{"box", "class", "confidence", "matches": [...]}], "timings"}``;
     ``score`` is the calibrated probability of the same item, ``verified`` is
-    ``score >= threshold``.
+    ``score >= threshold``; ``calibration``: ``catalog`` (the catalog's own scored it) or
+    ``kind_default`` (the kind's: not fitted yet, too small, or stale).
     """
     s = state()
     timer = Timer()
@@ -68,7 +74,10 @@ def detect(catalog_id: str):
     result.timings = timer.seconds | result.timings
     observe_stages(result.timings)
     count_matches(result)
-    return frame_to_dict(result) | {"catalog_version": view.version}
+    return frame_to_dict(result) | {
+        "catalog_version": view.version,
+        "calibration": calibration_source(view),
+    }
 
 
 @bp.post("/search")
@@ -94,4 +103,4 @@ def search(catalog_id: str):
     with s.model_lock:
         result = s.pipeline.match_frames([image.pixels], view, config)[0]
     body = search_to_dict(result.ranked_items(top_k), result.timings)
-    return body | {"catalog_version": view.version}
+    return body | {"catalog_version": view.version, "calibration": calibration_source(view)}

@@ -10,8 +10,11 @@ import pytest
 from matching.score import (
     FEATURES,
     KINDS,
+    NEVER,
+    TRAINED_KINDS,
     Calibration,
     candidate_features,
+    conservative_default,
     fit_logistic,
     load_calibrations,
     save_calibrations,
@@ -83,7 +86,7 @@ def test_unchecked_candidates_are_marked() -> None:
     assert f[:, FEATURES.index("unchecked")].tolist() == [0.0, 1.0]
 
 
-@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("kind", TRAINED_KINDS)
 def test_shipped_calibration_holds_its_targets_on_photos_it_did_not_see(kind: str) -> None:
     """The cross-validated figures `bench.calibrate --save` stored with each kind's fit: a refit
     whose threshold confirms too loosely on held-out photos must not ship unnoticed."""
@@ -93,3 +96,22 @@ def test_shipped_calibration_holds_its_targets_on_photos_it_did_not_see(kind: st
     assert cv["confirm_precision"] >= 0.97
     assert cv["strangers_false_confirm"] <= 0.03 and cv["strangers"] >= 400
     assert cv["ece"] <= 0.05
+
+
+def test_a_kind_without_a_fit_gets_the_conservative_default_never_products() -> None:
+    for kind in set(KINDS) - set(TRAINED_KINDS):
+        assert SHIPPED[kind] == conservative_default(kind) != SHIPPED["products"]
+        assert SHIPPED[kind].threshold == NEVER
+    saturated = np.full((1, len(FEATURES)), 100.0, dtype=np.float32)
+    assert Calibration().score(saturated)[0] < NEVER  # a threshold of 1 confirms nothing
+
+
+def test_rescaled_folds_a_platt_adjustment() -> None:
+    cal = SHIPPED["products"]
+    feats = np.random.default_rng(2).uniform(0, 1, (50, len(FEATURES))).astype(np.float32)
+    adjusted = cal.rescaled(0.5, -1.0, 0.95)
+    want = 1 / (1 + np.exp(-(0.5 * cal.logit(feats) - 1.0)))
+    np.testing.assert_allclose(adjusted.score(feats), want, rtol=1e-5)
+    assert adjusted.threshold == 0.95
+    with pytest.raises(ValueError):
+        cal.rescaled(0.0, 0.0, 0.5)

@@ -1,0 +1,129 @@
+"""A stored catalog's own calibration: refit it, read it, say what it is.
+
+`refit_catalog_calibration` is the one entry point a background job calls when a catalog
+changes (the enqueue goes where items and images are added or removed: see the README, "What
+the numbers mean"); ``python -m catalog calibrate ID|--all`` calls it too. It scores the
+catalog against itself (`matching.catalog_calibration`) and stores the result with the
+catalog only if the catalog still holds what it was fitted on; items added meanwhile make it
+stale (`RefitResult.stored` False): the kind's default stays in use, marked so, and the job
+fits again. Never a silent mix of a calibration and a catalog it was not fitted on.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from catalog.manifest import Manifest
+from catalog.repository import CatalogRepository
+from core.errors import Conflict
+from core.images import decode_image
+from matching.catalog_calibration import (
+    CatalogCalibration,
+    CatalogImage,
+    FitOptions,
+    describe_state,
+    fit_catalog_calibration,
+)
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RefitResult:
+    """What `refit_catalog_calibration` did.
+
+    Attributes:
+        calibration: the fitted calibration (or the stored one when nothing changed).
+        stored: whether it is now the catalog's (False: the catalog changed meanwhile).
+        skipped: the stored calibration was already fitted on this content and kind
+            calibration: nothing was fitted.
+    """
+
+    calibration: CatalogCalibration | None
+    stored: bool
+    skipped: bool = False
+
+
+def stored_calibration(repository: CatalogRepository, manifest: Manifest):
+    """The catalog's stored `CatalogCalibration`, or None (none, gone, or unreadable)."""
+    blob = repository.load_calibration(manifest)
+    if blob is None:
+        return None
+    try:
+        return CatalogCalibration.from_json(blob)
+    except ValueError as exc:
+        log.warning("catalog %s: calibration blob unreadable (%s)", manifest.catalog_id, exc)
+        return None
+
+
+def calibration_state(repository: CatalogRepository, manifest: Manifest, pipeline) -> dict:
+    """The JSON that `GET /v1/catalogs/<id>` shows as ``calibration``."""
+    record = stored_calibration(repository, manifest)
+    return describe_state(record, manifest.content_digest(), pipeline.calibration(manifest.kind))
+
+
+def stored_images(repository: CatalogRepository, manifest: Manifest) -> list[CatalogImage]:
+    """The catalog's images with their stored vectors and keypoints (pixels decoded lazily)."""
+    from matching.features import LocalFeatures
+    from matching.references import EMBEDDING, KEYPOINTS, read_vectors
+
+    out = []
+    for item in manifest.items.values():
+        for image_id, record in item.images.items():
+            if EMBEDDING not in record.feature_keys:
+                continue
+            vectors, tags = read_vectors(repository.get_feature(record.feature_keys[EMBEDDING]))
+            features = None
+            if KEYPOINTS in record.feature_keys:
+                blob = repository.get_feature(record.feature_keys[KEYPOINTS])
+                features = LocalFeatures.from_bytes(blob)
+
+            def pixels(key: str = record.key):
+                return decode_image(repository.store.get(key))
+
+            out.append(CatalogImage(item.item_id, image_id, vectors, tags, features, pixels))
+    return out
+
+
+def refit_catalog_calibration(
+    repository: CatalogRepository,
+    pipeline,
+    catalog_id: str,
+    options: FitOptions = FitOptions(),
+    progress: bool = False,
+) -> RefitResult:
+    """Fit a catalog's calibration on itself and store it (module docstring).
+
+    Raises:
+        NotFound: no such catalog.
+        Conflict: the catalog was indexed with another embedder than ``pipeline`` runs for
+            its kind (re-index it first: its vectors are not this model's).
+    """
+    manifest = repository.get_manifest(catalog_id)
+    mine = pipeline.embedder_for(manifest.kind).fingerprint
+    if manifest.embedder_fingerprint not in (None, mine):
+        raise Conflict(
+            f"catalog {catalog_id!r} was indexed with embedder {manifest.embedder_fingerprint}, "
+            f"this service runs {mine}: re-index it before calibrating"
+        )
+    digest = manifest.content_digest()
+    current = stored_calibration(repository, manifest)
+    base = pipeline.calibration(manifest.kind)
+    if current is not None and current.content_digest == digest:
+        from matching.catalog_calibration import calibration_digest
+
+        if current.base_digest == calibration_digest(base):
+            return RefitResult(current, stored=True, skipped=True)
+    images = stored_images(repository, manifest)
+    cal, _ = fit_catalog_calibration(
+        pipeline, images, manifest.kind, digest, options, progress=progress
+    )
+    try:
+        repository.save_calibration(catalog_id, cal.to_json(), digest, cal.status, cal.fitted_at)
+    except Conflict as exc:
+        if not (exc.details or {}).get("stale"):
+            raise
+        log.info("catalog %s changed during its calibration fit: fit again", catalog_id)
+        return RefitResult(cal, stored=False)
+    return RefitResult(cal, stored=True)
