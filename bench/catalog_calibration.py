@@ -28,6 +28,8 @@ from pathlib import Path
 
 from bench.calibrate import rescore
 from bench.metrics import summarize, wilson_interval
+from core import cli
+from core.kinds import KINDS
 from matching.catalog_calibration import (
     CatalogCalibration,
     CatalogImage,
@@ -35,7 +37,7 @@ from matching.catalog_calibration import (
     collect_pairs,
     fit_adjustment,
 )
-from matching.score import KINDS, load_calibrations
+from matching.score import load_calibrations
 
 
 def folder_images(pipeline, folder: Path, kind: str) -> list[CatalogImage]:
@@ -102,9 +104,12 @@ def print_calibration(cal: CatalogCalibration) -> None:
         )
 
 
+@cli.command
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m bench.catalog_calibration", description=__doc__.split("\n")[0]
+        prog="python -m bench.catalog_calibration",
+        description=__doc__.split("\n")[0],
+        epilog=cli.epilog(),
     )
     parser.add_argument("dataset", type=Path, help="a set in the data layout (catalog/, queries/)")
     parser.add_argument("--kind", choices=KINDS, default="products")
