@@ -46,7 +46,7 @@ def build_verifier(
     build = BACKENDS.get(name)
     if build is None:
         raise _unknown(name)
-    return Verifier(name, build(name, config), config=config, device=device)
+    return Verifier(name, build(name, config), device=device)
 
 
 def _ordered_paths(name: str, paths: Mapping[str, Path] | Sequence[Path]) -> list[Path]:
@@ -97,9 +97,7 @@ def verifier_from_weights(
     files = _ordered_paths(name, paths)
     backend = BACKENDS[name](name, config)
     backend.load_weights(files)
-    return Verifier(
-        name, backend, config=config, device=device, fingerprint=_fingerprint(name, files, config)
-    )
+    return Verifier(name, backend, device=device, fingerprint=_fingerprint(name, files, config))
 
 
 def load_verifier(settings: Settings, config: VerifierConfig | None = None) -> Verifier | None:

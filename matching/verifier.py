@@ -196,6 +196,7 @@ class VerifierBackend(Protocol):
     """
 
     name: str
+    config: VerifierConfig  # the extraction and matching knobs (the verifier's own)
 
     def load_weights(self, files: Sequence[Path]) -> None:
         """Load the backend's files, in registry order; `ModelUnavailable` when they do not fit."""
@@ -230,7 +231,7 @@ class Verifier:
         name: the verifier model name (``aliked_lightglue``, ``disk_lightglue``, ``loftr``).
         fingerprint: name + sha256 prefix of the weight files + extraction knobs; catalogs store
             it with cached features and recompute them when it changes.
-        config: the `VerifierConfig`.
+        config: the backend's `VerifierConfig` (RANSAC knobs too).
         device: torch device the models run on (half precision on CUDA).
         backend: the `VerifierBackend`.
     """
@@ -240,12 +241,11 @@ class Verifier:
         name: str,
         backend: VerifierBackend,
         *,
-        config: VerifierConfig | None = None,
         device: str | torch.device = "cpu",
         fingerprint: str = "",
     ) -> None:
         self.name = name
-        self.config = config or VerifierConfig()
+        self.config = backend.config
         self.device = torch.device(device)
         self.dtype = torch.float16 if self.device.type == "cuda" else torch.float32
         self.fingerprint = fingerprint or f"{name}-unloaded"
