@@ -26,7 +26,7 @@ def create_app(settings: Settings | None = None, pipeline=None) -> APIFlask:
     from api.catalog_cache import CatalogCache
     from api.errors import register_error_handlers
     from api.metrics import init_metrics
-    from api.routes import catalogs, explain, health, items, matching, streams
+    from api.routes import analytics, catalogs, explain, health, items, jobs, matching, streams
     from api.state import ModelQueue, SightingState
     from catalog.repository import CatalogRepository
     from catalog.store import open_store
@@ -66,7 +66,7 @@ def create_app(settings: Settings | None = None, pipeline=None) -> APIFlask:
         return response
 
     app.extensions["streams"] = streams.make_registry(settings, pipeline)
-    for module in (health, catalogs, items, matching, explain, streams):
+    for module in (health, catalogs, items, matching, explain, streams, jobs, analytics):
         app.register_blueprint(module.bp)
     log.info("Sighting ready: storage=%s", settings.storage)
     return app
