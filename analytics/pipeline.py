@@ -105,13 +105,13 @@ def run(
             raise BadInput(f"unknown clustering method {config.method!r}; kmeans or hdbscan")
     with steps("outliers"):
         labels_ = result.labels
+        centres = clustering_centres(x, labels_, result.k)
         if result.k:
-            centres = clustering_centres(x, labels_, result.k)
             sq = ((x - centres[np.maximum(labels_, 0)]) ** 2).sum(axis=1)
         else:
             sq = ((x - x.mean(axis=0)) ** 2).sum(axis=1)
         if config.outlier_method == "centre":
-            score = centre_scores(sq, labels_)
+            score = centre_scores(x, labels_, centres)
         else:
             score = model_scores(x, config.outlier_method, sample=config.sample, seed=config.seed)
         outlier = score > config.outlier_z

@@ -1,7 +1,8 @@
 """Outlier scores per image: distance to the cluster centre (default), LOF, IsolationForest.
 
-Every method's raw score is turned into a robust z-score ((s - median) / (1.4826 MAD)), per
-cluster for the centre distance (clusters differ in spread), over all images for the others;
+Every method's raw score is turned into a robust z-score ((s - median) / (1.4826 MAD)) over
+all images (the centre distance first divided by its cluster's median: clusters differ in
+spread);
 an image is an outlier above ``z``. Measured on the planted outliers of the synthetic set
 (bench/analytics_scale.py, README): see there why the centre distance is the default.
 """
@@ -22,16 +23,42 @@ def robust_z(scores: np.ndarray) -> np.ndarray:
     return ((scores - med) / max(float(mad), 1e-6)).astype(np.float32)
 
 
-def centre_scores(sq_dist: np.ndarray, labels: np.ndarray) -> np.ndarray:
-    """Robust z of each image's distance to its centre within its cluster; noise (-1) is
-    scored against all noise points."""
-    dist = np.sqrt(np.maximum(sq_dist, 0))
-    out = np.zeros(len(dist), np.float32)
+def centre_scores(x: np.ndarray, labels: np.ndarray, centres: np.ndarray) -> np.ndarray:
+    """How far each image is from its cluster centre, relative to its cluster's median
+    distance, as a robust z over all images (pooled: stable on small clusters).
+
+    A far-off image can take a k-means centre of its own; so members of tiny clusters (fewer
+    than max(3, 0.5 % of the images)) are scored by their distance to the nearest centre of a
+    real cluster, against the spread of all real clusters' members. Noise (-1) counts as one
+    cluster.
+
+    Args:
+        x: float32 (N, d) the clustered vectors.
+        labels: int (N,) cluster of each (-1 = noise).
+        centres: float32 (K, d).
+    """
+    from analytics.steps.cluster import assign
+
+    n = len(x)
+    if len(centres) == 0:
+        return robust_z(np.sqrt(((x - x.mean(axis=0)) ** 2).sum(axis=1)))
+    safe = np.maximum(labels, 0)
+    dist = np.sqrt(np.maximum(((x - centres[safe]) ** 2).sum(axis=1), 0))
+    sizes = np.bincount(labels[labels >= 0], minlength=len(centres))
+    real = sizes >= max(3, int(np.ceil(0.005 * n)))
+    ratio = np.ones(n, np.float32)  # distance / the cluster's median distance
     for c in np.unique(labels):
         members = labels == c
-        if members.sum() >= 3:
-            out[members] = robust_z(dist[members])
-    return out
+        if c < 0 or real[c]:
+            ratio[members] = dist[members] / max(float(np.median(dist[members])), 1e-9)
+    tiny = np.flatnonzero((labels >= 0) & ~real[safe])
+    inside = np.flatnonzero((labels < 0) | real[safe])
+    if len(tiny) and real.any():
+        _, sq = assign(x[tiny], centres[real])
+        ratio[tiny] = np.sqrt(np.maximum(sq, 0)) / max(float(np.median(dist[inside])), 1e-9)
+    med = np.median(ratio[inside]) if len(inside) else 1.0
+    mad = 1.4826 * np.median(np.abs(ratio[inside] - med)) if len(inside) else 1.0
+    return ((ratio - med) / max(float(mad), 1e-6)).astype(np.float32)
 
 
 def model_scores(

@@ -23,7 +23,7 @@ bp = APIBlueprint(
 class AnalyticsIn(Schema):
     k = Integer(load_default=0, validate=Range(0, 1000), metadata={"description": "0 = choose"})
     method = String(load_default="kmeans", validate=OneOf(["kmeans", "hdbscan"]))
-    outlier_fraction = Float(load_default=0.02, validate=Range(0.0, 0.5))
+    outlier_z = Float(load_default=3.5, validate=Range(0.0, 100.0))
     duplicate_similarity = Float(load_default=0.97, validate=Range(0.0, 1.0))
 
 
