@@ -20,7 +20,7 @@ BLUR_VARIANCE = 60.0  # variance of the Laplacian (at 256 px) below which it is 
 LOW_INFO_ENTROPY = 3.5  # bits of the grey histogram below which it holds little information
 MIN_SIDE = 64  # pixels: smaller is odd
 MAX_ASPECT = 4.0  # longer / shorter side above which it is odd
-GREY_CHROMA = 3.0  # mean |R-G| + |G-B| below which it is greyscale
+GREY_CHROMA = 0.03  # (mean |R-G| + |G-B|) / mean luminance below which it is greyscale
 NEAR_DUPLICATE_BITS = 4  # dHash Hamming distance at or below which two photos are near-duplicates
 
 
@@ -69,13 +69,14 @@ def assess(image: np.ndarray) -> QualityReport:
         flags.append("dark")
     if bright > BRIGHT_FRACTION:
         flags.append("over_exposed")
-    if blur < BLUR_VARIANCE and entropy >= LOW_INFO_ENTROPY:
-        flags.append("blurry")
+    exposure_ok = mean >= DARK_MEAN and bright <= BRIGHT_FRACTION
+    if blur < BLUR_VARIANCE and entropy >= LOW_INFO_ENTROPY and exposure_ok:
+        flags.append("blurry")  # dark, glaring and flat photos also have few edges
     if entropy < LOW_INFO_ENTROPY:
         flags.append("low_information")
     if min(h, w) < MIN_SIDE or aspect > MAX_ASPECT:
         flags.append("odd_size")
-    if chroma < GREY_CHROMA:
+    if chroma / max(mean, 1.0) < GREY_CHROMA and entropy >= LOW_INFO_ENTROPY:
         flags.append("greyscale")
     measures = {
         "mean": round(mean, 2),
