@@ -12,11 +12,11 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from analytics.quality import assess
 from core.images import read_image
-from tests.analytics.test_quality import degrade
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 WAYS = {
@@ -27,6 +27,23 @@ WAYS = {
     "strip": "odd_size",
     "grey": "greyscale",
 }
+
+
+def degrade(image: np.ndarray, how: str) -> np.ndarray:
+    """``uint8 (H, W, 3)`` degraded one known way (``none``: unchanged)."""
+    if how == "dark":
+        return (image * 0.1).astype(np.uint8)
+    if how == "glare":
+        return np.clip(image.astype(np.int16) + 160, 0, 255).astype(np.uint8)
+    if how == "blur":
+        return cv2.GaussianBlur(image, (0, 0), 6)
+    if how == "flat":
+        return np.full_like(image, 128)
+    if how == "strip":
+        return image[:40]
+    if how == "grey":
+        return np.repeat(cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)[..., None], 3, axis=2)
+    return image
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -29,9 +29,10 @@ def synthetic(n: int, dim: int, clusters: int, outlier_fraction: float, seed: in
     x = np.empty((n, dim), np.float32)
     for s in range(0, n, 65536):
         t = truth[s : s + 65536]
-        z = centres[np.maximum(t, 0)] + rng.normal(size=(len(t), 32)).astype(np.float32) * spread[
-            np.maximum(t, 0), None
-        ]
+        z = (
+            centres[np.maximum(t, 0)]
+            + rng.normal(size=(len(t), 32)).astype(np.float32) * spread[np.maximum(t, 0), None]
+        )
         far = t < 0
         z[far] = rng.normal(size=(int(far.sum()), 32)).astype(np.float32) * 6
         x[s : s + 65536] = z @ basis + rng.normal(size=(len(t), dim)).astype(np.float32) * 0.05

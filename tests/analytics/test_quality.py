@@ -3,30 +3,14 @@
 from __future__ import annotations
 
 import cv2
-import numpy as np
 import pytest
 
 from analytics.quality import assess, duplicate_flags
+from bench.analytics_quality import degrade
 from core.images import read_image
 from tests.conftest import DATA
 
 PHOTO = sorted((DATA / "grocery" / "queries" / "Oatly-Natural-Oatghurt").iterdir())[0]
-
-
-def degrade(image: np.ndarray, how: str) -> np.ndarray:
-    if how == "dark":
-        return (image * 0.1).astype(np.uint8)
-    if how == "glare":
-        return np.clip(image.astype(np.int16) + 160, 0, 255).astype(np.uint8)
-    if how == "blur":
-        return cv2.GaussianBlur(image, (0, 0), 6)
-    if how == "flat":
-        return np.full_like(image, 128)
-    if how == "strip":
-        return image[:40]
-    if how == "grey":
-        return np.repeat(cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)[..., None], 3, axis=2)
-    return image
 
 
 @pytest.mark.parametrize(
