@@ -6,7 +6,13 @@ import importlib
 
 import pytest
 
-COMMANDS = ["analytics.cli", "jobs.__main__", "bench.analytics_quality", "bench.analytics_scale"]
+COMMANDS = [
+    "analytics.cli",
+    "jobs.__main__",
+    "bench.analytics_quality",
+    "bench.analytics_scale",
+    "bench.analytics_accuracy",
+]
 
 
 @pytest.mark.parametrize("module", COMMANDS)
