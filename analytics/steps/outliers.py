@@ -29,7 +29,9 @@ def centre_scores(x: np.ndarray, labels: np.ndarray, centres: np.ndarray) -> np.
 
     A far-off image can take a k-means centre of its own; so members of tiny clusters (fewer
     than max(3, 0.5 % of the images)) are scored by their distance to the nearest centre of a
-    real cluster, against the spread of all real clusters' members. Noise (-1) counts as one
+    real cluster, against the spread of all real clusters' members; and a cluster's own
+    median distance counts at most twice the typical one (many odd images can form a diffuse
+    cluster of their own). Noise (-1) counts as one
     cluster.
 
     Args:
@@ -46,16 +48,20 @@ def centre_scores(x: np.ndarray, labels: np.ndarray, centres: np.ndarray) -> np.
     dist = np.sqrt(np.maximum(((x - centres[safe]) ** 2).sum(axis=1), 0))
     sizes = np.bincount(labels[labels >= 0], minlength=len(centres))
     real = sizes >= max(3, int(np.ceil(0.005 * n)))
+    tiny = np.flatnonzero((labels >= 0) & ~real[safe])
+    inside = np.flatnonzero((labels < 0) | real[safe])
+    typical = float(np.median(dist[inside])) if len(inside) else 1.0
     ratio = np.ones(n, np.float32)  # distance / the cluster's median distance
     for c in np.unique(labels):
         members = labels == c
         if c < 0 or real[c]:
-            ratio[members] = dist[members] / max(float(np.median(dist[members])), 1e-9)
-    tiny = np.flatnonzero((labels >= 0) & ~real[safe])
-    inside = np.flatnonzero((labels < 0) | real[safe])
+            # a cluster more than twice as spread as the typical one (a cloud of odd images
+            # that took a centre of its own) may not excuse its members
+            norm = min(float(np.median(dist[members])), 2 * typical)
+            ratio[members] = dist[members] / max(norm, 1e-9)
     if len(tiny) and real.any():
         _, sq = assign(x[tiny], centres[real])
-        ratio[tiny] = np.sqrt(np.maximum(sq, 0)) / max(float(np.median(dist[inside])), 1e-9)
+        ratio[tiny] = np.sqrt(np.maximum(sq, 0)) / max(typical, 1e-9)
     med = np.median(ratio[inside]) if len(inside) else 1.0
     mad = 1.4826 * np.median(np.abs(ratio[inside] - med)) if len(inside) else 1.0
     return ((ratio - med) / max(float(mad), 1e-6)).astype(np.float32)

@@ -108,3 +108,28 @@ def test_analytics_job_bad_catalogs(shop) -> None:
     job = client.get(f"/v1/jobs/{r.json['id']}").json
     assert job["state"] == "failed" and "0 embedded image(s)" in job["message"]
     assert job["files"] == []
+
+
+def test_catalog_quality_lists_flags_and_duplicates(shop, tmp_path: Path) -> None:
+    import cv2
+
+    from core.images import encode_jpeg, read_image
+
+    client, _ = shop
+    cid = client.post("/v1/catalogs", json={"name": "q", "kind": "products"}).json["id"]
+    photo = sorted((DATA / "grocery" / "queries" / "Banana").iterdir())[0]
+    dark = tmp_path / "dark.jpg"
+    dark.write_bytes(encode_jpeg((read_image(photo) * 0.1).astype("uint8")))
+    blurred = tmp_path / "blur.jpg"
+    blurred.write_bytes(encode_jpeg(cv2.GaussianBlur(read_image(photo), (0, 0), 6)))
+    _add(client, cid, "banana", [photo, dark, blurred])
+    _add(client, cid, "banana-copy", [photo])
+    r = client.get(f"/v1/catalogs/{cid}/quality")
+    assert r.status_code == 200, r.json
+    by_item = {}
+    for im in r.json["images"]:
+        by_item.setdefault(im["item_id"], []).append(im["warnings"])
+    assert by_item["banana"][0] == [] and "dark" in by_item["banana"][1]
+    assert "blurry" in by_item["banana"][2]
+    assert any("duplicate of image" in w and "item banana" in w for w in by_item["banana-copy"][0])
+    assert client.get("/v1/catalogs/nosuch/quality").status_code == 404
