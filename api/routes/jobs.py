@@ -51,9 +51,19 @@ def get_job(job_id: str):
     return job_json(owned_job(job_id))
 
 
-@bp.get("/<job_id>/files/<path:name>")
+@bp.get("/<job_id>/files/<name>")
 def get_job_file(job_id: str, name: str):
     """One result file of a finished job (409 while the job is not done)."""
+    return _job_file(job_id, name)
+
+
+@bp.get("/<job_id>/files/<folder>/<name>")
+def get_job_file_in_folder(job_id: str, folder: str, name: str):
+    """A result file one folder deep (e.g. ``sheets/cluster_0.jpg``) of a finished job."""
+    return _job_file(job_id, f"{folder}/{name}")
+
+
+def _job_file(job_id: str, name: str):
     record = owned_job(job_id)
     if record.state != "done":
         raise Conflict(

@@ -63,7 +63,7 @@ def test_job_state_progress_and_files(app_and_queue) -> None:
         ("/v1/jobs/{id}", "wrong", 401),  # unknown key
         ("/v1/jobs/doesnotexist", ALICE, 404),  # unknown job
         ("/v1/jobs/..%2Fetc", ALICE, 404),  # not a job id at all
-        ("/v1/jobs/{id}/files/..%2F..%2Fmanifest.json", ALICE, 409),  # not done: no files yet
+        ("/v1/jobs/{id}/files/..%2F..%2Fmanifest.json", ALICE, 404),  # no way out of files/
     ],
 )
 def test_job_errors(app_and_queue, path: str, key: str, status: int) -> None:
