@@ -58,3 +58,34 @@ def child_exit(server, worker):
     from prometheus_client import multiprocess
 
     multiprocess.mark_process_dead(worker.pid)
+
+
+# The job consumer (jobs/): a separate process beside the web workers, started once gunicorn
+# is ready and stopped when it exits; SIGHTING_JOB_WORKERS=0 starts none (run
+# `python -m jobs worker` on other hosts). Started with exec, not fork: nothing of the master.
+_consumer = None
+
+
+def when_ready(server):
+    """Start the job consumer (``python -m jobs worker``)."""
+    global _consumer
+    if _settings.job_workers > 0:
+        import subprocess
+        import sys
+
+        _consumer = subprocess.Popen(
+            [sys.executable, "-m", "jobs", "worker", "--workers", str(_settings.job_workers)]
+            + ["--parent-pid", str(os.getpid())],
+            cwd=os.path.dirname(os.path.abspath(__file__)),
+        )
+        server.log.info("job consumer started (pid %s)", _consumer.pid)
+
+
+def on_exit(server):
+    """Stop the job consumer (SIGTERM: it finishes nothing half-written; see jobs/runner.py)."""
+    if _consumer is not None and _consumer.poll() is None:
+        _consumer.terminate()
+        try:
+            _consumer.wait(timeout=graceful_timeout)
+        except Exception:  # noqa: BLE001 - a consumer that will not stop is killed
+            _consumer.kill()

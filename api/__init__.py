@@ -25,7 +25,7 @@ def create_app(settings: Settings | None = None, pipeline=None) -> APIFlask:
     """
     from api.errors import register_error_handlers
     from api.metrics import init_metrics
-    from api.routes import catalogs, explain, health, items, matching, streams
+    from api.routes import analytics, catalogs, explain, health, items, jobs, matching, streams
     from api.state import ModelQueue, SightingState
     from catalog.cache import CatalogCache
     from catalog.repository import CatalogRepository
@@ -67,7 +67,7 @@ def create_app(settings: Settings | None = None, pipeline=None) -> APIFlask:
         return response
 
     app.extensions["streams"] = streams.make_registry(settings, pipeline)
-    for module in (health, catalogs, items, matching, explain, streams):
+    for module in (health, catalogs, items, matching, explain, streams, jobs, analytics):
         app.register_blueprint(module.bp)
     app.register_blueprint(console_bp)  # the browser console: /console, / redirects there
     log.info("Sighting ready: storage=%s", settings.storage)

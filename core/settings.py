@@ -83,6 +83,18 @@ class Settings(BaseSettings):
     max_images_per_request: int = Field(32, ge=1)
     max_queue: int = Field(16, ge=0, description="model calls waiting per worker before 503")
 
+    # --- jobs (the task queue, jobs/) ---------------------------------------------------
+    queue_url: str = Field(
+        "", description="'' = SQLite under data_dir; sqlite:///PATH; redis://HOST:PORT/DB"
+    )
+    job_workers: int = Field(1, ge=0, description="consumer threads gunicorn starts; 0 = none")
+    job_heartbeat_s: float = Field(5.0, gt=0.0, description="a running job's heartbeat period")
+    job_timeout_s: float = Field(60.0, gt=0.0, description="no heartbeat this long = worker dead")
+    job_max_attempts: int = Field(2, ge=1, description="runs of a job whose worker keeps dying")
+    job_modules: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["analytics.job"], description="modules registering job kinds"
+    )
+
     # --- deploy (read by gunicorn.conf.py) --------------------------------------------------
     bind: str = "127.0.0.1:8000"
     workers: int = Field(2, ge=1, description="gunicorn worker processes, each with its own models")
@@ -91,7 +103,7 @@ class Settings(BaseSettings):
     pidfile: Path = Field(REPO_ROOT / "run" / "sighting.pid")
     log_dir: Path = Field(REPO_ROOT / "logs", description="access.log and error.log (daemon)")
 
-    @field_validator("api_keys", "admin_keys", mode="before")
+    @field_validator("api_keys", "admin_keys", "job_modules", mode="before")
     @classmethod
     def _split_keys(cls, value: object) -> object:
         if isinstance(value, str):

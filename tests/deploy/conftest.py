@@ -58,6 +58,7 @@ def server_env(root: Path, **extra: str) -> dict[str, str]:
         "SIGHTING_API_KEYS": f"{KEY_A},{KEY_B}",
         "SIGHTING_ADMIN_KEYS": KEY_ADMIN,
         "YOLO_CONFIG_DIR": str(root / "yolo"),
+        "SIGHTING_JOB_WORKERS": "0",  # no job consumer: children(master) are the web workers
     }
     return env | extra
 

@@ -1,0 +1,1 @@
+"""The analytics steps: scale, reduce, cluster, outliers, map, pairs, metrics."""

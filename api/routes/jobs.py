@@ -1,0 +1,79 @@
+"""Jobs: the state, progress and result files of a long job (analytics, batches, refits).
+
+Jobs are submitted by the routes of their kind (e.g. ``POST /v1/catalogs/<id>/analytics``)
+and read here. A job belongs to the tenant that submitted it: another tenant gets 404, as for
+catalogs; an admin key sees every job.
+"""
+
+from __future__ import annotations
+
+import mimetypes
+
+from apiflask import APIBlueprint
+from flask import Response, current_app
+
+from api.auth import caller
+from api.state import state
+from core.errors import Conflict, NotFound
+from jobs import JobQueue, JobRecord
+
+bp = APIBlueprint("jobs", __name__, tag="Jobs", url_prefix="/v1/jobs")
+
+
+def job_queue() -> JobQueue:
+    """This worker's `JobQueue` (built on first use over the app's store)."""
+    queue = current_app.extensions.get("jobs")
+    if queue is None:
+        s = state()
+        queue = current_app.extensions["jobs"] = JobQueue(s.settings, s.repository.store)
+    return queue
+
+
+def owned_job(job_id: str) -> JobRecord:
+    """The job's record if the caller may see it, else 404."""
+    record = job_queue().get(job_id)
+    who = caller()
+    if not who.admin and record.owner != who.tenant:
+        raise NotFound(f"no job {job_id!r}")
+    return record
+
+
+def job_json(record: JobRecord) -> dict:
+    """A job as the API answers it, with the URLs of its result files."""
+    body = record.to_public()
+    body["file_urls"] = {name: f"/v1/jobs/{record.job_id}/files/{name}" for name in record.files}
+    return body
+
+
+@bp.get("/<job_id>")
+def get_job(job_id: str):
+    """A job: ``state`` (queued, running, done, failed), ``progress``, ``message``, ``files``."""
+    return job_json(owned_job(job_id))
+
+
+@bp.get("/<job_id>/files/<name>")
+def get_job_file(job_id: str, name: str):
+    """One result file of a finished job (409 while the job is not done)."""
+    return _job_file(job_id, name)
+
+
+@bp.get("/<job_id>/files/<folder>/<name>")
+def get_job_file_in_folder(job_id: str, folder: str, name: str):
+    """A result file one folder deep (e.g. ``sheets/cluster_0.jpg``) of a finished job."""
+    return _job_file(job_id, f"{folder}/{name}")
+
+
+def _job_file(job_id: str, name: str):
+    record = owned_job(job_id)
+    if record.state != "done":
+        raise Conflict(
+            f"job {job_id!r} is {record.state}; its files are served once it is done",
+            details={"state": record.state},
+        )
+    if name not in record.files:
+        raise NotFound(f"job {job_id!r} has no file {name!r}", details={"files": record.files})
+    data = job_queue().file(job_id, name)
+    mimetype = mimetypes.guess_type(name)[0] or "application/octet-stream"
+    if mimetype.startswith("text/"):
+        mimetype += "; charset=utf-8"
+    return Response(data, mimetype=mimetype)

@@ -1,0 +1,72 @@
+"""NMI / ARI of the analytics clustering on the dev sets with known labels, beside plain
+KMeans on the raw descriptors (the seeds' way).
+
+    SIGHTING_THREADS=1 python -m bench.analytics_accuracy --sets grocery,dogs --limit 800
+
+Photos: ``SET/queries/<item>/`` (``_none`` left out), a seeded sample of ``--limit``, embedded
+with the kind's model (products for grocery, animals for dogs; vectors cached). Labels: the
+item (fine) and, for grocery, the coarse class of ``classes.csv``. Rows: the default run (k
+chosen by silhouette), the default run with k = the number of labels, and scikit-learn
+KMeans (k = the number of labels) on the raw vectors.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+from pathlib import Path
+
+import numpy as np
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+MODELS = {"grocery": "products", "dogs": "animals"}
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Print one CSV row per set, labels and method."""
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--sets", default="grocery,dogs")
+    p.add_argument("--limit", type=int, default=800, help="photos per set (seeded sample)")
+    args = p.parse_args(argv)
+    from sklearn.cluster import KMeans
+    from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
+
+    from analytics.data import Descriptors
+    from analytics.pipeline import AnalyticsConfig, run
+    from analytics.sources import embed_folder
+    from core.settings import Settings
+
+    settings = Settings(weights_dir=DATA.parent / "weights", device="cpu", detector="yolov5n")
+    print("set,labels,method,k,nmi,ari")
+    for name in args.sets.split(","):
+        full = embed_folder(DATA / name / "queries", settings, MODELS[name])
+        keep = [i for i, it in enumerate(full.items) if it != "_none"]
+        rng = np.random.default_rng(0)
+        keep = sorted(rng.choice(keep, size=min(args.limit, len(keep)), replace=False).tolist())
+        data = Descriptors(
+            [full.paths[i] for i in keep], full.vectors[keep], [full.items[i] for i in keep]
+        )
+        labelings = {"item": dict(zip(data.paths, data.items, strict=True))}
+        classes = DATA / name / "classes.csv"
+        if classes.is_file():
+            with open(classes, newline="") as f:
+                coarse = {r["item_id"]: r["coarse_class"] for r in csv.DictReader(f)}
+            labelings["coarse"] = {p: coarse.get(it, it) for p, it in labelings["item"].items()}
+        for lab, truth in labelings.items():
+            y = [truth[p] for p in data.paths]
+            k = len(set(y))
+            for method, config in (
+                ("default (k chosen)", AnalyticsConfig(max_k=100)),
+                ("default, k = labels", AnalyticsConfig(k=k)),
+            ):
+                r = run(data, config, truth)
+                m = r.metrics
+                print(f"{name},{lab},{method},{m['clusters']},{m['nmi']},{m['ari']}")
+            pred = KMeans(k, n_init=3, random_state=0).fit_predict(data.vectors)
+            nmi = normalized_mutual_info_score(y, pred)
+            ari = adjusted_rand_score(y, pred)
+            print(f"{name},{lab},sklearn KMeans raw (seeds),{k},{nmi:.4f},{ari:.4f}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
