@@ -23,10 +23,12 @@ def create_app(settings: Settings | None = None, pipeline=None) -> APIFlask:
         pipeline: an already loaded `matching.pipeline.Pipeline` to share (tests); loaded
             from ``settings`` when None.
     """
+    from api.auth import HEADER
     from api.catalog_cache import CatalogCache
     from api.errors import register_error_handlers
     from api.metrics import init_metrics
     from api.routes import catalogs, explain, health, items, matching, streams
+    from api.schemas import API_KEY, Error
     from api.state import ModelQueue, SightingState
     from catalog.repository import CatalogRepository
     from catalog.store import open_store
@@ -37,7 +39,11 @@ def create_app(settings: Settings | None = None, pipeline=None) -> APIFlask:
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.config["SPEC_FORMAT"] = "json"
     app.config["VALIDATION_ERROR_STATUS_CODE"] = 422
-    app.security_schemes = {"ApiKeyAuth": {"type": "apiKey", "in": "header", "name": "X-API-Key"}}
+    # every error answer is documented in the service's own shape (api/errors.py)
+    app.config["HTTP_ERROR_SCHEMA"] = Error
+    app.config["VALIDATION_ERROR_SCHEMA"] = Error
+    app.config["VALIDATION_ERROR_DESCRIPTION"] = "Bad input (a corrupt image, a bad option)"
+    app.security_schemes = {API_KEY: {"type": "apiKey", "in": "header", "name": HEADER}}
     app.info = {
         "description": "Find the exact items of a catalog in camera frames. "
         'Errors share one shape: {"error": {"status", "code", "message", "details"}}.'

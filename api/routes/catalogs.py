@@ -2,20 +2,31 @@
 
 from __future__ import annotations
 
-from apiflask import APIBlueprint, Schema
-from apiflask.fields import String
-from apiflask.validators import Length, OneOf
+from apiflask import APIBlueprint
 
 from api.auth import caller, check_owner
+from api.schemas import Catalog, CatalogIn, CatalogList, v1_doc
 from api.state import state
-from catalog.manifest import KINDS, Manifest
+from catalog.manifest import Manifest
 
 bp = APIBlueprint("catalogs", __name__, tag="Catalogs", url_prefix="/v1/catalogs")
 
-
-class CatalogIn(Schema):
-    name = String(required=True, validate=Length(1, 200), metadata={"example": "Shop 12 shelf"})
-    kind = String(load_default="products", validate=OneOf(KINDS), metadata={"example": "products"})
+_ID = "$response.body#/id"
+# what a new catalog's id opens (OpenAPI links: clients and schemathesis follow them)
+CATALOG_LINKS = {
+    name: {"operationId": name, "parameters": {"catalog_id": _ID}}
+    for name in (
+        "get_catalog",
+        "delete_catalog",
+        "add_item",
+        "list_items",
+        "detect",
+        "search",
+        "explain",
+        "stream_frame",
+        "process_video",
+    )
+}
 
 
 def summary(manifest: Manifest) -> dict:
@@ -50,6 +61,8 @@ def owned_manifest(catalog_id: str) -> Manifest:
 
 @bp.post("")
 @bp.input(CatalogIn, arg_name="body")
+@bp.output(Catalog, status_code=201, description="The new catalog", links=CATALOG_LINKS)
+@v1_doc(bp, "create_catalog", {})
 def create_catalog(body: dict):
     """Create a catalog (``kind``: products or animals). Answers 201 with its ``id``."""
     manifest = state().repository.create_catalog(body["name"], body["kind"], caller().tenant)
@@ -57,6 +70,8 @@ def create_catalog(body: dict):
 
 
 @bp.get("")
+@bp.output(CatalogList)
+@v1_doc(bp, "list_catalogs", {})
 def list_catalogs():
     """The caller's catalogs (an admin key sees every catalog)."""
     who = caller()
@@ -65,12 +80,15 @@ def list_catalogs():
 
 
 @bp.get("/<catalog_id>")
+@bp.output(Catalog)
+@v1_doc(bp, "get_catalog", {})
 def get_catalog(catalog_id: str):
     """One catalog: counts, version, models."""
     return summary(owned_manifest(catalog_id))
 
 
 @bp.delete("/<catalog_id>")
+@v1_doc(bp, "delete_catalog", {}, responses={204: {"description": "Deleted"}})
 def delete_catalog(catalog_id: str):
     """Delete a catalog with every image and cached feature. Answers 204."""
     owned_manifest(catalog_id)

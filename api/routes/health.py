@@ -5,6 +5,7 @@ from __future__ import annotations
 from apiflask import APIBlueprint
 
 from api.metrics import render
+from api.schemas import Alive, Ready, binary
 from api.state import state
 from core.errors import SightingError
 
@@ -12,12 +13,19 @@ bp = APIBlueprint("health", __name__, tag="Health")
 
 
 @bp.get("/healthz")
+@bp.output(Alive)
 def healthz():
     """Alive: the worker answers."""
     return {"status": "ok"}
 
 
 @bp.get("/readyz")
+@bp.output(Ready, description="Ready")
+@bp.doc(
+    responses={
+        503: {"description": "Not ready", "content": {"application/json": {"schema": Ready}}}
+    }
+)
 def readyz():
     """Ready: models loaded and the store reachable (503 otherwise)."""
     s = state()
@@ -33,7 +41,10 @@ def readyz():
 
 
 @bp.get("/metrics")
-@bp.doc(summary="Prometheus metrics of every worker")
+@bp.doc(
+    summary="Prometheus metrics of every worker",
+    responses={200: {"description": "Prometheus text format", "content": {"text/plain": binary()}}},
+)
 def metrics():
     """Prometheus text format, aggregated over gunicorn workers."""
     return render()
