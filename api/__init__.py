@@ -9,6 +9,7 @@ import logging
 import os
 
 from apiflask import APIFlask
+from flask import request
 
 from core.settings import Settings, get_settings
 
@@ -23,7 +24,7 @@ def create_app(settings: Settings | None = None, pipeline=None) -> APIFlask:
         pipeline: an already loaded `matching.pipeline.Pipeline` to share (tests); loaded
             from ``settings`` when None.
     """
-    from api.auth import HEADER
+    from api.auth import HEADER, caller
     from api.catalog_cache import CatalogCache
     from api.errors import register_error_handlers
     from api.metrics import init_metrics
@@ -65,6 +66,11 @@ def create_app(settings: Settings | None = None, pipeline=None) -> APIFlask:
     )
     register_error_handlers(app)
     init_metrics(app)
+
+    @app.before_request
+    def _authenticate() -> None:  # every /v1 route: 401 before anything else is looked at
+        if request.url_rule is not None and request.url_rule.rule.startswith("/v1/"):
+            caller()
 
     @app.after_request
     def _worker_header(response):

@@ -19,13 +19,15 @@ from apiflask import APIBlueprint, Schema
 from apiflask.fields import Boolean, Dict, File, Float, Integer, List, Nested, String
 from apiflask.validators import Length, OneOf, Range, Regexp
 from flask import current_app, has_app_context
+from marshmallow import INCLUDE
 
 from catalog.manifest import KINDS
 from core.settings import Settings
 
 API_KEY = "ApiKeyAuth"  # the security scheme's name (header X-API-Key)
 STREAM_ID_PATTERN = r"^[A-Za-z0-9._-]{1,64}$"  # tracking.streams.STREAM_ID
-ITEM_ID_PATTERN = r"^[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}$"  # catalog.repository._ITEM_ID
+# catalog.repository._ITEM_ID, or empty (a new random id)
+ITEM_ID_PATTERN = r"^([A-Za-z0-9_-][A-Za-z0-9._-]{0,127})?$"
 VIDEO_KEY_PATTERN = r"^videos/[A-Za-z0-9_-][A-Za-z0-9._-]*(/[A-Za-z0-9_-][A-Za-z0-9._-]*)*$"
 IMAGE_TYPES = ("image/jpeg", "image/png")
 
@@ -51,6 +53,22 @@ class UpToSetting(Range):
 
     @max.setter
     def max(self, value: object) -> None:  # Range.__init__ assigns it; the setting rules
+        pass
+
+
+class AtMostSetting(Length):
+    """``min <= len(value) <= settings.<name>`` of the serving app."""
+
+    def __init__(self, min: int, setting: str) -> None:  # noqa: A002 (Length's own name)
+        self.setting = setting
+        super().__init__(min=min, max=None)
+
+    @property
+    def max(self) -> int:  # read by validation and by apispec (``maxItems``)
+        return _setting(self.setting)
+
+    @max.setter
+    def max(self, value: object) -> None:  # Length.__init__ assigns it
         pass
 
 
@@ -140,17 +158,24 @@ class AddedImages(Schema):
     version = Integer(required=True, metadata={"description": "the catalog's new version"})
 
 
+class _Body(Schema):
+    """A request body documented here and read by `api.inputs` (which ignores other keys)."""
+
+    class Meta:
+        unknown = INCLUDE
+
+
 def _image_list(field: str) -> List:
     return List(
         File(),
         required=True,
         data_key=field,
-        validate=Length(min=1),
+        validate=AtMostSetting(1, "max_images_per_request"),
         metadata={"description": "JPEG or PNG files"},
     )
 
 
-class ItemForm(Schema):
+class ItemForm(_Body):
     """multipart/form-data of a new item."""
 
     images = _image_list("images")
@@ -160,7 +185,7 @@ class ItemForm(Schema):
     )
 
 
-class ImagesForm(Schema):
+class ImagesForm(_Body):
     """multipart/form-data of more images of an item."""
 
     images = _image_list("images")
@@ -170,12 +195,12 @@ def _base64_images() -> List:
     return List(
         String(metadata={"format": "byte"}),
         required=True,
-        validate=Length(min=1),
+        validate=AtMostSetting(1, "max_images_per_request"),
         metadata={"description": "base64 JPEG or PNG images (a data: URL prefix is allowed)"},
     )
 
 
-class ItemJSON(Schema):
+class ItemJSON(_Body):
     """application/json of a new item."""
 
     images = _base64_images()
@@ -183,20 +208,20 @@ class ItemJSON(Schema):
     metadata = Dict(metadata={"description": "free JSON object, at most 16 KiB"})
 
 
-class ImagesJSON(Schema):
+class ImagesJSON(_Body):
     """application/json of more images of an item."""
 
     images = _base64_images()
 
 
 # --------------------------------------------------------------------- matching: inputs
-class ImageForm(Schema):
+class ImageForm(_Body):
     """multipart/form-data with one image."""
 
     image = File(required=True, metadata={"description": "a JPEG or PNG file"})
 
 
-class ImageJSON(Schema):
+class ImageJSON(_Body):
     """application/json with one base64 image."""
 
     image = String(
@@ -277,7 +302,7 @@ class VideoQuery(Schema):
     )
 
 
-class StoredVideo(Schema):
+class StoredVideo(_Body):
     """application/json naming a video of the store (admin key when keys are configured)."""
 
     key = String(required=True, validate=Regexp(VIDEO_KEY_PATTERN))
@@ -286,7 +311,9 @@ class StoredVideo(Schema):
 class ExplainQuery(Schema):
     """Options of explain (also read from form fields or JSON keys of the same name)."""
 
-    item_id = String(required=True, metadata={"description": "the catalog item to explain"})
+    item_id = String(
+        required=True, validate=Length(min=1), metadata={"description": "the catalog item"}
+    )
     box = String(
         metadata={
             "description": "x0,y0,x1,y1 pixels of the crop (x0 < x1, y0 < y1); default: the "
@@ -313,7 +340,7 @@ _BOX = List(Float(), required=True, metadata={"description": "x0, y0, x1, y1 pix
 
 class Detection(Schema):
     box = _BOX
-    class_ = String(required=True, data_key="class")
+    class_ = String(required=True, data_key="class", attribute="class")
     confidence = Float(required=True)
     matches = List(Nested(Match), required=True)
 
@@ -382,7 +409,7 @@ class VideoLine(Schema):
     time = Float(metadata={"description": "seconds"})
     track = Integer(allow_none=True)
     box = List(Float())
-    class_ = String(data_key="class")
+    class_ = String(data_key="class", attribute="class")
     item = String(allow_none=True, metadata={"description": "best match"})
     score = Float(allow_none=True)
     verified = Boolean()
@@ -401,7 +428,7 @@ class Explanation(Schema):
     item_id = String(required=True)
     image_id = String(required=True, metadata={"description": "the catalog image drawn"})
     box = _BOX
-    class_ = String(required=True, data_key="class")
+    class_ = String(required=True, data_key="class", attribute="class")
     rank = Integer(required=True, allow_none=True)
     score = Float(required=True, allow_none=True)
     verified = Boolean(required=True)

@@ -62,7 +62,12 @@ def owned_manifest(catalog_id: str) -> Manifest:
 @bp.post("")
 @bp.input(CatalogIn, arg_name="body")
 @bp.output(Catalog, status_code=201, description="The new catalog", links=CATALOG_LINKS)
-@v1_doc(bp, "create_catalog", {})
+@v1_doc(
+    bp,
+    "create_catalog",
+    {400: "the body is not JSON"},
+    body={"required": True, "content": {"application/json": {"schema": CatalogIn}}},
+)
 def create_catalog(body: dict):
     """Create a catalog (``kind``: products or animals). Answers 201 with its ``id``."""
     manifest = state().repository.create_catalog(body["name"], body["kind"], caller().tenant)

@@ -14,6 +14,7 @@ bp = APIBlueprint("health", __name__, tag="Health")
 
 @bp.get("/healthz")
 @bp.output(Alive)
+@bp.doc(operation_id="healthz")
 def healthz():
     """Alive: the worker answers."""
     return {"status": "ok"}
@@ -43,6 +44,7 @@ def readyz():
 @bp.get("/metrics")
 @bp.doc(
     summary="Prometheus metrics of every worker",
+    operation_id="metrics",
     responses={200: {"description": "Prometheus text format", "content": {"text/plain": binary()}}},
 )
 def metrics():
