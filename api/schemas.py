@@ -107,6 +107,11 @@ class Error(Schema):
 
 # ------------------------------------------------------------------------------ catalogs
 class CatalogIn(Schema):
+    """A new catalog (other keys are allowed and ignored)."""
+
+    class Meta:
+        unknown = INCLUDE
+
     name = String(required=True, validate=Length(1, 200), metadata={"example": "Shop 12 shelf"})
     kind = String(load_default="products", validate=OneOf(KINDS), metadata={"example": "products"})
 
