@@ -43,7 +43,7 @@ def create_app(settings: Settings | None = None, pipeline=None) -> APIFlask:
     # every error answer is documented in the service's own shape (api/errors.py)
     app.config["HTTP_ERROR_SCHEMA"] = Error
     app.config["VALIDATION_ERROR_SCHEMA"] = Error
-    app.config["VALIDATION_ERROR_DESCRIPTION"] = "Bad input (a corrupt image, a bad option)"
+    app.config["VALIDATION_ERROR_DESCRIPTION"] = "Bad input: details name the fields"
     app.security_schemes = {API_KEY: {"type": "apiKey", "in": "header", "name": HEADER}}
     app.info = {
         "description": "Find the exact items of a catalog in camera frames. "

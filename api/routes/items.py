@@ -141,8 +141,15 @@ def list_items(catalog_id: str):
 
 
 @bp.get("/<item_id>")
-@bp.output(ItemOut)
-@v1_doc(bp, "get_item", {})
+# documented through the plugin (not @bp.output), which names it "Item" as ItemList nests it
+@v1_doc(
+    bp,
+    "get_item",
+    {},
+    responses={
+        200: {"description": "The item", "content": {"application/json": {"schema": ItemOut}}}
+    },
+)
 def get_item(catalog_id: str, item_id: str):
     """One item."""
     return item_json(_item(owned_manifest(catalog_id), item_id))

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
+from api.schemas import VideoLine
 from tests.api.conftest import ALICE
+from tests.api.test_openapi_fuzz import write_media
 
 METHODS = ("get", "post", "put", "patch", "delete")
 
@@ -170,3 +174,14 @@ def test_a_request_without_key_is_401_before_any_lookup(keyed_client) -> None:
         assert r.status_code == 401, (method, path, r.json)
         assert r.json["error"]["code"] == "unauthorized"
     assert keyed_client.get("/healthz").status_code == 200  # not under /v1: open
+
+
+def test_video_lines_have_the_documented_shape(shop, tmp_path) -> None:
+    client, catalog = shop
+    clip = (write_media(tmp_path) / "clip.mp4").read_bytes()
+    r = client.post(f"/v1/catalogs/{catalog}/videos", data=clip, content_type="video/mp4")
+    assert r.status_code == 200, r.data[:500]
+    lines = [json.loads(line) for line in r.data.decode().splitlines()]
+    assert "summary" in lines[-1] and len(lines) > 1  # the clip shows bottles
+    for line in lines:
+        assert VideoLine().validate(line) == {}, line  # no key off the document either

@@ -40,12 +40,12 @@ def write_media(folder: Path) -> Path:
         cv2.imwrite(str(folder / f"{i}.png"), small)
     cap = cv2.VideoCapture(str(VIDEO))
     writer = cv2.VideoWriter(
-        str(folder / "clip.mp4"), cv2.VideoWriter_fourcc(*"mp4v"), 10.0, (96, 64)
+        str(folder / "clip.mp4"), cv2.VideoWriter_fourcc(*"mp4v"), 10.0, (192, 108)
     )
     for _ in range(4):
         ok, frame = cap.read()
         assert ok, VIDEO
-        writer.write(cv2.resize(frame, (96, 64)))
+        writer.write(cv2.resize(frame, (192, 108)))
     writer.release()
     cap.release()
     return folder
