@@ -23,9 +23,10 @@ def healthz():
 @bp.get("/readyz")
 @bp.output(Ready, description="Ready")
 @bp.doc(
+    operation_id="readyz",
     responses={
         503: {"description": "Not ready", "content": {"application/json": {"schema": Ready}}}
-    }
+    },
 )
 def readyz():
     """Ready: models loaded and the store reachable (503 otherwise)."""

@@ -80,7 +80,7 @@ def test_answers_have_their_schemas(spec) -> None:
     }
     assert set(detect) >= {"200", "401", "404", "409", "413", "415", "422", "503"}
     created = paths["/v1/catalogs"]["post"]["responses"]["201"]["content"]["application/json"]
-    assert resolve(spec, created["schema"])["required"][0] == "id"
+    assert "id" in resolve(spec, created["schema"])["required"]
     video = paths["/v1/catalogs/{catalog_id}/videos"]["post"]
     assert "application/x-ndjson" in video["responses"]["200"]["content"]
     assert set(video["requestBody"]["content"]) == {"video/mp4", "application/json"}
