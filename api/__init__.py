@@ -9,6 +9,7 @@ import logging
 import os
 
 from apiflask import APIFlask
+from flask import request
 
 from core.settings import Settings, get_settings
 
@@ -23,9 +24,11 @@ def create_app(settings: Settings | None = None, pipeline=None) -> APIFlask:
         pipeline: an already loaded `matching.pipeline.Pipeline` to share (tests); loaded
             from ``settings`` when None.
     """
+    from api.auth import HEADER, caller
     from api.errors import register_error_handlers
     from api.metrics import init_metrics
     from api.routes import analytics, catalogs, explain, health, items, jobs, matching, streams
+    from api.schemas import API_KEY, Error
     from api.state import ModelQueue, SightingState
     from catalog.cache import CatalogCache
     from catalog.repository import CatalogRepository
@@ -38,7 +41,11 @@ def create_app(settings: Settings | None = None, pipeline=None) -> APIFlask:
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.config["SPEC_FORMAT"] = "json"
     app.config["VALIDATION_ERROR_STATUS_CODE"] = 422
-    app.security_schemes = {"ApiKeyAuth": {"type": "apiKey", "in": "header", "name": "X-API-Key"}}
+    # every error answer is documented in the service's own shape (api/errors.py)
+    app.config["HTTP_ERROR_SCHEMA"] = Error
+    app.config["VALIDATION_ERROR_SCHEMA"] = Error
+    app.config["VALIDATION_ERROR_DESCRIPTION"] = "Bad input: details name the fields"
+    app.security_schemes = {API_KEY: {"type": "apiKey", "in": "header", "name": HEADER}}
     app.info = {
         "description": "Find the exact items of a catalog in camera frames. "
         'Errors share one shape: {"error": {"status", "code", "message", "details"}}.'
@@ -60,6 +67,11 @@ def create_app(settings: Settings | None = None, pipeline=None) -> APIFlask:
     )
     register_error_handlers(app)
     init_metrics(app)
+
+    @app.before_request
+    def _authenticate() -> None:  # every /v1 route: 401 before anything else is looked at
+        if request.url_rule is not None and request.url_rule.rule.startswith("/v1/"):
+            caller()
 
     @app.after_request
     def _worker_header(response):

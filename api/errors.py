@@ -67,7 +67,9 @@ def register_error_handlers(app: APIFlask) -> None:
     @app.errorhandler(HTTPException)
     def _http_error(error: HTTPException):
         status = error.code or 500
-        return error_body(status, error.description or error.name), status
+        # werkzeug's own headers (a 405's Allow), less its HTML content type
+        headers = [(k, v) for k, v in error.get_headers() if k.lower() != "content-type"]
+        return error_body(status, error.description or error.name), status, headers
 
     @app.errorhandler(Exception)
     def _unexpected(error: Exception):

@@ -65,8 +65,20 @@ class CatalogCache:
         self._entries: OrderedDict[str, _Entry] = OrderedDict()
         self._lock = threading.Lock()
 
-    def get(self, catalog_id: str) -> tuple[Manifest, CatalogView]:
+    def get(
+        self, catalog_id: str, check: Callable[[Manifest], None] | None = None
+    ) -> tuple[Manifest, CatalogView]:
         """The catalog's current manifest and an up-to-date view.
+
+        The store is read only when the view's last check is older than ``sync_interval_s``
+        (or after `refresh`); otherwise the cached manifest answers.
+
+        Args:
+            catalog_id: the catalog.
+            check: called with the manifest before it is used (the cached one, or the one
+                just read from the store *before* any view is built or updated from it); its
+                exception (e.g. 404 for another tenant, 409 for another embedder) propagates
+                and leaves the cache as it was.
 
         Raises:
             NotFound: the catalog does not exist (any cached view is dropped).
@@ -77,12 +89,16 @@ class CatalogCache:
                 self._entries.move_to_end(catalog_id)
         now = time.monotonic()
         if entry is not None and now - entry.checked < self.sync_interval_s:
+            if check is not None:
+                check(entry.manifest)
             return entry.manifest, entry.view
         try:
             manifest = self.repository.get_manifest(catalog_id)
         except Exception:
             self.invalidate(catalog_id)
             raise
+        if check is not None:
+            check(manifest)  # before another model's vectors could be read into a view
         if entry is None or (
             entry.manifest.version > 0
             and (entry.manifest.embedder_fingerprint, entry.manifest.verifier_fingerprint)

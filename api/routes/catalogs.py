@@ -2,21 +2,32 @@
 
 from __future__ import annotations
 
-from apiflask import APIBlueprint, Schema
-from apiflask.fields import String
-from apiflask.validators import Length, OneOf
+from apiflask import APIBlueprint
 
 from api.auth import caller, check_owner
+from api.schemas import Catalog, CatalogDetail, CatalogIn, CatalogList, v1_doc
 from api.state import state
 from catalog.calibration import calibration_state
-from catalog.manifest import KINDS, Manifest
+from catalog.manifest import Manifest
 
 bp = APIBlueprint("catalogs", __name__, tag="Catalogs", url_prefix="/v1/catalogs")
 
-
-class CatalogIn(Schema):
-    name = String(required=True, validate=Length(1, 200), metadata={"example": "Shop 12 shelf"})
-    kind = String(load_default="products", validate=OneOf(KINDS), metadata={"example": "products"})
+_ID = "$response.body#/id"
+# what a new catalog's id opens (OpenAPI links: clients and schemathesis follow them)
+CATALOG_LINKS = {
+    name: {"operationId": name, "parameters": {"catalog_id": _ID}}
+    for name in (
+        "get_catalog",
+        "delete_catalog",
+        "add_item",
+        "list_items",
+        "detect",
+        "search",
+        "explain",
+        "stream_frame",
+        "process_video",
+    )
+}
 
 
 def summary(manifest: Manifest) -> dict:
@@ -51,6 +62,13 @@ def owned_manifest(catalog_id: str) -> Manifest:
 
 @bp.post("")
 @bp.input(CatalogIn, arg_name="body")
+@bp.output(Catalog, status_code=201, description="The new catalog", links=CATALOG_LINKS)
+@v1_doc(
+    bp,
+    "create_catalog",
+    {400: "the body is not JSON"},
+    body={"required": True, "content": {"application/json": {"schema": CatalogIn}}},
+)
 def create_catalog(body: dict):
     """Create a catalog (``kind``: products, animals, or vehicles, wildlife, other: no model
     was trained for those, they use the ImageNet features and the catalog's own calibration).
@@ -60,6 +78,8 @@ def create_catalog(body: dict):
 
 
 @bp.get("")
+@bp.output(CatalogList)
+@v1_doc(bp, "list_catalogs", {})
 def list_catalogs():
     """The caller's catalogs (an admin key sees every catalog)."""
     who = caller()
@@ -68,6 +88,8 @@ def list_catalogs():
 
 
 @bp.get("/<catalog_id>")
+@bp.output(CatalogDetail)
+@v1_doc(bp, "get_catalog", {})
 def get_catalog(catalog_id: str):
     """One catalog: counts, version, models, and its calibration: ``source`` (``catalog``:
     its own, or ``kind_default``), ``state`` (``fitted``, ``not_fitted``, ``stale``,
@@ -79,6 +101,7 @@ def get_catalog(catalog_id: str):
 
 
 @bp.delete("/<catalog_id>")
+@v1_doc(bp, "delete_catalog", {}, responses={204: {"description": "Deleted"}})
 def delete_catalog(catalog_id: str):
     """Delete a catalog with every image and cached feature. Answers 204."""
     owned_manifest(catalog_id)

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 from apiflask import APIBlueprint
-from apiflask.schemas import FileSchema
 from flask import Response, request
 
 from api.inputs import classes_option, json_body, option, read_images
-from api.routes.matching import catalog_for_matching
+from api.routes.matching import MATCH_ERRORS, catalog_for_matching
+from api.schemas import ExplainQuery, Explanation, ImageForm, ImageJSON, binary, image_body, v1_doc
 from api.state import state
 from core.errors import BadInput, NotFound
 from core.images import decode_image, encode_png
@@ -41,12 +41,21 @@ def _box_option() -> np.ndarray | None:
 
 
 @bp.post("/explain")
-@bp.output(
-    FileSchema(type="string", format="binary"),
-    content_type="image/png",
-    description="The explanation picture (PNG); with format=json, its numbers as JSON.",
+# documented, not validated here: item_id may also come in a form field or JSON key (`option`)
+@bp.input(ExplainQuery, location="query", arg_name="query", validation=False)
+@v1_doc(
+    bp,
+    "explain",
+    MATCH_ERRORS | {404: "unknown catalog, or no such item in it"},
+    body=image_body(ImageForm, ImageJSON),
+    responses={
+        200: {
+            "description": "The explanation picture (PNG); with format=json, its numbers",
+            "content": {"image/png": binary(), "application/json": {"schema": Explanation}},
+        }
+    },
 )
-def explain(catalog_id: str):
+def explain(catalog_id: str, query: object):
     """Why a photo matches one catalog item: keypoint correspondences and Grad-CAM heat-maps.
 
     Same image bodies as detect (raw ``image/jpeg`` / ``image/png``, multipart field

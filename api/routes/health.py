@@ -8,6 +8,7 @@ from apiflask import APIBlueprint
 
 from api.auth import caller
 from api.metrics import render
+from api.schemas import Alive, Ready, binary
 from api.state import state
 from catalog.manifest import KINDS
 from core.errors import SightingError
@@ -16,12 +17,21 @@ bp = APIBlueprint("health", __name__, tag="Health")
 
 
 @bp.get("/healthz")
+@bp.output(Alive)
+@bp.doc(operation_id="healthz")
 def healthz():
     """Alive: the worker answers."""
     return {"status": "ok"}
 
 
 @bp.get("/readyz")
+@bp.output(Ready, description="Ready")
+@bp.doc(
+    operation_id="readyz",
+    responses={
+        503: {"description": "Not ready", "content": {"application/json": {"schema": Ready}}}
+    },
+)
 def readyz():
     """Ready: models loaded and the store reachable (503 otherwise)."""
     s = state()
@@ -37,7 +47,11 @@ def readyz():
 
 
 @bp.get("/metrics")
-@bp.doc(summary="Prometheus metrics of every worker")
+@bp.doc(
+    summary="Prometheus metrics of every worker",
+    operation_id="metrics",
+    responses={200: {"description": "Prometheus text format", "content": {"text/plain": binary()}}},
+)
 def metrics():
     """Prometheus text format, aggregated over gunicorn workers."""
     return render()

@@ -12,6 +12,18 @@ from flask import Response, request
 
 from api.inputs import json_body, metadata_option, read_images
 from api.routes.catalogs import owned_manifest
+from api.schemas import (
+    AddedImages,
+    ImagesForm,
+    ImagesJSON,
+    ItemForm,
+    ItemJSON,
+    ItemList,
+    binary,
+    image_body,
+    v1_doc,
+)
+from api.schemas import Item as ItemOut
 from api.state import state
 from catalog.cache import model_fingerprints
 from catalog.manifest import Item, Manifest
@@ -20,6 +32,31 @@ from core.errors import BadInput, Conflict, NotFound
 from matching.references import to_blobs
 
 bp = APIBlueprint("items", __name__, tag="Items", url_prefix="/v1/catalogs/<catalog_id>/items")
+
+_CATALOG = "$request.path.catalog_id"
+_ITEM = "$response.body#/item_id"
+_IMAGE = "$response.body#/image_ids/0"
+# what a new item's ids open (OpenAPI links)
+ITEM_LINKS = {
+    name: {"operationId": name, "parameters": {"catalog_id": _CATALOG, "item_id": _ITEM}}
+    for name in ("get_item", "delete_item", "add_images")
+} | {
+    name: {
+        "operationId": name,
+        "parameters": {"catalog_id": _CATALOG, "item_id": _ITEM, "image_id": _IMAGE},
+    }
+    for name in ("get_image", "delete_image")
+}
+ITEM_LINKS["explain"] = {
+    "operationId": "explain",
+    "parameters": {"catalog_id": _CATALOG, "query.item_id": _ITEM},
+}
+_UPLOAD_ERRORS = {
+    413: "too many images, or an image over the pixel limit",
+    415: "not an image",
+    422: "corrupt image, bad item id or metadata",
+}
+_STORED_TYPES = ("image/jpeg", "image/png", "image/webp", "image/bmp", "image/tiff", "image/gif")
 
 
 def item_json(item: Item) -> dict:
@@ -73,6 +110,13 @@ def _add(catalog_id: str, item_id: str | None, metadata: dict | None, *, new_ite
 
 
 @bp.post("")
+@bp.output(AddedImages, status_code=201, description="Stored", links=ITEM_LINKS)
+@v1_doc(
+    bp,
+    "add_item",
+    _UPLOAD_ERRORS | {409: "the item exists"},
+    body=image_body(ItemForm, ItemJSON),
+)
 def add_item(catalog_id: str):
     """Add an item with one or more images.
 
@@ -89,6 +133,8 @@ def add_item(catalog_id: str):
 
 
 @bp.get("")
+@bp.output(ItemList)
+@v1_doc(bp, "list_items", {})
 def list_items(catalog_id: str):
     """Every item with its metadata and image ids."""
     manifest = owned_manifest(catalog_id)
@@ -96,6 +142,15 @@ def list_items(catalog_id: str):
 
 
 @bp.get("/<item_id>")
+# documented through the plugin (not @bp.output), which names it "Item" as ItemList nests it
+@v1_doc(
+    bp,
+    "get_item",
+    {},
+    responses={
+        200: {"description": "The item", "content": {"application/json": {"schema": ItemOut}}}
+    },
+)
 def get_item(catalog_id: str, item_id: str):
     """One item."""
     return item_json(_item(owned_manifest(catalog_id), item_id))
@@ -124,6 +179,7 @@ def update_item(catalog_id: str, item_id: str):
 
 
 @bp.delete("/<item_id>")
+@v1_doc(bp, "delete_item", {}, responses={204: {"description": "Deleted"}})
 def delete_item(catalog_id: str, item_id: str):
     """Delete an item, its images and their features. Answers 204."""
     _item(owned_manifest(catalog_id), item_id)
@@ -133,12 +189,30 @@ def delete_item(catalog_id: str, item_id: str):
 
 
 @bp.post("/<item_id>/images")
+@bp.output(AddedImages, status_code=201, description="Stored", links=ITEM_LINKS)
+@v1_doc(
+    bp,
+    "add_images",
+    _UPLOAD_ERRORS | {409: "the catalog changed models meanwhile"},
+    body=image_body(ImagesForm, ImagesJSON),
+)
 def add_images(catalog_id: str, item_id: str):
     """Add images to an existing item (same bodies as adding an item). Answers 201."""
     return _add(catalog_id, item_id, None, new_item=False)
 
 
 @bp.get("/<item_id>/images/<image_id>")
+@v1_doc(
+    bp,
+    "get_image",
+    {},
+    responses={
+        200: {
+            "description": "The image as uploaded",
+            "content": {t: binary() for t in _STORED_TYPES},
+        }
+    },
+)
 def get_image(catalog_id: str, item_id: str, image_id: str):
     """The stored original of one reference image."""
     if image_id not in _item(owned_manifest(catalog_id), item_id).images:
@@ -148,6 +222,7 @@ def get_image(catalog_id: str, item_id: str, image_id: str):
 
 
 @bp.delete("/<item_id>/images/<image_id>")
+@v1_doc(bp, "delete_image", {}, responses={204: {"description": "Deleted"}})
 def delete_image(catalog_id: str, item_id: str, image_id: str):
     """Delete one image of an item and its features. Answers 204."""
     if image_id not in _item(owned_manifest(catalog_id), item_id).images:

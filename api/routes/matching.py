@@ -4,9 +4,20 @@ from __future__ import annotations
 
 from apiflask import APIBlueprint
 
+from api.auth import check_owner
 from api.inputs import classes_option, option, read_images
 from api.metrics import count_matches, observe_stages
-from api.routes.catalogs import needs_reindex, owned_manifest
+from api.routes.catalogs import needs_reindex
+from api.schemas import (
+    DetectQuery,
+    DetectResult,
+    ImageForm,
+    ImageJSON,
+    SearchQuery,
+    SearchResult,
+    image_body,
+    v1_doc,
+)
 from api.state import state
 from catalog.manifest import Manifest
 from core.errors import Conflict
@@ -19,13 +30,10 @@ bp = APIBlueprint("matching", __name__, tag="Matching", url_prefix="/v1/catalogs
 def catalog_for_matching(catalog_id: str):
     """The caller's catalog, ready to search (404 unknown or foreign; 409 when it was indexed
     with another embedder than this service runs for its kind)."""
-    s = state()
-    # checked on the stored manifest before the view is built: another model's vectors may
-    # not even have this model's length
-    _check_embedder(owned_manifest(catalog_id))
-    manifest, view = s.catalogs.get(catalog_id)
-    _check_embedder(manifest)
-    return view
+    # answered from the worker's cached manifest (re-read every SIGHTING_SYNC_INTERVAL_S);
+    # the cache runs the check on a newly read manifest before it builds a view from it:
+    # another model's vectors may not even have this model's length
+    return state().catalogs.get(catalog_id, check=_check_usable)[1]
 
 
 def calibration_source(view) -> str:
@@ -33,7 +41,9 @@ def calibration_source(view) -> str:
     return state().pipeline.calibration_for(view)[1]
 
 
-def _check_embedder(manifest: Manifest) -> None:
+def _check_usable(manifest: Manifest) -> None:
+    """404 unless the caller may use the catalog; 409 when another embedder indexed it."""
+    check_owner(manifest.owner, manifest.catalog_id)
     if needs_reindex(manifest):
         mine = state().pipeline.embedder_for(manifest.kind).fingerprint
         raise Conflict(
@@ -43,8 +53,19 @@ def _check_embedder(manifest: Manifest) -> None:
         )
 
 
+MATCH_ERRORS = {
+    409: "the catalog was indexed with another embedder: re-index it",
+    413: "image over the pixel limit",
+    415: "not an image",
+    422: "corrupt image or bad option",
+}
+
+
 @bp.post("/detect")
-def detect(catalog_id: str):
+@bp.input(DetectQuery, location="query", arg_name="query")
+@bp.output(DetectResult, description="Every object of the frame and its best matches")
+@v1_doc(bp, "detect", MATCH_ERRORS, body=image_body(ImageForm, ImageJSON))
+def detect(catalog_id: str, query: dict):
     """Find every object of a frame and the catalog items it is.
 
     Body: a raw ``image/jpeg`` or ``image/png`` frame, multipart field ``image``, or JSON
@@ -56,6 +77,8 @@ def detect(catalog_id: str):
     ``score >= threshold``; ``calibration``: ``catalog`` (the catalog's own scored it) or
     ``kind_default`` (the kind's: not fitted yet, too small, or stale).
     """
+    # ``query`` is the query string validated by DetectQuery; `option` reads each option from
+    # it, or from a form field or JSON key of the same name
     s = state()
     timer = Timer()
     with timer.stage("decode"):
@@ -81,14 +104,17 @@ def detect(catalog_id: str):
 
 
 @bp.post("/search")
-def search(catalog_id: str):
+@bp.input(SearchQuery, location="query", arg_name="query")
+@bp.output(SearchResult, description="Catalog items, best score first")
+@v1_doc(bp, "search", MATCH_ERRORS, body=image_body(ImageForm, ImageJSON))
+def search(catalog_id: str, query: dict):
     """A ranked list of catalog items for a whole photo (the lost-pet use).
 
     Same bodies as detect. The photo and its detected objects are matched, and items are
     ranked by their best score over all of them; ``top_k`` up to 100 (default 20). Nothing
     is hidden behind a threshold unless ``min_score`` is given.
     """
-    s = state()
+    s = state()  # ``query``: validated by SearchQuery, read by `option` (as in detect)
     image = read_images(s.settings, field="image", many=False)[0]
     top_k = option("top_k", int, s.settings.search_top_k, lo=1, hi=s.settings.max_top_k)
     config = PipelineConfig.from_settings(

@@ -19,7 +19,22 @@ from flask import Response, current_app, request, stream_with_context
 from api.auth import caller
 from api.inputs import classes_option, option, read_images
 from api.metrics import observe_stages
-from api.routes.matching import catalog_for_matching
+from api.routes.matching import MATCH_ERRORS, catalog_for_matching
+from api.schemas import (
+    ImageForm,
+    ImageJSON,
+    StoredVideo,
+    StreamFrame,
+    StreamHeaders,
+    StreamList,
+    StreamPath,
+    StreamQuery,
+    VideoLine,
+    VideoQuery,
+    binary,
+    image_body,
+    v1_doc,
+)
 from api.state import state
 from catalog.videos import VIDEO_PREFIX, check_video_key
 from core.errors import BadInput, Forbidden, UnsupportedMedia
@@ -33,6 +48,15 @@ from tracking.video import VideoStats, open_video, run_video
 bp = APIBlueprint("streams", __name__, tag="Streams")
 
 CLIENT_HEADER = "X-Stream-Client"
+STREAM_LINKS = {
+    "close_stream": {
+        "operationId": "close_stream",
+        "parameters": {
+            "catalog_id": "$request.path.catalog_id",
+            "stream_id": "$request.path.stream_id",
+        },
+    }
+}
 
 
 def make_registry(settings: Settings, pipeline: Pipeline) -> StreamRegistry:
@@ -61,7 +85,18 @@ def _config(settings: Settings) -> PipelineConfig:
 
 
 @bp.post("/v1/catalogs/<catalog_id>/streams/<stream_id>/frames")
-def stream_frame(catalog_id: str, stream_id: str):
+@bp.input(StreamPath, location="path", arg_name="path")
+@bp.input(StreamQuery, location="query", arg_name="query")
+@bp.input(StreamHeaders, location="headers", arg_name="headers")
+@bp.output(StreamFrame, description="The frame's tracked detections", links=STREAM_LINKS)
+@v1_doc(
+    bp,
+    "stream_frame",
+    MATCH_ERRORS
+    | {409: "frame index not forward, another X-Stream-Client, or another embedder's catalog"},
+    body=image_body(ImageForm, ImageJSON),
+)
+def stream_frame(catalog_id: str, stream_id: str, path: dict, query: dict, headers: dict):
     """One frame of a live stream: detections with track ids and (cached) matches.
 
     Body: one frame, as for detect (raw ``image/jpeg``/``image/png``, multipart ``image``, or
@@ -73,6 +108,7 @@ def stream_frame(catalog_id: str, stream_id: str):
     "frame_index", "detections": [{"track_id", "box", "class", "confidence", "matches",
     "verified_now"}], "timings"}``; the whole frame is not matched on streams.
     """
+    # path, query and headers: validated by their schemas; `option` reads the options
     s = state()
     check_stream_id(stream_id)
     timer = Timer()
@@ -97,7 +133,9 @@ def stream_frame(catalog_id: str, stream_id: str):
 
 
 @bp.delete("/v1/catalogs/<catalog_id>/streams/<stream_id>")
-def close_stream(catalog_id: str, stream_id: str):
+@bp.input(StreamPath, location="path", arg_name="path")
+@v1_doc(bp, "close_stream", {}, responses={204: {"description": "Closed"}})
+def close_stream(catalog_id: str, stream_id: str, path: dict):
     """Close a stream of this worker and forget its tracks. 204; 404 if it is not open."""
     check_stream_id(stream_id)
     registry().close((caller().tenant, catalog_id, stream_id))
@@ -105,6 +143,8 @@ def close_stream(catalog_id: str, stream_id: str):
 
 
 @bp.get("/v1/streams")
+@bp.output(StreamList)
+@v1_doc(bp, "list_streams", {})
 def list_streams():
     """The caller's open streams on the worker that answers (see ``X-Sighting-Worker``)."""
     who = caller()
@@ -183,7 +223,29 @@ def _save_upload() -> str:
 
 
 @bp.post("/v1/catalogs/<catalog_id>/videos")
-def process_video(catalog_id: str):
+@bp.input(VideoQuery, location="query", arg_name="query")
+@v1_doc(
+    bp,
+    "process_video",
+    MATCH_ERRORS
+    | {
+        403: "naming a stored video needs an admin key",
+        413: "video over the body or stored-video size limit",
+        415: "not a video",
+        422: "a file OpenCV cannot decode, a bad key or option",
+    },
+    body={
+        "required": True,
+        "content": {"video/mp4": binary(), "application/json": {"schema": StoredVideo}},
+    },
+    responses={
+        200: {
+            "description": "One JSON line per detection per frame, then a summary line",
+            "content": {"application/x-ndjson": {"schema": VideoLine}},
+        }
+    },
+)
+def process_video(catalog_id: str, query: dict):
     """Match a whole video file with tracking; answers ``application/x-ndjson``.
 
     Body: ``video/mp4`` (or multipart field ``video``), within the body size limit; or

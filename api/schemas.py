@@ -1,0 +1,525 @@
+"""The OpenAPI shapes of the HTTP service: marshmallow schemas of every request and answer.
+
+APIFlask turns these into ``/openapi.json``: query options (``@bp.input(..., location=
+"query")``, validated), answers (``@bp.output`` / the ``responses`` of `v1_doc`), the one error
+shape (``HTTP_ERROR_SCHEMA``) and the request bodies, which come in several media types at
+once (raw image, multipart, JSON base64) and are therefore declared by `v1_doc` too.
+
+A few limits depend on the serving app (``SIGHTING_MAX_TOP_K``, the detector's class names):
+their validators read the current app when the document is built or a request validated, and
+the defaults outside an app.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from apiflask import APIBlueprint, Schema
+from apiflask.fields import Boolean, Dict, File, Float, Integer, List, Nested, String
+from apiflask.validators import Length, OneOf, Range, Regexp
+from flask import current_app, has_app_context
+from marshmallow import INCLUDE, RAISE
+
+from core.kinds import KINDS
+from core.settings import Settings
+
+API_KEY = "ApiKeyAuth"  # the security scheme's name (header X-API-Key)
+STREAM_ID_PATTERN = r"^[A-Za-z0-9._-]{1,64}$"  # tracking.streams.STREAM_ID
+# catalog.repository._ITEM_ID, or empty (a new random id)
+ITEM_ID_PATTERN = r"^([A-Za-z0-9_-][A-Za-z0-9._-]{0,127})?$"
+VIDEO_KEY_PATTERN = r"^videos/[A-Za-z0-9_-][A-Za-z0-9._-]*(/[A-Za-z0-9_-][A-Za-z0-9._-]*)*$"
+IMAGE_TYPES = ("image/jpeg", "image/png")
+
+
+# --------------------------------------------------------------------------- live limits
+def _setting(name: str) -> Any:
+    """A setting of the serving app, or its default outside an app context."""
+    if has_app_context() and "sighting" in current_app.extensions:
+        return getattr(current_app.extensions["sighting"].settings, name)
+    return Settings.model_fields[name].default
+
+
+class UpToSetting(Range):
+    """``min <= value <= settings.<name>`` of the serving app."""
+
+    def __init__(self, min: int, setting: str) -> None:  # noqa: A002 (Range's own name)
+        self.setting = setting
+        super().__init__(min=min, max=None)
+
+    @property
+    def max(self) -> int:  # read by validation and by apispec (``maximum``)
+        return _setting(self.setting)
+
+    @max.setter
+    def max(self, value: object) -> None:  # Range.__init__ assigns it; the setting rules
+        pass
+
+
+class AtMostSetting(Length):
+    """``min <= len(value) <= settings.<name>`` of the serving app."""
+
+    def __init__(self, min: int, setting: str) -> None:  # noqa: A002 (Length's own name)
+        self.setting = setting
+        super().__init__(min=min, max=None)
+
+    @property
+    def max(self) -> int:  # read by validation and by apispec (``maxItems``)
+        return _setting(self.setting)
+
+    @max.setter
+    def max(self, value: object) -> None:  # Length.__init__ assigns it
+        pass
+
+
+class ClassNames(Regexp):
+    """A comma-separated list of the serving detector's class names (empty: no filter)."""
+
+    def __init__(self) -> None:
+        super().__init__(".*", error="unknown class name(s) in {input!r}; see the enum")
+
+    @property
+    def regex(self) -> re.Pattern:  # read by validation and by apispec (``pattern``)
+        names: tuple[str, ...] = ()
+        if has_app_context() and "sighting" in current_app.extensions:
+            names = tuple(current_app.extensions["sighting"].pipeline.detector.names)
+        one = "|".join(re.escape(n) for n in sorted(names, key=len, reverse=True)) or "[^,]+"
+        return re.compile(f"^(?:(?:{one})(?:,(?:{one}))*)?$")
+
+    @regex.setter
+    def regex(self, value: object) -> None:  # Regexp.__init__ assigns it
+        pass
+
+
+# -------------------------------------------------------------------------------- errors
+class ErrorDetail(Schema):
+    status = Integer(required=True, metadata={"example": 404})
+    code = String(required=True, metadata={"example": "not_found"})
+    message = String(required=True, metadata={"example": "catalog 'abc' not found"})
+    details = Dict(required=True, metadata={"example": {}})
+
+
+class Error(Schema):
+    """Every error answer: ``{"error": {"status", "code", "message", "details"}}``."""
+
+    error = Nested(ErrorDetail, required=True)
+
+
+# ------------------------------------------------------------------------------ catalogs
+class CatalogIn(Schema):
+    """A new catalog (no other keys: a misspelt one is refused with 422)."""
+
+    class Meta:
+        unknown = RAISE  # explicit, so the document says additionalProperties: false
+
+    name = String(required=True, validate=Length(1, 200), metadata={"example": "Shop 12 shelf"})
+    kind = String(load_default="products", validate=OneOf(KINDS), metadata={"example": "products"})
+
+
+class Catalog(Schema):
+    id = String(required=True, metadata={"example": "k2c9x0q7d1ma"})
+    name = String(required=True)
+    kind = String(required=True, validate=OneOf(KINDS))
+    version = Integer(required=True, metadata={"description": "+1 on every change"})
+    items = Integer(required=True)
+    images = Integer(required=True)
+    created_at = String(required=True, metadata={"description": "ISO 8601 UTC"})
+    updated_at = String(required=True, metadata={"description": "ISO 8601 UTC"})
+    embedder = String(
+        required=True, allow_none=True, metadata={"description": "fingerprint of its vectors"}
+    )
+    needs_reindex = Boolean(
+        required=True, metadata={"description": "indexed with another embedder: searches 409"}
+    )
+
+
+class CatalogCalibrationState(Schema):
+    """Which calibration scores a catalog's answers, and what it rests on."""
+
+    source = String(
+        required=True,
+        validate=OneOf(["catalog", "kind_default"]),
+        metadata={"description": "its own calibration, or its kind's default"},
+    )
+    state = String(required=True, validate=OneOf(["fitted", "not_fitted", "stale", "too_small"]))
+    threshold = Float(required=True, metadata={"description": "score at which verified"})
+    reason = String(metadata={"description": "why it is too small to calibrate"})
+    genuine_pairs = Integer()
+    impostor_pairs = Integer()
+    fitted_at = String(metadata={"description": "ISO 8601 UTC"})
+    look_alikes = List(
+        Dict(), metadata={"description": "worst look-alike pairs: item, looks_like, score, ..."}
+    )
+    fit = Dict(metadata={"description": "the fit's figures on the catalog's own pairs"})
+
+
+class CatalogDetail(Catalog):
+    calibration = Nested(CatalogCalibrationState, required=True)
+
+
+class CatalogList(Schema):
+    catalogs = List(Nested(Catalog), required=True)
+
+
+# --------------------------------------------------------------------------------- items
+class ImageRecord(Schema):
+    image_id = String(required=True)
+    width = Integer(required=True)
+    height = Integer(required=True)
+    content_type = String(required=True, metadata={"example": "image/jpeg"})
+    added_at = String(required=True, metadata={"description": "ISO 8601 UTC"})
+
+
+class Item(Schema):
+    item_id = String(required=True, metadata={"example": "arla-milk"})
+    metadata = Dict(required=True, metadata={"example": {"name": "Arla standard milk 1 l"}})
+    images = List(Nested(ImageRecord), required=True)
+
+
+class ItemList(Schema):
+    items = List(Nested(Item), required=True)
+    version = Integer(required=True)
+
+
+class AddedImages(Schema):
+    item_id = String(required=True)
+    image_ids = List(String(), required=True)
+    version = Integer(required=True, metadata={"description": "the catalog's new version"})
+
+
+class _Body(Schema):
+    """A request body documented here and read by `api.inputs` (which ignores other keys)."""
+
+    class Meta:
+        unknown = INCLUDE
+
+
+def _image_list(field: str) -> List:
+    return List(
+        File(),
+        required=True,
+        data_key=field,
+        validate=AtMostSetting(1, "max_images_per_request"),
+        metadata={"description": "JPEG or PNG files"},
+    )
+
+
+class ItemForm(_Body):
+    """multipart/form-data of a new item."""
+
+    images = _image_list("images")
+    item_id = String(
+        validate=Regexp(ITEM_ID_PATTERN),
+        metadata={"description": "default: a new random id"},
+    )
+
+
+class ImagesForm(_Body):
+    """multipart/form-data of more images of an item."""
+
+    images = _image_list("images")
+
+
+def _base64_images() -> List:
+    return List(
+        String(metadata={"format": "byte"}),
+        required=True,
+        validate=AtMostSetting(1, "max_images_per_request"),
+        metadata={"description": "base64 JPEG or PNG images (a data: URL prefix is allowed)"},
+    )
+
+
+class ItemJSON(_Body):
+    """application/json of a new item."""
+
+    images = _base64_images()
+    item_id = String(validate=Regexp(ITEM_ID_PATTERN))
+    metadata = Dict(metadata={"description": "free JSON object, at most 16 KiB"})
+
+
+class ImagesJSON(_Body):
+    """application/json of more images of an item."""
+
+    images = _base64_images()
+
+
+# --------------------------------------------------------------------- matching: inputs
+class ImageForm(_Body):
+    """multipart/form-data with one image."""
+
+    image = File(required=True, metadata={"description": "a JPEG or PNG file"})
+
+
+class ImageJSON(_Body):
+    """application/json with one base64 image."""
+
+    image = String(
+        required=True,
+        metadata={"format": "byte", "description": "base64 JPEG or PNG (data: URL allowed)"},
+    )
+
+
+def _top_k(default: str) -> Integer:
+    return Integer(
+        validate=UpToSetting(1, "max_top_k"),
+        metadata={"description": f"candidates per object (default {default})"},
+    )
+
+
+_VERIFY = Boolean(metadata={"description": "keypoint verification (default true)"})
+_MIN_SCORE = Float(
+    validate=Range(0.0, 1.0), metadata={"description": "hide matches scored below (default 0)"}
+)
+_CLASSES = String(
+    validate=ClassNames(),
+    metadata={"description": "comma-separated detector class names to keep (default: all)"},
+)
+
+
+class DetectQuery(Schema):
+    """Options of detect (also read from form fields or JSON keys of the same name)."""
+
+    top_k = _top_k("SIGHTING_TOP_K")
+    verify = _VERIFY
+    min_score = _MIN_SCORE
+    classes = _CLASSES
+    whole_frame = Boolean(
+        metadata={"description": "also match the whole frame (default SIGHTING_WHOLE_FRAME)"}
+    )
+
+
+class SearchQuery(Schema):
+    """Options of search (also read from form fields or JSON keys of the same name)."""
+
+    top_k = _top_k("20")
+    verify = _VERIFY
+    min_score = _MIN_SCORE
+    classes = _CLASSES
+
+
+class StreamQuery(Schema):
+    """Options of a stream frame (also read from form fields or JSON keys)."""
+
+    frame_index = Integer(
+        validate=Range(min=0), metadata={"description": "increasing; default: last + 1"}
+    )
+    top_k = _top_k("SIGHTING_TOP_K")
+    verify = _VERIFY
+    classes = _CLASSES
+
+
+class StreamPath(Schema):
+    catalog_id = String(required=True)
+    stream_id = String(required=True, validate=Regexp(STREAM_ID_PATTERN))
+
+
+class StreamHeaders(Schema):
+    client = String(
+        data_key="X-Stream-Client",
+        metadata={"description": "names the sender; another sender on the stream gets 409"},
+    )
+
+
+class VideoQuery(Schema):
+    """Options of a video (also read from JSON keys of the same name)."""
+
+    top_k = _top_k("SIGHTING_TOP_K")
+    verify = _VERIFY
+    classes = _CLASSES
+    stride = Integer(
+        validate=Range(1, 1000), metadata={"description": "every n-th frame (default 1)"}
+    )
+
+
+class StoredVideo(_Body):
+    """application/json naming a video of the store (admin key when keys are configured)."""
+
+    key = String(required=True, validate=Regexp(VIDEO_KEY_PATTERN))
+
+
+class ExplainQuery(Schema):
+    """Options of explain (also read from form fields or JSON keys of the same name)."""
+
+    item_id = String(
+        required=True, validate=Length(min=1), metadata={"description": "the catalog item"}
+    )
+    box = String(
+        metadata={
+            "description": "x0,y0,x1,y1 pixels of the crop (x0 < x1, y0 < y1); default: the "
+            "detection that ranks the item best",
+            "pattern": r"^-?\d+(\.\d+)?(,-?\d+(\.\d+)?){3}$",
+        }
+    )
+    format = String(validate=OneOf(("png", "json")), metadata={"description": "default png"})
+    classes = _CLASSES
+
+
+# -------------------------------------------------------------------- matching: answers
+class Match(Schema):
+    item_id = String(required=True)
+    image_id = String(required=True, metadata={"description": "the catalog image that matched"})
+    similarity = Float(required=True, metadata={"description": "cosine, in [-1, 1]"})
+    inliers = Integer(required=True, metadata={"description": "0 when not verified"})
+    verified = Boolean(required=True, metadata={"description": "score >= the kind's threshold"})
+    score = Float(required=True, metadata={"description": "probability of the same item"})
+
+
+_BOX = List(Float(), required=True, metadata={"description": "x0, y0, x1, y1 pixels"})
+
+
+class Detection(Schema):
+    box = _BOX
+    class_ = String(required=True, data_key="class", attribute="class")
+    confidence = Float(required=True)
+    matches = List(Nested(Match), required=True)
+
+
+_TIMINGS = Dict(
+    keys=String(), values=Float(), required=True, metadata={"description": "ms per stage"}
+)
+
+
+class DetectResult(Schema):
+    detections = List(Nested(Detection), required=True)
+    timings = _TIMINGS
+    catalog_version = Integer(required=True)
+    calibration = String(
+        required=True,
+        validate=OneOf(["catalog", "kind_default"]),
+        metadata={"description": "whether the catalog's own calibration scored the answer"},
+    )
+
+
+class SearchResult(Schema):
+    matches = List(Nested(Match), required=True)
+    timings = _TIMINGS
+    catalog_version = Integer(required=True)
+    calibration = String(
+        required=True,
+        validate=OneOf(["catalog", "kind_default"]),
+        metadata={"description": "whether the catalog's own calibration scored the answer"},
+    )
+
+
+class TrackedDetection(Detection):
+    track_id = Integer(required=True, allow_none=True)
+    verified_now = Boolean(
+        required=True, metadata={"description": "keypoints ran for it on this frame"}
+    )
+
+
+class StreamFrame(Schema):
+    stream_id = String(required=True)
+    frame_index = Integer(required=True)
+    detections = List(Nested(TrackedDetection), required=True)
+    timings = _TIMINGS
+    catalog_version = Integer(required=True)
+
+
+class OpenStream(Schema):
+    id = String(required=True)
+    catalog = String(required=True)
+    frames = Integer(required=True)
+    last_frame_index = Integer(required=True, allow_none=True)
+    idle_s = Float(required=True)
+    last_seen = Float(required=True, metadata={"description": "unix time"})
+    tracks = Integer(required=True)
+    verify_calls = Integer(required=True)
+
+
+class StreamList(Schema):
+    streams = List(Nested(OpenStream), required=True)
+
+
+class VideoSummary(Schema):
+    frames = Integer(required=True)
+    fps = Float(required=True)
+    video_fps = Float(required=True)
+    verify_calls = Integer(required=True)
+    verify_per_frame = Float(required=True)
+    seconds = Float(required=True)
+    stages_ms = _TIMINGS
+
+
+class VideoLine(Schema):
+    """One ndjson line: a detection of a frame, or the last line ``{"summary": {...}}``."""
+
+    frame = Integer()
+    time = Float(metadata={"description": "seconds"})
+    track = Integer(allow_none=True)
+    box = List(Float())
+    class_ = String(data_key="class", attribute="class")
+    item = String(allow_none=True, metadata={"description": "best match"})
+    score = Float(allow_none=True)
+    verified = Boolean()
+    verified_now = Boolean()
+    summary = Nested(VideoSummary)
+
+
+class ExplainPair(Schema):
+    similarity = Float(required=True)
+    inliers = Integer(required=True)
+    matches = Integer(required=True)
+    spread = Float(required=True)
+
+
+class Explanation(Schema):
+    item_id = String(required=True)
+    image_id = String(required=True, metadata={"description": "the catalog image drawn"})
+    box = _BOX
+    class_ = String(required=True, data_key="class", attribute="class")
+    rank = Integer(required=True, allow_none=True)
+    score = Float(required=True, allow_none=True)
+    verified = Boolean(required=True)
+    similarity = Float(required=True, allow_none=True)
+    inliers = Integer(required=True, allow_none=True)
+    checked = Boolean(required=True)
+    pair = Nested(ExplainPair, required=True)
+    timings = _TIMINGS
+    catalog_version = Integer(required=True)
+
+
+# ----------------------------------------------------------------------------- health
+class Alive(Schema):
+    status = String(required=True, metadata={"example": "ok"})
+
+
+class Ready(Schema):
+    status = String(required=True, validate=OneOf(("ready", "not_ready")))
+    checks = Dict(required=True, metadata={"example": {"models": True, "store": True}})
+
+
+# ------------------------------------------------------------------------------- docs
+def binary() -> dict:
+    """The media type object of a raw (non-JSON) body or answer: bytes."""
+    return {"schema": {"type": "string", "format": "binary"}}
+
+
+def image_body(form: type[Schema], json: type[Schema]) -> dict:
+    """The request body of the image routes: raw JPEG/PNG, multipart or JSON base64."""
+    content = {t: binary() for t in IMAGE_TYPES}
+    content["multipart/form-data"] = {"schema": form}
+    content["application/json"] = {"schema": json}
+    return {"required": True, "content": content}
+
+
+def v1_doc(
+    bp: APIBlueprint,
+    operation_id: str,
+    errors: dict[int, str],
+    *,
+    body: dict | None = None,
+    responses: dict[int, dict] | None = None,
+):
+    """``@bp.doc`` of a ``/v1`` operation: its id, the API-key security, its error answers
+    (every one in the `Error` shape; 401 and 404 are added by APIFlask), more answers and its
+    request body (several media types, which ``@bp.input`` cannot declare)."""
+    answers: dict[int, Any] = {503: "models busy (Retry-After) or the store unavailable"}
+    answers |= errors
+    answers |= responses or {}
+    return bp.doc(
+        operation_id=operation_id,
+        security=API_KEY,
+        responses=answers,
+        extensions={"requestBody": body} if body else None,
+    )

@@ -1,0 +1,53 @@
+"""Schemathesis hooks for the fuzzing test: what a schema cannot say about a body.
+
+An OpenAPI document says "a JPEG file" or "base64 bytes", not "a JPEG that decodes"; random
+bytes are rightly refused (422), which schemathesis would count as a schema-valid request
+rejected. So bodies of images and videos are drawn from real media that the test writes to
+``$SIGHTING_FUZZ_MEDIA`` (photos of the grocery set, a few frames of a real clip), as every
+other field is drawn from the document. Loaded by ``st`` through ``SCHEMATHESIS_HOOKS``.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+from pathlib import Path
+
+import schemathesis
+from hypothesis import strategies as st
+
+MEDIA = Path(os.environ["SIGHTING_FUZZ_MEDIA"])
+
+
+def _files(pattern: str) -> list[bytes]:
+    found = [p.read_bytes() for p in sorted(MEDIA.glob(pattern))]
+    if not found:
+        raise RuntimeError(f"no {pattern} in {MEDIA}")
+    return found
+
+
+JPEGS, PNGS, VIDEOS = _files("*.jpg"), _files("*.png"), _files("*.mp4")
+IMAGES = JPEGS + PNGS
+
+schemathesis.openapi.media_type("image/jpeg", st.sampled_from(JPEGS))
+schemathesis.openapi.media_type("image/png", st.sampled_from(PNGS))
+schemathesis.openapi.media_type("video/mp4", st.sampled_from(VIDEOS))
+schemathesis.openapi.format("binary", st.sampled_from(IMAGES))  # multipart image files
+schemathesis.openapi.format("byte", st.sampled_from([base64.b64encode(i).decode() for i in IMAGES]))
+
+
+@schemathesis.hook
+def map_query(ctx, query):
+    """An explain ``box`` must also have x0 < x1 and y0 < y1, which a pattern cannot say:
+    order the four numbers of a well-formed box (ill-formed ones stay, to be refused)."""
+    operation = getattr(ctx, "operation", None)
+    box = query.get("box") if isinstance(query, dict) else None
+    if operation is None or not operation.path.endswith("/explain") or not isinstance(box, str):
+        return query
+    try:
+        x0, y0, x1, y1 = (float(v) for v in box.split(","))
+    except ValueError:
+        return query
+    x0, x1 = sorted((x0, x1))
+    y0, y1 = sorted((y0, y1))
+    return query | {"box": f"{x0:g},{y0:g},{x0 + max(x1 - x0, 1):g},{y0 + max(y1 - y0, 1):g}"}
