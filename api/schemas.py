@@ -56,22 +56,6 @@ class UpToSetting(Range):
         pass
 
 
-class AtMostSetting(Length):
-    """``min <= len(value) <= settings.<name>`` of the serving app."""
-
-    def __init__(self, min: int, setting: str) -> None:  # noqa: A002 (Length's own name)
-        self.setting = setting
-        super().__init__(min=min, max=None)
-
-    @property
-    def max(self) -> int:  # read by validation and by apispec (``maxItems``)
-        return _setting(self.setting)
-
-    @max.setter
-    def max(self, value: object) -> None:  # Length.__init__ assigns it
-        pass
-
-
 class ClassNames(Regexp):
     """A comma-separated list of the serving detector's class names (empty: no filter)."""
 
@@ -131,6 +115,13 @@ class Catalog(Schema):
     needs_reindex = Boolean(
         required=True, metadata={"description": "indexed with another embedder: searches 409"}
     )
+
+
+class MetadataPatch(Schema):
+    """An edit of an item's metadata."""
+
+    metadata = Dict(required=True, metadata={"description": "keys to set; null removes one"})
+    replace = Boolean(load_default=False, metadata={"description": "replace all metadata"})
 
 
 class CatalogCalibrationState(Schema):
@@ -199,8 +190,11 @@ def _image_list(field: str) -> List:
         File(),
         required=True,
         data_key=field,
-        validate=AtMostSetting(1, "max_images_per_request"),
-        metadata={"description": "JPEG or PNG files"},
+        validate=Length(min=1),
+        metadata={
+            "description": "JPEG or PNG files; more than SIGHTING_MAX_IMAGES_PER_REQUEST "
+            "in one request is answered 413"
+        },
     )
 
 
@@ -224,8 +218,11 @@ def _base64_images() -> List:
     return List(
         String(metadata={"format": "byte"}),
         required=True,
-        validate=AtMostSetting(1, "max_images_per_request"),
-        metadata={"description": "base64 JPEG or PNG images (a data: URL prefix is allowed)"},
+        validate=Length(min=1),
+        metadata={
+            "description": "base64 JPEG or PNG images (a data: URL prefix is allowed); more "
+            "than SIGHTING_MAX_IMAGES_PER_REQUEST is answered 413"
+        },
     )
 
 

@@ -15,13 +15,16 @@ from apiflask.validators import OneOf, Range
 from api.auth import caller
 from api.routes.catalogs import owned_manifest
 from api.routes.jobs import job_json, job_queue
+from api.schemas import v1_doc
 from api.state import state
 
 bp = APIBlueprint("analytics", __name__, tag="Analytics", url_prefix="/v1/catalogs/<catalog_id>")
 
 
 class AnalyticsIn(Schema):
-    k = Integer(load_default=0, validate=Range(0, 1000), metadata={"description": "0 = choose"})
+    k = Integer(
+        strict=True, load_default=0, validate=Range(0, 1000), metadata={"description": "0 = choose"}
+    )
     method = String(load_default="kmeans", validate=OneOf(["kmeans", "hdbscan"]))
     outlier_z = Float(load_default=3.5, validate=Range(0.0, 100.0))
     duplicate_similarity = Float(load_default=0.97, validate=Range(0.0, 1.0))
@@ -29,6 +32,12 @@ class AnalyticsIn(Schema):
 
 @bp.post("/analytics")
 @bp.input(AnalyticsIn, arg_name="body", location="json")
+@v1_doc(
+    bp,
+    "start_analytics",
+    {400: "the body is not JSON"},
+    responses={202: {"description": "The job, queued (Location: /v1/jobs/<id>)"}},
+)
 def start_analytics(catalog_id: str, body: dict):
     """Start the analytics of a catalog; answers 202 with the job (poll ``/v1/jobs/<id>``)."""
     owned_manifest(catalog_id)  # 404 for an unknown or foreign catalog
@@ -39,6 +48,7 @@ def start_analytics(catalog_id: str, body: dict):
 
 
 @bp.get("/quality")
+@v1_doc(bp, "catalog_quality", {})
 def catalog_quality(catalog_id: str):
     """Quality flags of every image of the catalog (dark, over_exposed, blurry,
     low_information, odd_size, greyscale, exact/near duplicate of image X of item Y)."""

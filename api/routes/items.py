@@ -19,6 +19,7 @@ from api.schemas import (
     ItemForm,
     ItemJSON,
     ItemList,
+    MetadataPatch,
     binary,
     image_body,
     v1_doc,
@@ -157,7 +158,10 @@ def get_item(catalog_id: str, item_id: str):
 
 
 @bp.patch("/<item_id>")
-def update_item(catalog_id: str, item_id: str):
+@bp.input(MetadataPatch, location="json", arg_name="body")
+@bp.output(ItemOut, description="The item with its new metadata")
+@v1_doc(bp, "update_item", {400: "the body is not JSON"})
+def update_item(catalog_id: str, item_id: str, body: dict):
     """Edit an item's metadata: JSON ``{"metadata": {...}, "replace": false}``.
 
     The keys of ``metadata`` are merged into the item's (a key set to null is removed);
@@ -165,14 +169,7 @@ def update_item(catalog_id: str, item_id: str):
     item; 404 unknown catalog or item, 422 when ``metadata`` is not a JSON object.
     """
     _item(owned_manifest(catalog_id), item_id)
-    body = json_body()
-    if not request.is_json or "metadata" not in body:
-        raise BadInput('send JSON {"metadata": {...}} (optional "replace": true)')
-    metadata, replace = body["metadata"], body.get("replace", False)
-    if not isinstance(metadata, dict):
-        raise BadInput(f"metadata must be a JSON object, got {type(metadata).__name__}")
-    if not isinstance(replace, bool):
-        raise BadInput("replace must be true or false")
+    metadata, replace = body["metadata"], body["replace"]
     item = state().repository.update_metadata(catalog_id, item_id, metadata, replace=replace)
     state().catalogs.refresh(catalog_id)
     return item_json(item)

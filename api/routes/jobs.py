@@ -13,11 +13,15 @@ from apiflask import APIBlueprint
 from flask import Response, current_app
 
 from api.auth import caller
+from api.schemas import v1_doc
 from api.state import state
 from core.errors import Conflict, NotFound
 from jobs import JobQueue, JobRecord
 
 bp = APIBlueprint("jobs", __name__, tag="Jobs", url_prefix="/v1/jobs")
+
+_FILE_ERRORS = {409: "the job is not done yet: poll GET /v1/jobs/<id>"}
+_FILE = {200: {"description": "The file (CSV, PNG, HTML, JSON...)"}}
 
 
 def job_queue() -> JobQueue:
@@ -46,18 +50,21 @@ def job_json(record: JobRecord) -> dict:
 
 
 @bp.get("/<job_id>")
+@v1_doc(bp, "get_job", {})
 def get_job(job_id: str):
     """A job: ``state`` (queued, running, done, failed), ``progress``, ``message``, ``files``."""
     return job_json(owned_job(job_id))
 
 
 @bp.get("/<job_id>/files/<name>")
+@v1_doc(bp, "get_job_file", _FILE_ERRORS, responses=_FILE)
 def get_job_file(job_id: str, name: str):
     """One result file of a finished job (409 while the job is not done)."""
     return _job_file(job_id, name)
 
 
 @bp.get("/<job_id>/files/<folder>/<name>")
+@v1_doc(bp, "get_job_file_in_folder", _FILE_ERRORS, responses=_FILE)
 def get_job_file_in_folder(job_id: str, folder: str, name: str):
     """A result file one folder deep (e.g. ``sheets/cluster_0.jpg``) of a finished job."""
     return _job_file(job_id, f"{folder}/{name}")

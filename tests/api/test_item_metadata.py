@@ -7,6 +7,7 @@ import json
 
 from flask.testing import FlaskClient
 
+from core.kinds import KINDS
 from tests.api.conftest import ALICE, BOB, ITEMS, catalog_photo
 
 
@@ -88,7 +89,7 @@ def test_info_names_workers_and_the_models_of_each_kind(keyed_client: FlaskClien
     pipeline = app.extensions["sighting"].pipeline
     assert info["workers"] == settings.workers and info["auth"] is True and info["admin"] is False
     assert info["worker"] == int(r.headers["X-Sighting-Worker"])
-    assert set(info["kinds"]) == {"products", "animals"}
+    assert set(info["kinds"]) == set(KINDS)
     for kind, models in info["kinds"].items():
         assert models["embedder"] == pipeline.embedder_for(kind).fingerprint
         assert models["detector"] == settings.detector

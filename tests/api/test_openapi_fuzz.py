@@ -99,5 +99,8 @@ def test_schemathesis_finds_nothing(served, tmp_path) -> None:
         "--no-color",
     ]
     run = subprocess.run(command, cwd=REPO_ROOT, env=env, capture_output=True, text=True)
+    report = REPO_ROOT / "out" / "schemathesis-report.txt"  # the whole report, to read after
+    report.parent.mkdir(exist_ok=True)
+    report.write_text(run.stdout + run.stderr)
     print(run.stdout[-20000:], run.stderr[-5000:])
     assert run.returncode == 0, run.stdout[-8000:] + run.stderr[-3000:]
