@@ -20,6 +20,7 @@ COMMANDS = [
     "bench.load",
     "bench.video",
     "bench.streams",
+    "bench.compare_dumps",
     "embedding.train",
     "streamclient.cli",  # python -m streamclient
     "catalog.__main__",  # python -m catalog
