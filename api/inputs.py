@@ -147,7 +147,10 @@ def metadata_option() -> dict:
     """Free item metadata: a JSON object given as form field / JSON key ``metadata``."""
     raw = request.form.get("metadata") if request.form else None
     if raw is None and request.is_json:
-        raw = json_body().get("metadata")
+        body = json_body()
+        if "metadata" in body and not isinstance(body["metadata"], dict):
+            raise BadInput("metadata must be a JSON object")  # in JSON, the object itself
+        raw = body.get("metadata")
     if raw is None or raw == "":
         return {}
     if isinstance(raw, str):

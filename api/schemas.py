@@ -117,11 +117,28 @@ class Catalog(Schema):
     )
 
 
+class WholeNumber(Integer):
+    """An integer that refuses a number with a fraction (marshmallow's would truncate it)."""
+
+    def _validated(self, value):
+        if isinstance(value, float) and not value.is_integer():
+            raise self.make_error("invalid")
+        return super()._validated(value)
+
+
 class MetadataPatch(Schema):
     """An edit of an item's metadata."""
 
+    class Meta:
+        unknown = RAISE  # explicit, so the document says additionalProperties: false
+
     metadata = Dict(required=True, metadata={"description": "keys to set; null removes one"})
-    replace = Boolean(load_default=False, metadata={"description": "replace all metadata"})
+    replace = Boolean(
+        load_default=False,
+        truthy={True},
+        falsy={False},
+        metadata={"description": "replace all metadata"},
+    )
 
 
 class CatalogCalibrationState(Schema):

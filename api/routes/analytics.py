@@ -9,22 +9,20 @@ metrics.json) are read through ``GET /v1/jobs/<job_id>`` and ``.../files/<name>`
 from __future__ import annotations
 
 from apiflask import APIBlueprint, Schema
-from apiflask.fields import Float, Integer, String
+from apiflask.fields import Float, String
 from apiflask.validators import OneOf, Range
 
 from api.auth import caller
 from api.routes.catalogs import owned_manifest
 from api.routes.jobs import job_json, job_queue
-from api.schemas import v1_doc
+from api.schemas import WholeNumber, v1_doc
 from api.state import state
 
 bp = APIBlueprint("analytics", __name__, tag="Analytics", url_prefix="/v1/catalogs/<catalog_id>")
 
 
 class AnalyticsIn(Schema):
-    k = Integer(
-        strict=True, load_default=0, validate=Range(0, 1000), metadata={"description": "0 = choose"}
-    )
+    k = WholeNumber(load_default=0, validate=Range(0, 1000), metadata={"description": "0 = choose"})
     method = String(load_default="kmeans", validate=OneOf(["kmeans", "hdbscan"]))
     outlier_z = Float(load_default=3.5, validate=Range(0.0, 100.0))
     duplicate_similarity = Float(load_default=0.97, validate=Range(0.0, 1.0))
@@ -48,7 +46,12 @@ def start_analytics(catalog_id: str, body: dict):
 
 
 @bp.get("/quality")
-@v1_doc(bp, "catalog_quality", {})
+@v1_doc(
+    bp,
+    "catalog_quality",
+    {},
+    responses={200: {"description": "Every image's quality warnings and measures"}},
+)
 def catalog_quality(catalog_id: str):
     """Quality flags of every image of the catalog (dark, over_exposed, blurry,
     low_information, odd_size, greyscale, exact/near duplicate of image X of item Y)."""

@@ -8,10 +8,10 @@ from apiflask import APIBlueprint
 
 from api.auth import caller
 from api.metrics import render
-from api.schemas import Alive, Ready, binary
+from api.schemas import Alive, Ready, binary, v1_doc
 from api.state import state
-from catalog.manifest import KINDS
 from core.errors import SightingError
+from core.kinds import KINDS
 
 bp = APIBlueprint("health", __name__, tag="Health")
 
@@ -58,6 +58,7 @@ def metrics():
 
 
 @bp.get("/v1/info")
+@v1_doc(bp, "info", {}, responses={200: {"description": "Workers, models of each kind, limits"}})
 def info():
     """The service's configuration as a client sees it: workers, the models each catalog kind
     runs (detector, embedder, verifier, score threshold) and limits. Needs a key when keys

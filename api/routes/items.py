@@ -127,7 +127,10 @@ def add_item(catalog_id: str):
     """
     item_id = request.form.get("item_id") if request.form else None
     if item_id is None and request.is_json:
-        item_id = json_body().get("item_id")
+        body = json_body()
+        if "item_id" in body and not isinstance(body["item_id"], str):
+            raise BadInput("item_id must be a string")
+        item_id = body.get("item_id")
     if item_id is not None and not isinstance(item_id, str):
         raise BadInput("item_id must be a string")
     return _add(catalog_id, item_id or None, metadata_option(), new_item=True)
@@ -160,7 +163,12 @@ def get_item(catalog_id: str, item_id: str):
 @bp.patch("/<item_id>")
 @bp.input(MetadataPatch, location="json", arg_name="body")
 @bp.output(ItemOut, description="The item with its new metadata")
-@v1_doc(bp, "update_item", {400: "the body is not JSON"})
+@v1_doc(
+    bp,
+    "update_item",
+    {400: "the body is not JSON"},
+    body={"required": True, "content": {"application/json": {"schema": MetadataPatch}}},
+)
 def update_item(catalog_id: str, item_id: str, body: dict):
     """Edit an item's metadata: JSON ``{"metadata": {...}, "replace": false}``.
 

@@ -50,7 +50,12 @@ def job_json(record: JobRecord) -> dict:
 
 
 @bp.get("/<job_id>")
-@v1_doc(bp, "get_job", {})
+@v1_doc(
+    bp,
+    "get_job",
+    {},
+    responses={200: {"description": "state, progress, message, result, files, file_urls"}},
+)
 def get_job(job_id: str):
     """A job: ``state`` (queued, running, done, failed), ``progress``, ``message``, ``files``."""
     return job_json(owned_job(job_id))

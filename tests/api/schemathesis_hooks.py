@@ -39,7 +39,8 @@ schemathesis.openapi.format("byte", st.sampled_from([base64.b64encode(i).decode(
 @schemathesis.hook
 def map_query(ctx, query):
     """An explain ``box`` must also have x0 < x1 and y0 < y1, which a pattern cannot say:
-    order the four numbers of a well-formed box (ill-formed ones stay, to be refused)."""
+    order the four numbers of a well-formed box and keep them on the photo (ill-formed ones
+    stay, to be refused)."""
     operation = getattr(ctx, "operation", None)
     box = query.get("box") if isinstance(query, dict) else None
     if operation is None or not operation.path.endswith("/explain") or not isinstance(box, str):
@@ -48,6 +49,7 @@ def map_query(ctx, query):
         x0, y0, x1, y1 = (float(v) for v in box.split(","))
     except ValueError:
         return query
-    x0, x1 = sorted((x0, x1))
-    y0, y1 = sorted((y0, y1))
+    # ... and lie on the photo (the media are 96 x 96): clamp them there
+    x0, x1 = sorted(min(max(v, 0.0), 95.0) for v in (x0, x1))
+    y0, y1 = sorted(min(max(v, 0.0), 95.0) for v in (y0, y1))
     return query | {"box": f"{x0:g},{y0:g},{x0 + max(x1 - x0, 1):g},{y0 + max(y1 - y0, 1):g}"}

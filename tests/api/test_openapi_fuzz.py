@@ -54,7 +54,7 @@ def write_media(folder: Path) -> Path:
 @pytest.fixture()
 def served(pipeline, tmp_path):
     """The app on 127.0.0.1 (a free port), with one API key; yields its base URL."""
-    settings = offline_settings(tmp_path / "store", api_keys=[KEY], max_images_per_request=3)
+    settings = offline_settings(tmp_path / "store", api_keys=[KEY])
     app = create_app(settings, pipeline=pipeline)
     server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
