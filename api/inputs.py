@@ -90,7 +90,7 @@ def read_images(settings: Settings, *, field: str, many: bool) -> list[UploadedI
     elif request.is_json:
         value = json_body().get(field)
         values = value if isinstance(value, list) and many else [value]
-        if value is None:
+        if value is None or value == []:
             raise BadInput(f"JSON body has no {field!r} (base64 image{'s' if many else ''})")
         raws = [(_b64(v, f"{field}[{i}]"), None, f"{field}[{i}]") for i, v in enumerate(values)]
     elif ctype.startswith(RAW_TYPES):

@@ -61,6 +61,9 @@ CASES = [
         },
         422,
     ),
+    ("post", "/items", {"json": {"images": []}}, 422),  # no image: not an empty item
+    ("post", "/items", {"json": {"images": [], "item_id": 7}}, 422),
+    ("post", "/items", {"json": {"images": ["x"], "metadata": "{}"}}, 422),  # JSON: an object
     ("get", "/items/no-such-item", {}, 404),
     ("delete", "/items/no-such-item", {}, 404),
     ("delete", f"/items/{ITEMS[0]}/images/nope", {}, 404),
