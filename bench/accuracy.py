@@ -39,6 +39,7 @@ from embedding.trainset import holdout_identities, scan_set
 from matching.engine import load_pipeline
 from matching.folder_catalog import load_folder_catalog, scan_catalog
 from matching.pipeline import Pipeline, PipelineConfig
+from matching.report import benchmark_candidates
 from matching.score import load_calibrations
 
 COLUMNS = (
@@ -55,21 +56,7 @@ COLUMNS = (
 def run_query(pipeline: Pipeline, catalog, path: Path, config: PipelineConfig) -> list[list[dict]]:
     """Every crop's candidates of one photo, as plain dicts."""
     result = pipeline.match_frames([read_image(path)], catalog, config)[0]
-    return [
-        [
-            {
-                "item_id": m.item_id,
-                "similarity": round(m.similarity, 5),
-                "inliers": m.inliers,
-                "spread": round(m.spread, 4),
-                "checked": m.checked,
-                "score": round(m.score, 5),
-                "verified": m.verified,
-            }
-            for m in matches
-        ]
-        for matches in result.matches
-    ]
+    return benchmark_candidates(result.matches)
 
 
 def print_table(rows: dict[str, dict[str, float]]) -> None:

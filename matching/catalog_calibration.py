@@ -49,6 +49,7 @@ from core.errors import NotFound
 from matching.catalog_view import CatalogView, FeatureCache
 from matching.features import LocalFeatures
 from matching.index import ItemHits
+from matching.report import benchmark_candidates
 from matching.score import NEVER, TRAINED_KINDS, Calibration, candidate_features
 
 #: Fewer impostor pairs than this and a catalog is too small to calibrate.
@@ -356,24 +357,6 @@ def _view(kind: str, index: MaskedIndex, features: dict[str, LocalFeatures]) -> 
     )
 
 
-def _crops_to_dicts(matches) -> list[list[dict]]:
-    return [
-        [
-            {
-                "item_id": m.item_id,
-                "similarity": round(m.similarity, 5),
-                "inliers": m.inliers,
-                "spread": round(m.spread, 4),
-                "checked": m.checked,
-                "score": round(m.score, 5),
-                "verified": m.verified,
-            }
-            for m in crop
-        ]
-        for crop in matches
-    ]
-
-
 def collect_pairs(
     pipeline,
     images: Sequence[CatalogImage],
@@ -430,7 +413,7 @@ def collect_pairs(
         for index, true in ((genuine_index, image.item_id), (impostor_index, None)):
             view = _view(kind, index, features)
             matches = pipeline.match_vectors(vecs, crops, view, config)
-            record = {"path": image.image_id, "true": true, "crops": _crops_to_dicts(matches)}
+            record = {"path": image.image_id, "true": true, "crops": benchmark_candidates(matches)}
             if true is None:
                 record["excluded"] = image.item_id
             else:

@@ -55,6 +55,26 @@ CLIENT_ROW = (
 )
 
 
+def benchmark_candidates(matches: Sequence[Sequence[Match]]) -> list[list[dict]]:
+    """Every crop's candidates as a benchmark dump records them (`bench.accuracy --json`,
+    re-scored by `bench.calibrate`): with ``spread`` and ``checked``, rounded finer."""
+    return [
+        [
+            {
+                "item_id": m.item_id,
+                "similarity": round(m.similarity, 5),
+                "inliers": m.inliers,
+                "spread": round(m.spread, 4),
+                "checked": m.checked,
+                "score": round(m.score, 5),
+                "verified": m.verified,
+            }
+            for m in crop
+        ]
+        for crop in matches
+    ]
+
+
 def match_to_dict(match: Match) -> dict:
     """One match as the API's JSON object."""
     return {
