@@ -27,7 +27,17 @@ def create_app(settings: Settings | None = None, pipeline=None) -> APIFlask:
     from api.auth import HEADER, caller
     from api.errors import register_error_handlers
     from api.metrics import init_metrics
-    from api.routes import analytics, catalogs, explain, health, items, jobs, matching, streams
+    from api.routes import (
+        analytics,
+        catalogs,
+        explain,
+        health,
+        items,
+        jobs,
+        matching,
+        streams,
+        traps,
+    )
     from api.schemas import API_KEY, Error
     from api.state import ModelQueue, SightingState
     from catalog.cache import CatalogCache
@@ -79,7 +89,7 @@ def create_app(settings: Settings | None = None, pipeline=None) -> APIFlask:
         return response
 
     app.extensions["streams"] = streams.make_registry(settings, pipeline)
-    for module in (health, catalogs, items, matching, explain, streams, jobs, analytics):
+    for module in (health, catalogs, items, matching, explain, streams, jobs, analytics, traps):
         app.register_blueprint(module.bp)
     app.register_blueprint(console_bp)  # the browser console: /console, / redirects there
     log.info("Sighting ready: storage=%s", settings.storage)

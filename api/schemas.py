@@ -27,6 +27,7 @@ from core.settings import Settings
 API_KEY = "ApiKeyAuth"  # the security scheme's name (header X-API-Key)
 STREAM_ID_PATTERN = r"^[A-Za-z0-9._-]{1,64}$"  # tracking.streams.STREAM_ID
 # catalog.repository._ITEM_ID, or empty (a new random id)
+CATALOG_ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
 ITEM_ID_PATTERN = r"^([A-Za-z0-9_-][A-Za-z0-9._-]{0,127})?$"
 VIDEO_KEY_PATTERN = r"^videos/[A-Za-z0-9_-][A-Za-z0-9._-]*(/[A-Za-z0-9_-][A-Za-z0-9._-]*)*$"
 IMAGE_TYPES = ("image/jpeg", "image/png")
@@ -501,6 +502,49 @@ class Alive(Schema):
 class Ready(Schema):
     status = String(required=True, validate=OneOf(("ready", "not_ready")))
     checks = Dict(required=True, metadata={"example": {"models": True, "store": True}})
+
+
+# ---------------------------------------------------------------- camera-trap batches
+CARDS_PREFIX = "cards/"  # cards an operator copied into the store
+
+
+class BatchQuery(Schema):
+    """Options of a batch (also read from form fields or JSON keys of the same name)."""
+
+    catalog = String(
+        validate=Regexp(CATALOG_ID_PATTERN),
+        metadata={"description": "catalog of known individuals"},
+    )
+    labels = String(
+        validate=Regexp(CATALOG_ID_PATTERN), metadata={"description": "label set (a catalog)"}
+    )
+    kind = String(validate=OneOf(KINDS), metadata={"description": "default animals"})
+    threshold = Float(
+        validate=Range(0.0, 1.0),
+        metadata={"description": "animal score that means present (default SIGHTING_DET_CONF)"},
+    )
+    top_k = WholeNumber(
+        validate=Range(1, 20), metadata={"description": "known individuals per animal (3)"}
+    )
+    verify = Boolean(metadata={"description": "keypoint-verify known individuals (true)"})
+    draw = Boolean(metadata={"description": "photos/<name>.jpg per photo with an animal (true)"})
+
+
+class BatchForm(_Body):
+    """multipart/form-data: photos, or one zip archive, or both."""
+
+    photos = List(File(), metadata={"description": "photo files (JPEG, PNG...)"})
+    archive = File(metadata={"description": "a zip of the card's photos (folders kept)"})
+
+
+class BatchJSON(_Body):
+    """application/json naming a card already in the store (admin key when keys are set)."""
+
+    prefix = String(
+        required=True,
+        validate=Length(min=len(CARDS_PREFIX) + 1, max=1024),
+        metadata={"description": f"store prefix under {CARDS_PREFIX!r}, e.g. cards/2026-11/cam3/"},
+    )
 
 
 # ------------------------------------------------------------------------------- docs

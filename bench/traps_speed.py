@@ -39,7 +39,8 @@ def main(argv: list[str] | None = None) -> int:
     from core.images import read_image
     from core.runtime import configure_torch
     from labels import ExampleLabeler, LabelSet, load_label_embedder
-    from traps.batch import TrapModels, list_photos, run_batch
+    from traps.batch import TrapModels, run_batch
+    from traps.sources import FolderSource
 
     settings = get_settings()
     rng = random.Random(0)
@@ -83,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
         models = TrapModels(pipeline.detector, labeler, pipeline, catalog)
     configure_torch(settings.threads)
     start = time.perf_counter()
-    summary = run_batch(list_photos(card), models, tmp / "out", root=card)
+    summary = run_batch(FolderSource(card), models, tmp / "out")
     seconds = time.perf_counter() - start
     print(
         json.dumps(

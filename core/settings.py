@@ -82,6 +82,10 @@ class Settings(BaseSettings):
     max_image_pixels: int = Field(50_000_000, ge=1)
     max_images_per_request: int = Field(32, ge=1)
     max_queue: int = Field(16, ge=0, description="model calls waiting per worker before 503")
+    max_batch_bytes: int = Field(
+        4 * 1024**3, ge=1, description="largest camera-trap batch upload (zip expanded)"
+    )
+    max_batch_photos: int = Field(100_000, ge=1, description="photos in one batch upload")
 
     # --- jobs (the task queue, jobs/) ---------------------------------------------------
     queue_url: str = Field(
@@ -92,7 +96,8 @@ class Settings(BaseSettings):
     job_timeout_s: float = Field(60.0, gt=0.0, description="no heartbeat this long = worker dead")
     job_max_attempts: int = Field(2, ge=1, description="runs of a job whose worker keeps dying")
     job_modules: Annotated[list[str], NoDecode] = Field(
-        default_factory=lambda: ["analytics.job"], description="modules registering job kinds"
+        default_factory=lambda: ["analytics.job", "traps.job"],
+        description="modules registering job kinds",
     )
 
     # --- deploy (read by gunicorn.conf.py) --------------------------------------------------

@@ -1,10 +1,11 @@
 """Job records and result files in the catalog store, readable by every worker and host.
 
-Keys: ``jobs/<job_id>/record.json`` (the `JobRecord`) and ``jobs/<job_id>/files/<name>``
-(result files). A job's files are written FIRST and its record goes to ``done`` LAST, so a
-record that says ``done`` never names a file that is not there; a record is only ever changed
-by compare-and-swap (`Store.put_if`), so two workers (or a worker and the stale-job sweep)
-never overwrite each other's change.
+Keys: ``jobs/<job_id>/record.json`` (the `JobRecord`), ``jobs/<job_id>/files/<name>`` (result
+files) and ``jobs/<job_id>/state/<name>`` (a running job's checkpoints, read back by the next
+attempt after a worker died). A job's files are written FIRST and its record goes to ``done``
+LAST, so a record that says ``done`` never names a file that is not there; a record is only
+ever changed by compare-and-swap (`Store.put_if`), so two workers (or a worker and the stale-
+job sweep) never overwrite each other's change.
 """
 
 from __future__ import annotations
@@ -36,6 +37,11 @@ def record_key(job_id: str) -> str:
 def file_key(job_id: str, name: str) -> str:
     """``jobs/<job_id>/files/<name>``."""
     return f"{ROOT}{check_job_id(job_id)}/files/{check_file_name(name)}"
+
+
+def state_key(job_id: str, name: str) -> str:
+    """``jobs/<job_id>/state/<name>``."""
+    return f"{ROOT}{check_job_id(job_id)}/state/{check_file_name(name)}"
 
 
 def check_job_id(job_id: str) -> str:
@@ -213,6 +219,17 @@ class JobStore:
             return self.store.get(file_key(job_id, name))
         except NotFound:
             raise NotFound(f"job {job_id!r} has no file {name!r}") from None
+
+    def put_state(self, job_id: str, name: str, data: bytes) -> None:
+        """Write one checkpoint of a running job (replaces the last one of that name)."""
+        self.store.put(state_key(job_id, name), data)
+
+    def get_state(self, job_id: str, name: str) -> bytes | None:
+        """One checkpoint of a job, or None when no attempt wrote it."""
+        try:
+            return self.store.get(state_key(job_id, name))
+        except NotFound:
+            return None
 
     def list_ids(self) -> list[str]:
         """Every job id in the store."""

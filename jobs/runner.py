@@ -9,7 +9,8 @@ A worker that dies leaves a ``running`` record whose heartbeat stops; `recover_s
 by every consumer periodically and by `jobs.JobQueue.get`) re-queues it for another attempt or,
 after ``max_attempts``, marks it failed with a message saying so. An attempt that was
 superseded that way (its worker was only frozen) notices at its next progress call or at the
-end, and stops without writing.
+end, and stops without writing. A kind that saves checkpoints (`JobContext.save_state`) lets
+the next attempt resume where the dead one stopped (the camera-trap batch does).
 """
 
 from __future__ import annotations
@@ -63,6 +64,8 @@ class JobContext:
     settings: Any
     store: Any
     _report: Callable[[int, int, str], None] = field(repr=False, default=lambda d, t, m: None)
+    _check: Callable[[], None] = field(repr=False, default=lambda: None)
+    _jobs: JobStore | None = field(repr=False, default=None)
 
     def progress(self, done: int, total: int = 0, message: str = "") -> None:
         """Report progress (``done`` of ``total``; ``total`` 0 = unknown) and a short message.
@@ -75,6 +78,20 @@ class JobContext:
                 propagate.
         """
         self._report(int(done), int(total), str(message))
+
+    def save_state(self, name: str, data: bytes) -> None:
+        """Keep a checkpoint (e.g. the results so far) that a later attempt can resume from.
+
+        Raises:
+            Superseded: this attempt no longer owns the job (nothing is written).
+        """
+        self._check()
+        if self._jobs is not None:
+            self._jobs.put_state(self.job_id, name, data)
+
+    def load_state(self, name: str) -> bytes | None:
+        """The checkpoint an earlier attempt of this job saved under ``name``, or None."""
+        return None if self._jobs is None else self._jobs.get_state(self.job_id, name)
 
 
 class _Attempt:
@@ -90,6 +107,7 @@ class _Attempt:
         self._lock = threading.Lock()
         self.lost = False
         self.last_total = 0  # the largest total reported (a finished job shows total/total)
+        self._pending: dict[str, Any] = {}  # the latest progress, written with the next write
 
     def _mine(self, record: JobRecord) -> bool:
         return (
@@ -99,10 +117,15 @@ class _Attempt:
         )
 
     def write(self, **changes: Any) -> None:
-        """Change the record if this attempt still owns it, else raise `Superseded`."""
+        """Change the record if this attempt still owns it, else raise `Superseded`.
+
+        Every write also carries the latest progress reported (so a heartbeat publishes
+        progress that the once-a-second limit held back).
+        """
         with self._lock:
             if self.lost:
                 raise Superseded(self.job_id)
+            changes = self._pending | changes
 
             def change(record: JobRecord) -> JobRecord | None:
                 if not self._mine(record):
@@ -118,9 +141,10 @@ class _Attempt:
         if self.lost:
             raise Superseded(self.job_id)
         self.last_total = max(self.last_total, total, done)
+        self._pending = {"done": done, "total": total, "message": message}
         if time.monotonic() - self._last_write < self.min_interval_s:
-            return
-        self.write(done=done, total=total, message=message)
+            return  # the next heartbeat (or a later call) writes it
+        self.write()
 
     def heartbeat_loop(self, stop: threading.Event, interval_s: float) -> None:
         while not stop.wait(interval_s):
@@ -199,6 +223,8 @@ def run_job(
             settings=settings,
             store=jobs.store,
             _report=attempt.progress,
+            _check=attempt.write,  # a heartbeat: proves the attempt still owns the job
+            _jobs=jobs,
         )
         result = fn(dict(record.params), ctx) or {}
         files = _collect_files(workdir)

@@ -8,22 +8,24 @@ from traps.batch import (
     TrapConfig,
     TrapModels,
     animal_classes,
-    list_photos,
     process_photo,
     run_batch,
 )
 from traps.records import CSV_COLUMNS, PhotoRecord, record_to_dict
+from traps.sources import FolderSource, PhotoSource, StorePrefixSource
 
 __all__ = [
     "COCO_ANIMALS",
     "CSV_COLUMNS",
     "BatchSummary",
+    "FolderSource",
+    "PhotoSource",
     "PhotoRecord",
     "TrapConfig",
     "TrapModels",
     "animal_classes",
-    "list_photos",
     "process_photo",
     "record_to_dict",
     "run_batch",
+    "StorePrefixSource",
 ]

@@ -17,11 +17,9 @@ import logging
 import sys
 from pathlib import Path
 
-import cv2
 from tqdm import tqdm
 
 from core.errors import BadInput, SightingError
-from core.images import decode_image
 from core.settings import get_settings
 
 
@@ -77,76 +75,37 @@ def _prompts(args: argparse.Namespace) -> list[str] | None:
 
 
 def load_models(args: argparse.Namespace, settings) -> object:
-    """The detector, labeler and catalog the arguments ask for (a `TrapModels`)."""
-    from core.runtime import configure_torch, prepare_environment
-    from traps.batch import TrapModels, native_size
+    """The detector, labeler and catalog the arguments ask for (a `traps.TrapModels`)."""
+    from traps.models import load_trap_models
 
-    prepare_environment()
     prompts = _prompts(args)
     if prompts and args.labels:
         raise BadInput("give either --labels (by example) or --prompts (by text), not both")
     if prompts and not args.clip:
         raise BadInput("--prompts needs --clip: the CLIP files (see README, Camera traps)")
-    if prompts:
-        from labels.text import check_prompts
-
-        check_prompts(prompts)  # before any model loads
-    pipeline = catalog = None
-    if args.catalog:
-        from matching.engine import load_pipeline
-
-        pipeline = load_pipeline(settings)
-        detector = pipeline.detector
-        catalog = _load_catalog(pipeline, args.catalog, args.kind, settings)
-    else:
-        from detection import load_detector
-
-        detector = load_detector(settings)
-    labeler = None
-    if args.labels:
-        from labels import DEFAULT_LABEL_EMBEDDER, load_example_labeler, load_label_embedder
-
-        embedder = load_label_embedder(settings, args.label_embedder or DEFAULT_LABEL_EMBEDDER)
-        labeler = load_example_labeler(args.labels, settings, embedder)
-    elif prompts:
-        from labels.text import load_text_labeler
-
-        labeler = load_text_labeler(args.clip, prompts, settings, arch=args.clip_arch)
-    configure_torch(settings.threads)
-    return TrapModels(native_size(detector), labeler, pipeline, catalog)
-
-
-def _load_catalog(pipeline, source: str, kind: str, settings):
-    """A known-individual catalog: a folder in the data layout, or a store catalog id."""
-    if Path(source).is_dir():
-        from matching.folder_catalog import load_folder_catalog
-
-        return load_folder_catalog(pipeline, source, kind=kind)
-    from catalog.cache import CatalogCache
-    from catalog.repository import CatalogRepository
-    from catalog.stores import open_store
-
-    repository = CatalogRepository(open_store(settings))
-    cache = CatalogCache(repository, lambda k: pipeline.embedder_for(k).dim)
-    manifest, view = cache.get(source)
-    want = pipeline.embedder_for(manifest.kind).fingerprint
-    if manifest.embedder_fingerprint not in (None, want):
-        raise BadInput(
-            f"catalog {source} was indexed with {manifest.embedder_fingerprint}, this process "
-            f"embeds {manifest.kind} with {want}: re-index it or choose the same models"
-        )
-    return view
+    return load_trap_models(
+        settings,
+        labels=args.labels,
+        prompts=prompts,
+        clip=args.clip,
+        clip_arch=args.clip_arch,
+        label_embedder=args.label_embedder,
+        catalog=args.catalog,
+        kind=args.kind,
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    from traps.batch import TrapConfig, list_photos, run_batch
-    from traps.pictures import contact_sheet, photo_card
+    from traps.batch import TrapConfig, run_batch
+    from traps.pictures import write_pictures
+    from traps.records import ResultsFile, latest
+    from traps.sources import FolderSource, photo_reader
 
     settings = get_settings()
     try:
-        photos = list_photos(args.folder)
+        source = FolderSource(args.folder)
         models = load_models(args, settings)
         config = TrapConfig(
             threshold=settings.det_conf if args.threshold is None else args.threshold,
@@ -159,37 +118,18 @@ def main(argv: list[str] | None = None) -> int:
         if config.classes:
             models.detector.class_ids(config.classes)  # unknown class names: a clear error
         out = args.out
-        (out / "photos").mkdir(parents=True, exist_ok=True)
-
-        def draw(record: dict, image) -> None:
-            if args.no_draw or image is None or not record["animal_present"]:
-                return
-            name = record["file"].replace("/", "__")
-            card = photo_card(image, record)
-            cv2.imwrite(str(out / "photos" / f"{Path(name).stem}.jpg"), card[..., ::-1])
-
-        bar = tqdm(total=len(photos), desc="photos", unit="photo")
+        bar = tqdm(desc="photos", unit="photo")
 
         def progress(done: int, total: int) -> None:
-            bar.n = done
+            bar.total, bar.n = total, done
             bar.refresh()
 
-        summary = run_batch(
-            photos, models, out, config, root=args.folder, progress=progress, on_record=draw
-        )
+        summary = run_batch(source, models, out, config, progress=progress)
         bar.close()
-        records = [json.loads(line) for line in summary.results.read_text().splitlines()]
-
-        def read(name: str):
-            try:
-                return decode_image((args.folder / name).read_bytes(), max_pixels=config.max_pixels)
-            except (OSError, SightingError):
-                return None
-
-        for empties, file in ((False, "animals.jpg"), (True, "empties.jpg")):
-            sheet = contact_sheet(records, read, empties=empties)
-            if sheet is not None:
-                cv2.imwrite(str(out / file), sheet[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, 85])
+        records = list(latest(ResultsFile(summary.results).read()))
+        write_pictures(
+            records, photo_reader(source, config.max_pixels), out, photos=not args.no_draw
+        )
         print(
             json.dumps(
                 {

@@ -1,11 +1,12 @@
 """A camera trap's card, photo by photo: is there an animal, what is it, which known one.
 
-`run_batch(photos, models, out_dir, ...)` is the library function behind ``python -m traps``
-(and a job of the task queue): per photo it reads EXIF time and camera, detects animals, labels
-the photo and each animal (by example or by text), matches each animal against a catalog of
-known individuals, and appends the answer to ``results.jsonl`` at once; a re-run skips the
-photos that file holds. A photo that cannot be read (not an image, truncated, 0 bytes, too
-big) is kept as a row with its ``error``. ``progress(done, total)`` is called after each photo.
+`run_batch(source, models, out_dir, ...)` is the library function behind ``python -m traps``
+and the ``traps`` job of the task queue (`traps.job`): per photo it reads EXIF time and camera,
+detects animals, labels the photo and each animal (by example or by text), matches each animal
+against a catalog of known individuals, and appends the answer to ``results.jsonl`` at once; a
+re-run skips the photos that file holds. A photo that cannot be read (not an image, truncated,
+0 bytes, too big) is kept as a row with its ``error``. ``progress(done, total)`` is called
+after each photo.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from matching.catalog_view import CatalogView
 from matching.pipeline import Pipeline, PipelineConfig
 from traps.exif import read_meta
 from traps.records import AnimalDetection, PhotoRecord, ResultsFile, latest, write_csv
+from traps.sources import PhotoSource
 
 log = logging.getLogger(__name__)
 
@@ -111,29 +113,8 @@ def is_greyscale(image: np.ndarray, tolerance: int = 6) -> bool:
     return bool(np.percentile(spread, 99) <= tolerance)
 
 
-def list_photos(folder: str | Path) -> list[Path]:
-    """Every file under ``folder`` (recursively; hidden files and folders skipped), sorted.
-
-    Non-image files are listed too: the batch notes them as skipped, so nothing on the card
-    goes unmentioned.
-
-    Raises:
-        BadInput: the folder does not exist.
-    """
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise BadInput(f"photo folder {folder} does not exist")
-    return sorted(
-        p
-        for p in folder.rglob("*")
-        if p.is_file() and not any(part.startswith(".") for part in p.relative_to(folder).parts)
-    )
-
-
-def process_photo(
-    data: bytes, name: str, models: TrapModels, config: TrapConfig, *, keep_image: bool = False
-) -> tuple[PhotoRecord, np.ndarray | None]:
-    """One photo's `PhotoRecord` from its encoded bytes (and the decoded image if asked).
+def process_photo(data: bytes, name: str, models: TrapModels, config: TrapConfig) -> PhotoRecord:
+    """One photo's `PhotoRecord` from its encoded bytes.
 
     Unreadable bytes give a record with ``error`` set, never an exception (model errors
     still raise).
@@ -143,7 +124,7 @@ def process_photo(
         image = decode_image(data, max_pixels=config.max_pixels)
     except SightingError as exc:
         record.error = exc.message
-        return record, None
+        return record
     meta = read_meta(data)
     record.time, record.camera = meta.time, meta.camera
     record.height, record.width = image.shape[:2]
@@ -177,7 +158,7 @@ def process_photo(
                 (x1, y1, x2, y2), str(names[i]), float(keep.confidence[i]), results[i], matches[i]
             )
         )
-    return record, (image if keep_image else None)
+    return record
 
 
 @dataclass
@@ -195,26 +176,25 @@ class BatchSummary:
 
 
 def run_batch(
-    photos: Sequence[Path],
+    source: PhotoSource,
     models: TrapModels,
     out_dir: Path,
     config: TrapConfig = TrapConfig(),
     *,
-    root: Path | None = None,
     progress: Progress | None = None,
-    on_record: Callable[[dict, np.ndarray | None], None] | None = None,
+    on_record: Callable[[dict], None] | None = None,
 ) -> BatchSummary:
-    """Process photos into ``out_dir/results.jsonl`` and ``out_dir/results.csv``; resumable.
+    """Process a source's photos into ``out_dir/results.jsonl`` and ``results.csv``; resumable.
 
     Args:
-        photos: the photo files (e.g. `list_photos`).
+        source: the photos (`traps.sources.FolderSource`, `traps.sources.StorePrefixSource`).
         models: detector, labeler, catalog.
-        out_dir: where the results go (created).
+        out_dir: where the results go (created). A ``results.jsonl`` already there (an
+            earlier run's, or a job's checkpoint) is kept and its photos are skipped.
         config: thresholds and options.
-        root: photo names are relative to it (the folder); their parent folder by default.
         progress: called with (done, total) after each photo, done counting earlier runs'.
-        on_record: called with each new photo's JSON object and its decoded image (or None),
-            e.g. to draw it.
+        on_record: called with each new photo's JSON object once it is in results.jsonl
+            (a job checkpoints the file there).
 
     Returns:
         A `BatchSummary`.
@@ -222,35 +202,25 @@ def run_batch(
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     results = ResultsFile(out_dir / "results.jsonl")
-    previous = results.read()
-    done = {r["file"] for r in previous}
-
-    def name_of(path: Path) -> str:
-        base = root if root is not None else path.parent
-        try:
-            return path.relative_to(base).as_posix()
-        except ValueError:
-            return path.as_posix()
-
-    todo = [p for p in photos if name_of(p) not in done]
-    total, start = len(photos), time.perf_counter()
+    done = {r["file"] for r in results.read()}
+    names = source.names()
+    todo = [name for name in names if name not in done]
+    total, start = len(names), time.perf_counter()
     finished = total - len(todo)
     if progress is not None:
         progress(finished, total)
-    for path in todo:
+    for name in todo:
         try:
-            data = path.read_bytes()
-        except OSError as exc:
-            record, image = PhotoRecord(file=name_of(path), error=f"cannot read: {exc}"), None
+            data = source.read(name)
+        except (OSError, SightingError) as exc:
+            record = PhotoRecord(file=name, error=f"cannot read: {exc}")
         else:
-            record, image = process_photo(
-                data, name_of(path), models, config, keep_image=on_record is not None
-            )
+            record = process_photo(data, name, models, config)
         if record.error:
-            log.warning("skipping %s: %s", path, record.error)
+            log.warning("skipping %s: %s", name, record.error)
         obj = results.append(record)
         if on_record is not None:
-            on_record(obj, image)
+            on_record(obj)
         finished += 1
         if progress is not None:
             progress(finished, total)

@@ -9,6 +9,7 @@ OpenCV for boxes via `detection.draw`) and reads the batch's JSON objects (`trap
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -199,3 +200,37 @@ def contact_sheet(
             np.hstack([np.pad(t, ((4, 4), (4, 4), (0, 0)), constant_values=255) for t in row])
         )
     return np.vstack(rows)
+
+
+def write_pictures(
+    records: Sequence[dict],
+    read: Callable[[str], np.ndarray | None],
+    out_dir: Path,
+    *,
+    photos: bool = True,
+) -> list[str]:
+    """A batch's pictures into ``out_dir``: ``animals.jpg`` and ``empties.jpg`` (contact
+    sheets) and, when ``photos``, ``photos/<name>.jpg`` for each photo with an animal (its
+    boxes and label bar chart; ``/`` in a name becomes ``__``).
+
+    Returns:
+        The names written, relative to ``out_dir``.
+    """
+    written = []
+    if photos:
+        for record in records:
+            if record.get("error") or not record.get("animal_present"):
+                continue
+            image = read(record["file"])
+            if image is None:
+                continue
+            name = f"photos/{Path(record['file'].replace('/', '__')).stem}.jpg"
+            (out_dir / "photos").mkdir(parents=True, exist_ok=True)
+            cv2.imwrite(str(out_dir / name), photo_card(image, record)[..., ::-1])
+            written.append(name)
+    for empties, name in ((False, "animals.jpg"), (True, "empties.jpg")):
+        sheet = contact_sheet(records, read, empties=empties)
+        if sheet is not None:
+            cv2.imwrite(str(out_dir / name), sheet[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, 85])
+            written.append(name)
+    return written

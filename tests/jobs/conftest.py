@@ -39,6 +39,12 @@ def settings_env(settings: Settings) -> dict[str, str]:
         "SIGHTING_JOB_MAX_ATTEMPTS": str(settings.job_max_attempts),
         "SIGHTING_JOB_MODULES": ",".join(settings.job_modules),
         "SIGHTING_THREADS": "1",
+        # the models a kind may load (the offline set of tests.conftest.offline_settings)
+        "SIGHTING_WEIGHTS_DIR": str(settings.weights_dir),
+        "SIGHTING_DETECTOR": settings.detector,
+        "SIGHTING_EMBEDDER": settings.embedder,
+        "SIGHTING_VERIFIER": settings.verifier,
+        "SIGHTING_DEVICE": settings.device,
     }
     return env
 

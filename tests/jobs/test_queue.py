@@ -13,7 +13,7 @@ from catalog.local_store import LocalStore
 from core.errors import BadInput, NotFound
 from jobs import JobQueue
 from jobs.records import JobRecord, JobStore, file_key
-from jobs.runner import Superseded, _Attempt, recover_stale, run_job
+from jobs.runner import JobContext, Superseded, _Attempt, recover_stale, run_job
 from tests.jobs.conftest import Consumers, free_port, job_settings, wait_for
 
 
@@ -116,6 +116,38 @@ def test_superseded_attempt_cannot_write(tmp_path: Path) -> None:
     with pytest.raises(Superseded):
         attempt.write(state="done")
     assert jobs.get("abc").state == "queued"
+
+
+def test_heartbeats_publish_progress_the_rate_limit_held_back(tmp_path: Path) -> None:
+    """Found by the camera-trap job: heartbeats more often than once a second used to reset
+    the progress limit, so a running job showed 0 done until it finished."""
+    jobs = JobStore(LocalStore(tmp_path))
+    jobs.create(JobRecord("abc", "test.count", "alice", state="running", attempt=1, worker="w"))
+    attempt = _Attempt(jobs, jobs.get("abc"), min_interval_s=60)
+    attempt.write()  # a heartbeat
+    attempt.progress(3, 10, "step 3")  # held back: the last write was just now
+    assert jobs.get("abc").done == 0
+    attempt.write()  # the next heartbeat carries it
+    record = jobs.get("abc")
+    assert (record.done, record.total, record.message) == (3, 10, "step 3")
+    attempt.write(state="done", done=10, total=10)  # explicit values win
+    assert (jobs.get("abc").done, jobs.get("abc").state) == (10, "done")
+
+
+def test_checkpoints_outlive_the_attempt_and_need_ownership(tmp_path: Path) -> None:
+    jobs = JobStore(LocalStore(tmp_path))
+    jobs.create(JobRecord("abc", "test.count", "alice", state="running", attempt=1, worker="w"))
+    attempt = _Attempt(jobs, jobs.get("abc"), min_interval_s=0)
+    ctx = JobContext(
+        "abc", "alice", 1, tmp_path, None, jobs.store, _check=attempt.write, _jobs=jobs
+    )
+    assert ctx.load_state("rows.jsonl") is None
+    ctx.save_state("rows.jsonl", b"a\n")
+    assert ctx.load_state("rows.jsonl") == b"a\n"
+    jobs.update("abc", lambda r: JobRecord(**{**r.__dict__, "state": "queued"}))  # taken away
+    with pytest.raises(Superseded):
+        ctx.save_state("rows.jsonl", b"stale\n")
+    assert jobs.get_state("abc", "rows.jsonl") == b"a\n"
 
 
 def test_run_job_skips_a_job_that_is_not_queued(tmp_path: Path) -> None:

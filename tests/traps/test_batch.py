@@ -24,11 +24,11 @@ from traps import (
     TrapConfig,
     TrapModels,
     animal_classes,
-    list_photos,
     run_batch,
 )
 from traps.exif import read_meta
 from traps.pictures import bar_chart, contact_sheet, photo_card
+from traps.sources import FolderSource
 
 DOG = "1095"  # its query photo 1095.3.jpg: yolov5n finds the dog (0.51)
 
@@ -106,7 +106,7 @@ def models(pipeline, label_set: Path, data_dir: Path, tmp_path_factory) -> TrapM
 def batch(card: Path, models: TrapModels, tmp_path_factory) -> tuple[Path, list[tuple[int, int]]]:
     out = tmp_path_factory.mktemp("out")
     calls: list[tuple[int, int]] = []
-    run_batch(list_photos(card), models, out, root=card, progress=lambda d, t: calls.append((d, t)))
+    run_batch(FolderSource(card), models, out, progress=lambda d, t: calls.append((d, t)))
     return out, calls
 
 
@@ -122,7 +122,7 @@ def _csv(out: Path) -> list[dict]:
 def test_every_file_is_answered_or_noted(batch, card: Path) -> None:
     out, calls = batch
     records = _records(out)
-    assert set(records) == {p.relative_to(card).as_posix() for p in list_photos(card)}
+    assert set(records) == set(FolderSource(card).names())
     errors = {name: r["error"] for name, r in records.items() if r["error"]}
     assert set(errors) == {"empty.jpg", "notes.txt", "cut.jpg", "huge.png"}
     assert "no bytes" in errors["empty.jpg"]
@@ -174,11 +174,11 @@ def test_resume_skips_done_photos(batch, card: Path, models: TrapModels, tmp_pat
     kept = [line for line in lines if "IMG_0010" not in line]
     # a run killed while writing: one photo missing, the last line cut in half
     (out / "results.jsonl").write_text("".join(kept) + kept[0][:20])
-    again = run_batch(list_photos(card), models, out, root=card)
+    again = run_batch(FolderSource(card), models, out)
     assert (again.done_before, again.processed, again.total) == (8, 1, 9)
     records = _records(out)
     assert len(records) == 9 and not records["DCIM/100RECNX/IMG_0010.JPG"]["animal_present"]
-    assert run_batch(list_photos(card), models, out, root=card).processed == 0
+    assert run_batch(FolderSource(card), models, out).processed == 0
 
 
 def test_pictures(batch, card: Path) -> None:
@@ -228,4 +228,4 @@ def test_bad_config_and_folder(tmp_path: Path) -> None:
     with pytest.raises(BadInput, match="floor"):
         TrapConfig(threshold=0.1, floor=0.2)
     with pytest.raises(BadInput, match="does not exist"):
-        list_photos(tmp_path / "nope")
+        FolderSource(tmp_path / "nope")
