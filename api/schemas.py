@@ -285,6 +285,10 @@ _VERIFY = Boolean(metadata={"description": "keypoint verification (default true)
 _MIN_SCORE = Float(
     validate=Range(0.0, 1.0), metadata={"description": "hide matches scored below (default 0)"}
 )
+_LABELS = String(
+    validate=Regexp(CATALOG_ID_PATTERN),
+    metadata={"description": "a label set's id: label each detection (default: none)"},
+)
 _CLASSES = String(
     validate=ClassNames(),
     metadata={"description": "comma-separated detector class names to keep (default: all)"},
@@ -301,6 +305,7 @@ class DetectQuery(Schema):
     whole_frame = Boolean(
         metadata={"description": "also match the whole frame (default SIGHTING_WHOLE_FRAME)"}
     )
+    labels = _LABELS
 
 
 class SearchQuery(Schema):
@@ -321,6 +326,7 @@ class StreamQuery(Schema):
     top_k = _top_k("SIGHTING_TOP_K")
     verify = _VERIFY
     classes = _CLASSES
+    labels = _LABELS
 
 
 class StreamPath(Schema):
@@ -382,11 +388,29 @@ class Match(Schema):
 _BOX = List(Float(), required=True, metadata={"description": "x0, y0, x1, y1 pixels"})
 
 
+class LabelProbability(Schema):
+    label = String(required=True)
+    probability = Float(required=True)
+
+
+class Labels(Schema):
+    """The one label shape (labels.result_to_dict)."""
+
+    labels = List(Nested(LabelProbability), required=True)
+    top = String(required=True, allow_none=True, metadata={"description": "None: unknown"})
+    unknown = Float(required=True, metadata={"description": "probability of none of them"})
+
+
 class Detection(Schema):
     box = _BOX
     class_ = String(required=True, data_key="class", attribute="class")
     confidence = Float(required=True)
     matches = List(Nested(Match), required=True)
+    labels = Nested(
+        Labels,
+        allow_none=True,
+        metadata={"description": "only with labels=<label set>; null: no crop to label"},
+    )
 
 
 _TIMINGS = Dict(
@@ -515,9 +539,7 @@ class BatchQuery(Schema):
         validate=Regexp(CATALOG_ID_PATTERN),
         metadata={"description": "catalog of known individuals"},
     )
-    labels = String(
-        validate=Regexp(CATALOG_ID_PATTERN), metadata={"description": "label set (a catalog)"}
-    )
+    labels = _LABELS
     kind = String(validate=OneOf(KINDS), metadata={"description": "default animals"})
     threshold = Float(
         validate=Range(0.0, 1.0),
@@ -530,11 +552,26 @@ class BatchQuery(Schema):
     draw = Boolean(metadata={"description": "photos/<name>.jpg per photo with an animal (true)"})
 
 
-class BatchForm(_Body):
-    """multipart/form-data: photos, or one zip archive, or both."""
-
-    photos = List(File(), metadata={"description": "photo files (JPEG, PNG...)"})
-    archive = File(metadata={"description": "a zip of the card's photos (folders kept)"})
+#: multipart/form-data of a batch: photo files, or one zip, or both (at least one of them;
+#: a hand-written schema, as marshmallow cannot say "at least one of")
+BATCH_FORM = {
+    "type": "object",
+    "properties": {
+        "photos": {
+            "type": "array",
+            "items": {"type": "string", "format": "binary"},
+            "minItems": 1,
+            "description": "photo files (JPEG, PNG...)",
+        },
+        "archive": {
+            "type": "string",
+            "format": "binary",
+            "contentMediaType": "application/zip",
+            "description": "a zip of the card's photos (folders kept)",
+        },
+    },
+    "anyOf": [{"required": ["photos"]}, {"required": ["archive"]}],
+}
 
 
 class BatchJSON(_Body):

@@ -8,7 +8,9 @@ when its catalog's manifest version has changed, so a label added through any wo
 from __future__ import annotations
 
 import threading
+import time
 from collections import OrderedDict
+from collections.abc import Callable
 
 from embedding.embedder import Embedder
 from labels.examples import ExampleLabeler
@@ -16,19 +18,49 @@ from labels.labelset import read_label_catalog
 
 
 class LabelerCache:
-    """Label set (catalog) id -> fitted `ExampleLabeler`, refitted on a new manifest version."""
+    """Label set (catalog) id -> fitted `ExampleLabeler`, refitted on a new manifest version.
 
-    def __init__(self, repository: object, embedder: Embedder, max_sets: int = 16) -> None:
+    The manifest is re-read at most every ``sync_interval_s`` per label set (as the catalog
+    cache does), so a stream's frames do not each cost a store read.
+    """
+
+    def __init__(
+        self,
+        repository: object,
+        embedder: Embedder,
+        max_sets: int = 16,
+        sync_interval_s: float = 0.0,
+    ) -> None:
         self.repository = repository  # a catalog.repository.CatalogRepository
         self.embedder = embedder
         self.max_sets = max_sets
+        self.sync_interval_s = sync_interval_s
         self._fitted: OrderedDict[str, tuple[int, ExampleLabeler]] = OrderedDict()
+        self._manifests: dict[str, tuple[float, object]] = {}  # id -> (read at, manifest)
         self._lock = threading.Lock()
 
-    def get(self, catalog_id: str) -> ExampleLabeler:
-        """The label set's labeler. Raises NotFound (no such catalog) or BadInput (a label
-        without readable examples, a single example in all)."""
-        version = self.repository.get_manifest(catalog_id).version  # type: ignore[attr-defined]
+    def manifest(self, catalog_id: str):
+        """The label set's manifest, read again once ``sync_interval_s`` has passed."""
+        now = time.monotonic()
+        with self._lock:
+            hit = self._manifests.get(catalog_id)
+        if hit is not None and now - hit[0] < self.sync_interval_s:
+            return hit[1]
+        manifest = self.repository.get_manifest(catalog_id)  # type: ignore[attr-defined]
+        with self._lock:
+            self._manifests[catalog_id] = (now, manifest)
+            while len(self._manifests) > 4 * self.max_sets:
+                self._manifests.pop(next(iter(self._manifests)))
+        return manifest
+
+    def get(self, catalog_id: str, check: Callable[[object], None] | None = None) -> ExampleLabeler:
+        """The label set's labeler. ``check(manifest)`` runs first (e.g. ownership: raise to
+        refuse). Raises NotFound (no such catalog) or BadInput (a label without readable
+        examples, a single example in all)."""
+        manifest = self.manifest(catalog_id)
+        if check is not None:
+            check(manifest)
+        version = manifest.version  # type: ignore[attr-defined]
         with self._lock:
             hit = self._fitted.get(catalog_id)
             if hit is not None and hit[0] == version:

@@ -6,6 +6,7 @@ from apiflask import APIBlueprint
 
 from api.auth import check_owner
 from api.inputs import classes_option, option, read_images
+from api.labels import add_labels, frame_labels, labels_option
 from api.metrics import count_matches, observe_stages
 from api.routes.catalogs import needs_reindex
 from api.schemas import (
@@ -22,7 +23,7 @@ from api.state import state
 from catalog.manifest import Manifest
 from core.errors import Conflict
 from matching.pipeline import PipelineConfig, Timer
-from matching.report import frame_to_dict, search_to_dict
+from matching.report import frame_to_dict, search_to_dict, timings_to_dict
 
 bp = APIBlueprint("matching", __name__, tag="Matching", url_prefix="/v1/catalogs/<catalog_id>")
 
@@ -71,7 +72,8 @@ def detect(catalog_id: str, query: dict):
     Body: a raw ``image/jpeg`` or ``image/png`` frame, multipart field ``image``, or JSON
     ``{"image": base64}``. Options (query string, form or JSON): ``top_k`` (default 5),
     ``verify`` (keypoint verification, default true), ``min_score`` (default 0: every
-    candidate), ``classes`` (comma-separated detector class names), ``whole_frame``.
+    candidate), ``classes`` (comma-separated detector class names), ``whole_frame``,
+    ``labels`` (a label set's id: each detection gets its ``labels``).
     Answers ``{"detections": [{"box", "class", "confidence", "matches": [...]}], "timings"}``;
     ``score`` is the calibrated probability of the same item, ``verified`` is
     ``score >= threshold``; ``calibration``: ``catalog`` (the catalog's own scored it) or
@@ -91,16 +93,19 @@ def detect(catalog_id: str, query: dict):
         classes=classes_option(),
         whole_frame=option("whole_frame", bool, s.settings.whole_frame),
     )
+    label_set = labels_option()
     view = catalog_for_matching(catalog_id)
     with s.model_lock:
         result = s.pipeline.match_frames([image.pixels], view, config)[0]
+    body = frame_to_dict(result)
+    if label_set is not None:
+        with timer.stage("labels"):
+            add_labels(body, frame_labels(result, label_set))
     result.timings = timer.seconds | result.timings
     observe_stages(result.timings)
     count_matches(result)
-    return frame_to_dict(result) | {
-        "catalog_version": view.version,
-        "calibration": calibration_source(view),
-    }
+    body["timings"] = timings_to_dict(result.timings)
+    return body | {"catalog_version": view.version, "calibration": calibration_source(view)}
 
 
 @bp.post("/search")

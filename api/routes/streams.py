@@ -18,6 +18,7 @@ from flask import Response, current_app, request, stream_with_context
 
 from api.auth import caller
 from api.inputs import classes_option, option, read_images
+from api.labels import add_labels, frame_labels, labels_option
 from api.metrics import observe_stages
 from api.routes.matching import MATCH_ERRORS, catalog_for_matching
 from api.schemas import (
@@ -40,7 +41,7 @@ from catalog.videos import VIDEO_PREFIX, check_video_key
 from core.errors import BadInput, Forbidden, UnsupportedMedia
 from core.settings import Settings
 from matching.pipeline import Pipeline, PipelineConfig, Timer
-from matching.report import stream_frame_to_dict, video_lines, video_summary
+from matching.report import stream_frame_to_dict, timings_to_dict, video_lines, video_summary
 from tracking.streams import StreamRegistry, check_stream_id
 from tracking.tracker import TrackedMatcher, TrackerConfig
 from tracking.video import VideoStats, open_video, run_video
@@ -101,10 +102,11 @@ def stream_frame(catalog_id: str, stream_id: str, path: dict, query: dict, heade
 
     Body: one frame, as for detect (raw ``image/jpeg``/``image/png``, multipart ``image``, or
     JSON base64). Query: ``frame_index`` (increasing; default: the last one + 1), ``top_k``,
-    ``classes``, ``verify``. Header ``X-Stream-Client`` (optional) names the sender.
-    The stream opens on its first frame. A frame index that does not move forward, or
-    another ``X-Stream-Client``, is answered 409 (two senders on one stream id). A corrupt
-    frame is answered 422 and the stream stays open. Answers ``{"stream_id",
+    ``classes``, ``verify``, ``labels`` (a label set's id: each track is labelled on the
+    frame it is first seen and keeps its ``labels``). Header ``X-Stream-Client`` (optional)
+    names the sender. The stream opens on its first frame. A frame index that does not move
+    forward, or another ``X-Stream-Client``, is answered 409 (two senders on one stream id).
+    A corrupt frame is answered 422 and the stream stays open. Answers ``{"stream_id",
     "frame_index", "detections": [{"track_id", "box", "class", "confidence", "matches",
     "verified_now"}], "timings"}``; the whole frame is not matched on streams.
     """
@@ -116,6 +118,7 @@ def stream_frame(catalog_id: str, stream_id: str, path: dict, query: dict, heade
         image = read_images(s.settings, field="image", many=False)[0]
     frame_index = option("frame_index", int, None, lo=0)
     config = _config(s.settings)
+    label_set = labels_option()
     view = catalog_for_matching(catalog_id)
     client = request.headers.get(CLIENT_HEADER) or None
     stream = registry().open((caller().tenant, catalog_id, stream_id), client)
@@ -126,9 +129,13 @@ def stream_frame(catalog_id: str, stream_id: str, path: dict, query: dict, heade
         stream.last_index = index
         if stream.client is None:
             stream.client = client
+        body = stream_frame_to_dict(result, stream_id, index)
+        if label_set is not None:  # each track labelled once, when first seen
+            with timer.stage("labels"):
+                add_labels(body, frame_labels(result, label_set, stream.labels))
     result.timings = timer.seconds | result.timings
     observe_stages(result.timings)
-    body = stream_frame_to_dict(result, stream_id, index)
+    body["timings"] = timings_to_dict(result.timings)
     return body | {"catalog_version": view.version}
 
 

@@ -15,7 +15,7 @@ from api.auth import caller
 from api.inputs import json_body, option
 from api.routes.catalogs import needs_reindex, owned_manifest
 from api.routes.jobs import job_json, job_queue
-from api.schemas import CARDS_PREFIX, BatchForm, BatchJSON, BatchQuery, binary, v1_doc
+from api.schemas import BATCH_FORM, CARDS_PREFIX, BatchJSON, BatchQuery, binary, v1_doc
 from api.state import state
 from catalog.repository import new_id
 from catalog.store import validate_prefix
@@ -33,7 +33,7 @@ ZIP_TYPES = ("application/zip", "application/x-zip-compressed")
 BATCH_BODY = {
     "required": True,
     "content": {
-        "multipart/form-data": {"schema": BatchForm},
+        "multipart/form-data": {"schema": BATCH_FORM},
         "application/zip": binary(),
         "application/json": {"schema": BatchJSON},
     },
@@ -134,6 +134,7 @@ def _spool():
     "start_trap_batch",
     {
         403: "naming a stored card needs an admin key",
+        404: "no such catalog or label set (or another tenant's)",
         409: "the catalog was indexed with another embedder",
         413: "over SIGHTING_MAX_BATCH_BYTES or SIGHTING_MAX_BATCH_PHOTOS, or a zip bomb",
         415: "not a zip, multipart or JSON body",
