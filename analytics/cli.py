@@ -25,6 +25,7 @@ from analytics.sources import catalog_descriptors, embed_folder, file_reader
 from analytics.steps.map2d import MAPS
 from analytics.steps.outliers import METHODS
 from analytics.steps.scale import SCALINGS
+from core import cli
 from core.errors import SightingError
 
 
@@ -32,7 +33,9 @@ def build_parser() -> argparse.ArgumentParser:
     """The command's options (defaults: `AnalyticsConfig`)."""
     d = AnalyticsConfig()
     p = argparse.ArgumentParser(
-        prog="python -m analytics", description=__doc__.split("\n\n")[0].strip()
+        epilog=cli.EXIT_STATUS,
+        prog="python -m analytics",
+        description=__doc__.split("\n\n")[0].strip(),
     )
     p.add_argument(
         "inputs", nargs="+", metavar="INPUT", help="folder, descriptor file or catalog id"
@@ -98,6 +101,7 @@ def _load(args, settings, bars: _Bars):
     return combine(sets, weights), reader
 
 
+@cli.command
 def main(argv: list[str] | None = None) -> int:
     """Run the analytics; returns the exit status (1 with a message on bad input)."""
     args = build_parser().parse_args(argv)
@@ -130,8 +134,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         bars("write", 1, 1)
     except SightingError as exc:
-        print(f"error: {exc.message}", file=sys.stderr)
-        return 1
+        return cli.report(exc)
     m = result.metrics
     line = f"images={m['images']} clusters={m['clusters']} outliers={m['outliers']}"
     if "nmi" in m:

@@ -18,13 +18,16 @@ from pathlib import Path
 
 import numpy as np
 
+from core import cli
+
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 MODELS = {"grocery": "products", "dogs": "animals"}
 
 
+@cli.command
 def main(argv: list[str] | None = None) -> None:
     """Print one CSV row per set, labels and method."""
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(epilog=cli.EXIT_STATUS, description=__doc__.split("\n\n")[0])
     p.add_argument("--sets", default="grocery,dogs")
     p.add_argument("--limit", type=int, default=800, help="photos per set (seeded sample)")
     args = p.parse_args(argv)

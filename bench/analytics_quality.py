@@ -16,6 +16,7 @@ import cv2
 import numpy as np
 
 from analytics.quality import assess
+from core import cli
 from core.images import read_image
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -46,9 +47,10 @@ def degrade(image: np.ndarray, how: str) -> np.ndarray:
     return image
 
 
+@cli.command
 def main(argv: list[str] | None = None) -> None:
     """Print one CSV row per flag: flag, precision, recall, flagged, degraded."""
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(epilog=cli.EXIT_STATUS, description=__doc__.split("\n\n")[0])
     p.add_argument("--photos", type=int, default=100)
     args = p.parse_args(argv)
     paths = sorted((DATA / "grocery" / "queries").rglob("*.jpg"))

@@ -16,6 +16,8 @@ import time
 
 import numpy as np
 
+from core import cli
+
 
 def synthetic(n: int, dim: int, clusters: int, outlier_fraction: float, seed: int = 0):
     """float32 (n, dim) vectors, int (n,) true cluster (-1 = planted outlier)."""
@@ -39,9 +41,10 @@ def synthetic(n: int, dim: int, clusters: int, outlier_fraction: float, seed: in
     return x, truth
 
 
+@cli.command
 def main(argv: list[str] | None = None) -> None:
     """Run the pipeline on the synthetic set and print timings and outlier figures."""
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(epilog=cli.EXIT_STATUS, description=__doc__.split("\n\n")[0])
     p.add_argument("--n", type=int, default=416_314)
     p.add_argument("--dim", type=int, default=256)
     p.add_argument("--clusters", type=int, default=12)

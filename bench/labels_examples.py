@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from bench.metrics import expected_calibration_error
+from core import cli
 from core.images import list_images, read_image
 from core.settings import REPO_ROOT, Settings
 from labels import DEFAULT_LABEL_EMBEDDER, ExampleLabeler, fit_calibration, load_label_embedder
@@ -145,8 +146,10 @@ def dogs(embedder, shots: list[int], n_scored: int) -> list[dict]:
     return out
 
 
+@cli.command
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
+        epilog=cli.EXIT_STATUS,
         prog="python -m bench.labels_examples",
         description="Labels by example: accuracy, ECE, unknown rate (grocery coarse classes, "
         "dogs vs grocery), with 1/3/5/10 examples per label.",

@@ -20,6 +20,7 @@ from collections import Counter
 import cv2
 import numpy as np
 
+from core import cli
 from core.images import list_images, read_image
 from core.settings import REPO_ROOT, get_settings
 from traps.batch import animal_classes
@@ -43,8 +44,10 @@ def _video_frames(step: int) -> list[np.ndarray]:
     return frames
 
 
+@cli.command
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
+        epilog=cli.EXIT_STATUS,
         prog="python -m bench.traps_present",
         description="Precision/recall of 'animal present' on photos with and without animals.",
     )

@@ -21,14 +21,17 @@ import tempfile
 import time
 from pathlib import Path
 
+from core import cli
 from core.images import list_images
 from core.settings import REPO_ROOT, get_settings
 
 DATA = REPO_ROOT.parent / "shared" / "data"
 
 
+@cli.command
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
+        epilog=cli.EXIT_STATUS,
         prog="python -m bench.traps_speed",
         description="Photos per second and peak memory of a camera-trap batch.",
     )

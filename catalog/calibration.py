@@ -102,7 +102,7 @@ def refit_catalog_calibration(
     """
     manifest = repository.get_manifest(catalog_id)
     mine = pipeline.embedder_for(manifest.kind).fingerprint
-    if manifest.embedder_fingerprint not in (None, mine):
+    if manifest.indexed_with_other(mine):
         raise Conflict(
             f"catalog {catalog_id!r} was indexed with embedder {manifest.embedder_fingerprint}, "
             f"this service runs {mine}: re-index it before calibrating"

@@ -125,6 +125,11 @@ class Manifest:
         """Number of images over all items."""
         return sum(len(item.images) for item in self.items.values())
 
+    def indexed_with_other(self, fingerprint: str) -> bool:
+        """Whether the catalog's vectors were made by another embedder than ``fingerprint``
+        (an empty catalog, never indexed, was made by none): search it only after a re-index."""
+        return self.embedder_fingerprint not in (None, fingerprint)
+
     def find_image(self, image_id: str) -> tuple[Item, ImageRecord] | None:
         """The item and record of an image, or None."""
         for item in self.items.values():

@@ -7,12 +7,15 @@ import json
 import logging
 import sys
 
+from core import cli
 from core.errors import SightingError
 
 
+@cli.command
 def main(argv: list[str] | None = None) -> int:
     """Command-line entry point; returns the exit status."""
     parser = argparse.ArgumentParser(
+        epilog=cli.EXIT_STATUS,
         prog="python -m jobs",
         description="Sighting's task queue (settings: SIGHTING_QUEUE_URL, SIGHTING_JOB_*).",
     )
@@ -40,8 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         record = JobQueue(settings).get(args.job_id)
     except SightingError as exc:
-        print(f"error: {exc.message}", file=sys.stderr)
-        return 1
+        return cli.report(exc)
     print(json.dumps(record.to_public(), indent=2))
     return 0
 

@@ -24,6 +24,15 @@ COMMANDS = [
     "embedding.train",
     "streamclient.cli",  # python -m streamclient
     "catalog.__main__",  # python -m catalog
+    "traps.__main__",  # python -m traps
+    "analytics.cli",  # python -m analytics
+    "jobs.__main__",  # python -m jobs
+    "bench.labels_examples",
+    "bench.traps_present",
+    "bench.traps_speed",
+    "bench.analytics_quality",
+    "bench.analytics_scale",
+    "bench.analytics_accuracy",
 ]
 
 

@@ -14,11 +14,11 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import sys
 from pathlib import Path
 
 from tqdm import tqdm
 
+from core import cli
 from core.errors import BadInput, SightingError
 from core.settings import get_settings
 
@@ -27,7 +27,9 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m traps",
         description="Camera-trap photos: is there an animal, what is it, which known one.",
-        epilog="Models and weights come from the SIGHTING_* settings (see .env.example).",
+        epilog=cli.epilog(
+            "Models and weights come from the SIGHTING_* settings (see .env.example)."
+        ),
     )
     parser.add_argument("folder", type=Path, help="the photos (searched recursively)")
     parser.add_argument("--out", type=Path, default=Path("out/traps"), help="results folder")
@@ -95,6 +97,7 @@ def load_models(args: argparse.Namespace, settings) -> object:
     )
 
 
+@cli.command
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
@@ -145,8 +148,7 @@ def main(argv: list[str] | None = None) -> int:
             )
         )
     except SightingError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return cli.report(exc)
     return 0
 
 

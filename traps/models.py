@@ -96,7 +96,7 @@ def _load_catalog(pipeline, source: str, kind: str, settings: Settings, folders:
     cache = CatalogCache(repository, lambda k: pipeline.embedder_for(k).dim)
     manifest, view = cache.get(source)
     want = pipeline.embedder_for(manifest.kind).fingerprint
-    if manifest.embedder_fingerprint not in (None, want):
+    if manifest.indexed_with_other(want):
         raise BadInput(
             f"catalog {source} was indexed with {manifest.embedder_fingerprint}, this process "
             f"embeds {manifest.kind} with {want}: re-index it or choose the same models"

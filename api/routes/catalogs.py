@@ -49,8 +49,7 @@ def summary(manifest: Manifest) -> dict:
 def needs_reindex(manifest: Manifest) -> bool:
     """Whether the catalog was built with another embedder than this service runs for its
     kind: searches answer 409 until ``python -m catalog reindex`` (see the README, Deploy)."""
-    mine = state().pipeline.embedder_for(manifest.kind).fingerprint
-    return manifest.embedder_fingerprint not in (None, mine)
+    return manifest.indexed_with_other(state().pipeline.embedder_for(manifest.kind).fingerprint)
 
 
 def owned_manifest(catalog_id: str) -> Manifest:

@@ -58,7 +58,7 @@ def test_cli_bad_input_says_why(tmp_path) -> None:
         text=True,
         timeout=300,
     )
-    assert proc.returncode == 1 and "not list" in proc.stderr
+    assert proc.returncode == 2 and "not list" in proc.stderr  # bad input: 2 (core.cli)
     assert not (tmp_path / "o" / "clusters.csv").exists()
 
 
