@@ -96,8 +96,15 @@ class Settings(BaseSettings):
     job_timeout_s: float = Field(60.0, gt=0.0, description="no heartbeat this long = worker dead")
     job_max_attempts: int = Field(2, ge=1, description="runs of a job whose worker keeps dying")
     job_modules: Annotated[list[str], NoDecode] = Field(
-        default_factory=lambda: ["analytics.job", "traps.job"],
+        default_factory=lambda: ["analytics.job", "traps.job", "jobs.calibration"],
         description="modules registering job kinds",
+    )
+
+    calibration_refit: bool = Field(
+        True, description="refit a catalog's own calibration (a job) after it changes"
+    )
+    calibration_debounce_s: float = Field(
+        10.0, ge=0.0, description="a refit waits until the catalog is unchanged this long"
     )
 
     # --- deploy (read by gunicorn.conf.py) --------------------------------------------------

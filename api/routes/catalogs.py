@@ -9,6 +9,7 @@ from api.schemas import Catalog, CatalogDetail, CatalogIn, CatalogList, v1_doc
 from api.state import state
 from catalog.calibration import calibration_state
 from catalog.manifest import Manifest
+from jobs.calibration import forget_refit
 
 bp = APIBlueprint("catalogs", __name__, tag="Catalogs", url_prefix="/v1/catalogs")
 
@@ -106,4 +107,5 @@ def delete_catalog(catalog_id: str):
     owned_manifest(catalog_id)
     state().repository.delete_catalog(catalog_id)
     state().catalogs.invalidate(catalog_id)
+    forget_refit(state().repository.store, catalog_id)
     return "", 204

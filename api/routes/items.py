@@ -12,6 +12,7 @@ from flask import Response, request
 
 from api.inputs import json_body, metadata_option, read_images
 from api.routes.catalogs import owned_manifest
+from api.routes.jobs import refit_calibration_soon
 from api.schemas import (
     AddedImages,
     ImagesForm,
@@ -102,7 +103,8 @@ def _add(catalog_id: str, item_id: str | None, metadata: dict | None, *, new_ite
             images.append(NewImage(up.data, up.content_type, w, h, to_blobs(ref)))
     fingerprints = model_fingerprints(pipeline, manifest.kind)
     added = s.repository.add_images(catalog_id, item_id, metadata, images, fingerprints)
-    s.catalogs.refresh(catalog_id)  # calibration: enqueue refit (catalog.calibration)
+    s.catalogs.refresh(catalog_id)
+    refit_calibration_soon(catalog_id, manifest.owner)
     return {
         "item_id": added.item.item_id,
         "image_ids": [r.image_id for r in added.images],
@@ -187,9 +189,11 @@ def update_item(catalog_id: str, item_id: str, body: dict):
 @v1_doc(bp, "delete_item", {}, responses={204: {"description": "Deleted"}})
 def delete_item(catalog_id: str, item_id: str):
     """Delete an item, its images and their features. Answers 204."""
-    _item(owned_manifest(catalog_id), item_id)
+    manifest = owned_manifest(catalog_id)
+    _item(manifest, item_id)
     state().repository.remove_item(catalog_id, item_id)
-    state().catalogs.refresh(catalog_id)  # calibration: enqueue refit (catalog.calibration)
+    state().catalogs.refresh(catalog_id)
+    refit_calibration_soon(catalog_id, manifest.owner)
     return "", 204
 
 
@@ -230,8 +234,10 @@ def get_image(catalog_id: str, item_id: str, image_id: str):
 @v1_doc(bp, "delete_image", {}, responses={204: {"description": "Deleted"}})
 def delete_image(catalog_id: str, item_id: str, image_id: str):
     """Delete one image of an item and its features. Answers 204."""
-    if image_id not in _item(owned_manifest(catalog_id), item_id).images:
+    manifest = owned_manifest(catalog_id)
+    if image_id not in _item(manifest, item_id).images:
         raise NotFound(f"no image {image_id!r} in item {item_id!r}")
     state().repository.remove_image(catalog_id, image_id)
-    state().catalogs.refresh(catalog_id)  # calibration: enqueue refit (catalog.calibration)
+    state().catalogs.refresh(catalog_id)
+    refit_calibration_soon(catalog_id, manifest.owner)
     return "", 204

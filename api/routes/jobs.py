@@ -7,6 +7,7 @@ catalogs; an admin key sees every job.
 
 from __future__ import annotations
 
+import logging
 import mimetypes
 
 from apiflask import APIBlueprint
@@ -15,8 +16,11 @@ from flask import Response, current_app
 from api.auth import caller
 from api.schemas import v1_doc
 from api.state import state
-from core.errors import Conflict, NotFound
+from core.errors import Conflict, NotFound, SightingError
 from jobs import JobQueue, JobRecord
+from jobs.calibration import schedule_refit
+
+log = logging.getLogger(__name__)
 
 bp = APIBlueprint("jobs", __name__, tag="Jobs", url_prefix="/v1/jobs")
 
@@ -31,6 +35,18 @@ def job_queue() -> JobQueue:
         s = state()
         queue = current_app.extensions["jobs"] = JobQueue(s.settings, s.repository.store)
     return queue
+
+
+def refit_calibration_soon(catalog_id: str, owner: str) -> None:
+    """Queue the refit of a changed catalog's own calibration (`jobs.calibration`; off with
+    ``SIGHTING_CALIBRATION_REFIT=false``). Never fails the write that changed it: the kind's
+    default calibration stays in use, marked so, until a refit is stored."""
+    if not state().settings.calibration_refit:
+        return
+    try:
+        schedule_refit(job_queue(), catalog_id, owner)
+    except SightingError as exc:
+        log.warning("catalog %s: calibration refit not queued: %s", catalog_id, exc.message)
 
 
 def owned_job(job_id: str) -> JobRecord:
