@@ -15,7 +15,9 @@ import cv2
 import numpy as np
 
 DARK_MEAN = 40.0  # mean luminance (0-255) below which a photo is dark
-BRIGHT_FRACTION = 0.35  # fraction of pixels >= 250 above which it is over-exposed / glare
+BRIGHT_FRACTION = 0.35  # fraction of the centre's pixels >= 250 above which it is over-exposed
+# (the centre: the middle half of each side; a product shot on a white background is bright at
+# its borders, not where the product is)
 BLUR_VARIANCE = 60.0  # variance of the Laplacian (at 256 px) below which it is blurry
 LOW_INFO_ENTROPY = 3.5  # bits of the grey histogram below which it holds little information
 MIN_SIDE = 64  # pixels: smaller is odd
@@ -55,7 +57,8 @@ def assess(image: np.ndarray) -> QualityReport:
     scale = 256 / max(h, w)
     small = cv2.resize(grey, (max(1, round(w * scale)), max(1, round(h * scale))))
     mean = float(grey.mean())
-    bright = float((grey >= 250).mean())
+    centre = grey[h // 4 : h - h // 4 or h, w // 4 : w - w // 4 or w]
+    bright = float((centre >= 250).mean())
     blur = float(cv2.Laplacian(small, cv2.CV_64F).var())
     hist = np.bincount(small.ravel(), minlength=256) / small.size
     entropy = float(-(hist[hist > 0] * np.log2(hist[hist > 0])).sum())

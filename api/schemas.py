@@ -21,6 +21,7 @@ from apiflask.validators import Length, OneOf, Range, Regexp
 from flask import current_app, has_app_context
 from marshmallow import INCLUDE, RAISE
 
+from analytics.upload_warnings import CODES as WARNING_CODES
 from core.kinds import KINDS
 from core.settings import Settings
 
@@ -190,10 +191,34 @@ class ItemList(Schema):
     version = Integer(required=True)
 
 
+_CODES = "|".join(("all", *WARNING_CODES))
+
+
+class UploadQuery(Schema):
+    """Options of an upload (also read from form fields or JSON keys of the same name)."""
+
+    refuse = String(
+        validate=Regexp(rf"^({_CODES})(,({_CODES}))*$"),
+        metadata={
+            "description": "warning codes (comma-separated, or all) that refuse the upload: "
+            "422 with the reasons, nothing stored"
+        },
+    )
+
+
 class AddedImages(Schema):
     item_id = String(required=True)
     image_ids = List(String(), required=True)
     version = Integer(required=True, metadata={"description": "the catalog's new version"})
+    warnings = List(
+        List(String()),
+        required=True,
+        metadata={
+            "description": "per image, in upload order: dark, over_exposed, blurry, "
+            "low_information, odd_size, greyscale, no_object, exact_duplicate|near_duplicate "
+            "of image X of item Y (the first word is the code refuse= names)"
+        },
+    )
 
 
 class _Body(Schema):

@@ -82,12 +82,15 @@ class Reference:
         tags: (V,) vector-id suffixes: ``""`` and `CROP_TAG`.
         box: int (4,) xyxy of the main object crop (the whole image when there is none).
         features: keypoints of the whole image, or None when no verifier is loaded.
+        objects: detections the detector found in the image (None: not known, e.g. a
+            reference read back from the store).
     """
 
     vectors: np.ndarray
     tags: list[str]
     box: np.ndarray
     features: LocalFeatures | None
+    objects: int | None = None
 
 
 class Timer:
@@ -180,7 +183,7 @@ class Pipeline:
                 tags.append(CROP_TAG)
         vectors = self.embedder_for(kind).embed(crops)
         features = self.verifier.extract(image) if self.verifier is not None else None
-        return Reference(vectors=vectors, tags=tags, box=box, features=features)
+        return Reference(vectors=vectors, tags=tags, box=box, features=features, objects=len(det))
 
     # ------------------------------------------------------------------------- query side
     def match_frames(

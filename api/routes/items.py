@@ -10,8 +10,9 @@ from __future__ import annotations
 from apiflask import APIBlueprint
 from flask import Response, request
 
-from api.inputs import json_body, metadata_option, read_images
-from api.routes.catalogs import owned_manifest
+from analytics.upload_warnings import refuse_codes, upload_warnings
+from api.inputs import json_body, metadata_option, option, read_images
+from api.routes.catalogs import needs_reindex, owned_manifest
 from api.routes.jobs import refit_calibration_soon
 from api.schemas import (
     AddedImages,
@@ -21,6 +22,7 @@ from api.schemas import (
     ItemJSON,
     ItemList,
     MetadataPatch,
+    UploadQuery,
     binary,
     image_body,
     v1_doc,
@@ -94,13 +96,29 @@ def _add(catalog_id: str, item_id: str | None, metadata: dict | None, *, new_ite
     elif item_id is not None and item_id in manifest.items:
         raise Conflict(f"item {item_id!r} exists; add images with POST .../items/{item_id}/images")
     uploads = read_images(s.settings, field="images", many=True)
+    refuse = refuse_codes(option("refuse", str, None))
     pipeline = s.pipeline
-    images = []
+    images, refs = [], []
     with s.model_lock:
         for up in uploads:
             ref = pipeline.describe_reference(up.pixels, manifest.kind)
             h, w = up.pixels.shape[:2]
+            refs.append(ref)
             images.append(NewImage(up.data, up.content_type, w, h, to_blobs(ref)))
+    before = None if needs_reindex(manifest) else s.catalogs.get(catalog_id)[1]
+    names = [f"upload image {i}" for i in range(len(uploads))]
+    warnings = upload_warnings([up.pixels for up in uploads], refs, names, before)
+    refused = [
+        {"image": i, "warnings": [w for w in warn if w.split()[0] in refuse]}
+        for i, warn in enumerate(warnings)
+        if any(w.split()[0] in refuse for w in warn)
+    ]
+    if refused:
+        raise BadInput(
+            f"{len(refused)} of {len(uploads)} images refused (refuse={','.join(sorted(refuse))}); "
+            "nothing was stored",
+            details={"refused": refused, "warnings": warnings},
+        )
     fingerprints = model_fingerprints(pipeline, manifest.kind)
     added = s.repository.add_images(catalog_id, item_id, metadata, images, fingerprints)
     s.catalogs.refresh(catalog_id)
@@ -109,10 +127,12 @@ def _add(catalog_id: str, item_id: str | None, metadata: dict | None, *, new_ite
         "item_id": added.item.item_id,
         "image_ids": [r.image_id for r in added.images],
         "version": added.manifest.version,
+        "warnings": warnings,
     }, 201
 
 
 @bp.post("")
+@bp.input(UploadQuery, location="query", arg_name="query")
 @bp.output(AddedImages, status_code=201, description="Stored", links=ITEM_LINKS)
 @v1_doc(
     bp,
@@ -120,12 +140,15 @@ def _add(catalog_id: str, item_id: str | None, metadata: dict | None, *, new_ite
     _UPLOAD_ERRORS | {409: "the item exists"},
     body=image_body(ItemForm, ItemJSON),
 )
-def add_item(catalog_id: str):
+def add_item(catalog_id: str, query: dict):
     """Add an item with one or more images.
 
     Multipart: files in ``images``, optional ``item_id`` and ``metadata`` (a JSON string);
     or JSON ``{"images": [base64...], "item_id", "metadata"}``. Answers 201 with the
-    ``item_id`` and the new ``image_ids``; 409 if the item exists.
+    ``item_id``, the new ``image_ids`` and each image's ``warnings`` (blurry, dark,
+    near-duplicate of image X of item Y, no object found...); 409 if the item exists. With
+    ``refuse=<codes>`` (comma-separated, or ``all``) an upload with such a warning is 422 with
+    the reasons, and nothing is stored.
     """
     item_id = request.form.get("item_id") if request.form else None
     if item_id is None and request.is_json:
@@ -198,6 +221,7 @@ def delete_item(catalog_id: str, item_id: str):
 
 
 @bp.post("/<item_id>/images")
+@bp.input(UploadQuery, location="query", arg_name="query")
 @bp.output(AddedImages, status_code=201, description="Stored", links=ITEM_LINKS)
 @v1_doc(
     bp,
@@ -205,7 +229,7 @@ def delete_item(catalog_id: str, item_id: str):
     _UPLOAD_ERRORS | {409: "the catalog changed models meanwhile"},
     body=image_body(ImagesForm, ImagesJSON),
 )
-def add_images(catalog_id: str, item_id: str):
+def add_images(catalog_id: str, item_id: str, query: dict):
     """Add images to an existing item (same bodies as adding an item). Answers 201."""
     return _add(catalog_id, item_id, None, new_item=False)
 
