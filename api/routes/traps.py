@@ -8,6 +8,9 @@ progress (photos done of the total) and fetch ``results.csv``, ``results.jsonl``
 
 from __future__ import annotations
 
+import shutil
+import tempfile
+
 from apiflask import APIBlueprint
 from flask import request
 
@@ -116,9 +119,6 @@ def _store_upload(limits: UploadLimits) -> tuple[str, dict]:
 
 def _spool():
     """The raw request body in a temp file (a zip needs to seek)."""
-    import shutil
-    import tempfile
-
     spool = tempfile.TemporaryFile()  # noqa: SIM115 - closed by the caller's zip reader
     shutil.copyfileobj(request.stream, spool, 1024 * 1024)
     if spool.tell() == 0:
