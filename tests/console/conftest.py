@@ -135,7 +135,9 @@ def wait_for(driver, condition: Callable, timeout: float = WAIT_S, what: str = "
             driver,
             timeout,
             poll_frequency=0.2,
-            ignored_exceptions=(StaleElementReferenceException,),
+            # a condition that indexes a list of elements while the page rebuilds it (a card
+            # list re-rendered after a save) sees it empty for a moment: look again
+            ignored_exceptions=(StaleElementReferenceException, IndexError),
         ).until(condition)
     except WebDriverException as exc:
         errors = [e["message"] for e in driver.get_log("browser") if e["level"] == "SEVERE"]
