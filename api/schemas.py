@@ -578,7 +578,9 @@ class BatchQuery(Schema):
 
 
 #: multipart/form-data of a batch: photo files, or one zip, or both (at least one of them;
-#: a hand-written schema, as marshmallow cannot say "at least one of")
+#: a hand-written schema, as marshmallow cannot say "at least one of". Tried: a marshmallow
+#: BatchForm under "allOf" with this "anyOf" beside it; schemathesis then no longer sees the
+#: binary formats through the $ref and sends the zip as a plain form field, which is no file)
 BATCH_FORM = {
     "type": "object",
     "properties": {
