@@ -16,13 +16,14 @@ from flask import current_app
 
 from api.auth import check_owner
 from api.inputs import option
+from api.schemas import CATALOG_ID_PATTERN
 from api.state import state
 from core.errors import BadInput
 from labels.cache import LabelerCache
 from labels.result import LabelResult, result_to_dict
 from matching.result import FrameResult
 
-_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+_ID = re.compile(CATALOG_ID_PATTERN)
 
 
 def labels_option() -> str | None:

@@ -443,26 +443,24 @@ _TIMINGS = Dict(
 )
 
 
-class DetectResult(Schema):
+class _MatchAnswer(Schema):
+    """What every matching answer carries beside its detections or matches."""
+
+    timings = _TIMINGS
+    catalog_version = Integer(required=True)
+    calibration = String(
+        required=True,
+        validate=OneOf(["catalog", "kind_default"]),
+        metadata={"description": "whether the catalog's own calibration scored the answer"},
+    )
+
+
+class DetectResult(_MatchAnswer):
     detections = List(Nested(Detection), required=True)
-    timings = _TIMINGS
-    catalog_version = Integer(required=True)
-    calibration = String(
-        required=True,
-        validate=OneOf(["catalog", "kind_default"]),
-        metadata={"description": "whether the catalog's own calibration scored the answer"},
-    )
 
 
-class SearchResult(Schema):
+class SearchResult(_MatchAnswer):
     matches = List(Nested(Match), required=True)
-    timings = _TIMINGS
-    catalog_version = Integer(required=True)
-    calibration = String(
-        required=True,
-        validate=OneOf(["catalog", "kind_default"]),
-        metadata={"description": "whether the catalog's own calibration scored the answer"},
-    )
 
 
 class TrackedDetection(Detection):

@@ -36,9 +36,10 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.metrics import by_group, summarize, wilson_interval
+from bench.metrics import by_group, summarize
 from core import cli
 from core.kinds import KINDS
+from core.stats import wilson_interval
 from matching.score import (
     CALIBRATION_FILE,
     Calibration,

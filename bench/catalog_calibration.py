@@ -27,9 +27,10 @@ import logging
 from pathlib import Path
 
 from bench.calibrate import rescore
-from bench.metrics import summarize, wilson_interval
+from bench.metrics import summarize
 from core import cli
 from core.kinds import KINDS
+from core.stats import wilson_interval
 from matching.catalog_calibration import (
     CatalogCalibration,
     CatalogImage,

@@ -31,8 +31,6 @@ KIND = "calibration"
 INDEX = "job-index/calibration/"
 MAX_FITS = 5  # fits per job when the catalog keeps changing during them
 
-_pipelines: dict[tuple, Any] = {}  # per consumer process: the models load once
-
 
 def _index_key(catalog_id: str) -> str:
     return f"{INDEX}{catalog_id}"
@@ -65,16 +63,6 @@ def forget_refit(store: Store, catalog_id: str) -> None:
     store.delete(_index_key(catalog_id))
 
 
-def _pipeline(settings):
-    key = (settings.weights_dir, settings.detector, settings.embedder, settings.verifier)
-    if key not in _pipelines:
-        from matching.engine import load_pipeline
-
-        _pipelines.clear()
-        _pipelines[key] = load_pipeline(settings)
-    return _pipelines[key]
-
-
 def _settle(store: Store, catalog_id: str, quiet_s: float, ctx: JobContext) -> str:
     """Wait until the catalog's content digest has not changed for ``quiet_s``; return it."""
     repository = CatalogRepository(store)
@@ -97,6 +85,7 @@ def refit_job(params: dict[str, Any], ctx: JobContext) -> dict[str, Any]:
         status, threshold, genuine and impostor pair counts, fits, stored.
     """
     from catalog.calibration import refit_catalog_calibration
+    from matching.engine import shared_pipeline
 
     catalog_id = str(params["catalog_id"])
     store = ctx.store
@@ -107,7 +96,8 @@ def refit_job(params: dict[str, Any], ctx: JobContext) -> dict[str, Any]:
         while fits < MAX_FITS:
             digest = _settle(store, catalog_id, quiet_s, ctx)
             ctx.progress(fits, MAX_FITS, "fitting the catalog's calibration")
-            result = refit_catalog_calibration(repository, _pipeline(ctx.settings), catalog_id)
+            pipeline = shared_pipeline(ctx.settings)  # loaded once per consumer
+            result = refit_catalog_calibration(repository, pipeline, catalog_id)
             fits += 0 if result.skipped else 1
             if result.stored and repository.get_manifest(catalog_id).content_digest() == digest:
                 break

@@ -46,6 +46,7 @@ import numpy as np
 from tqdm import tqdm
 
 from core.errors import NotFound
+from core.stats import wilson_interval
 from matching.catalog_view import CatalogView, FeatureCache
 from matching.features import LocalFeatures
 from matching.index import ItemHits
@@ -446,26 +447,6 @@ def _top(record: dict, base: Calibration) -> dict | None:
     return best
 
 
-def _wilson_upper(successes: int, trials: int, z: float) -> float:
-    if trials <= 0:
-        return 1.0
-    p = successes / trials
-    denom = 1 + z * z / trials
-    centre = (p + z * z / (2 * trials)) / denom
-    half = z * math.sqrt(p * (1 - p) / trials + z * z / (4 * trials * trials)) / denom
-    return min(1.0, centre + half)
-
-
-def _wilson_lower(successes: int, trials: int, z: float) -> float:
-    if trials <= 0:
-        return 0.0
-    p = successes / trials
-    denom = 1 + z * z / trials
-    centre = (p + z * z / (2 * trials)) / denom
-    half = z * math.sqrt(p * (1 - p) / trials + z * z / (4 * trials * trials)) / denom
-    return max(0.0, centre - half)
-
-
 def _platt(
     z: np.ndarray, y: np.ndarray, w: np.ndarray, max_scale: float, max_offset: float
 ) -> tuple[float, float]:
@@ -517,7 +498,7 @@ def fit_adjustment(
     w = np.where(is_imp, share / is_imp.sum(), (1 - share) / (~is_imp).sum())
     trained = kind in TRAINED_KINDS
     kind_confirmed = int((1 / (1 + np.exp(-z[is_imp])) >= base.threshold).sum())
-    kind_lo = _wilson_lower(kind_confirmed, int(is_imp.sum()), options.gate_z)
+    kind_lo = wilson_interval(kind_confirmed, int(is_imp.sum()), options.gate_z)[0]
     in_kind = trained and kind_lo <= options.kind_gate
     if in_kind or right.all() or not right.any():
         scale, offset = 1.0, 0.0  # the kind's calibration holds on this catalog: kept
@@ -531,15 +512,15 @@ def fit_adjustment(
         if t < floor - 1e-9:
             continue
         confirmed = int((imp_scores >= t).sum())
-        if _wilson_upper(confirmed, len(imp_scores), options.bound_z) <= options.max_stranger:
+        if wilson_interval(confirmed, len(imp_scores), options.bound_z)[1] <= options.max_stranger:
             threshold = float(t)
             break
     gen_right = right & ~is_imp
+    imp_confirmed = int((imp_scores >= threshold).sum())
     metrics = {
         "impostor_confirm_rate": round(float((imp_scores >= threshold).mean()), 4),
         "impostor_confirm_bound": round(
-            _wilson_upper(int((imp_scores >= threshold).sum()), len(imp_scores), options.bound_z),
-            4,
+            wilson_interval(imp_confirmed, len(imp_scores), options.bound_z)[1], 4
         ),
         "genuine_confirm_rate": round(
             float((gen_right & (score >= threshold)).sum()) / max(1, (~is_imp).sum()), 4

@@ -44,3 +44,27 @@ def load_pipeline(settings: Settings) -> Pipeline:
             "(python -m bench.calibrate --save writes one)"
         )
     return Pipeline(detector, embedders, verifier, load_calibrations(settings.calibration_file))
+
+
+_shared: dict[tuple, Pipeline] = {}
+
+
+def shared_pipeline(settings: Settings) -> Pipeline:
+    """One `load_pipeline` per process and model set: the job kinds of a consumer (catalog
+    calibration refits, camera-trap batches) share it instead of each loading its own."""
+    key = tuple(
+        str(getattr(settings, name))
+        for name in (
+            "weights_dir",
+            "device",
+            "detector",
+            "embedder",
+            "products_embedder",
+            "animals_embedder",
+            "verifier",
+        )
+    )
+    if key not in _shared:
+        _shared.clear()  # another model set: the old one's memory goes
+        _shared[key] = load_pipeline(settings)
+    return _shared[key]

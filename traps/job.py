@@ -29,10 +29,12 @@ def _trap_models(params: dict[str, Any], settings) -> Any:
     """The models for ``params``, kept per consumer process for the next job alike.
 
     Keyed by the label set and catalog with their manifest versions, so an edited catalog
-    or label set is reloaded.
+    or label set is read and fitted again; the matching pipeline is the consumer's shared one
+    (`matching.engine.shared_pipeline`), never loaded twice.
     """
     from catalog.repository import CatalogRepository
     from catalog.stores import open_store
+    from matching.engine import shared_pipeline
     from traps.models import load_trap_models
 
     repository = CatalogRepository(open_store(settings))
@@ -42,13 +44,14 @@ def _trap_models(params: dict[str, Any], settings) -> Any:
     )
     key = (versions, params.get("kind", "animals"))
     if key not in _models:
-        _models.clear()  # one set of models per consumer: they are large
+        _models.clear()  # one fitted set per consumer
         _models[key] = load_trap_models(
             settings,
             labels=params.get("labels"),
             catalog=params.get("catalog"),
             kind=params.get("kind", "animals"),
             folders=False,
+            pipeline=shared_pipeline(settings) if params.get("catalog") else None,
         )
     return _models[key]
 

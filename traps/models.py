@@ -27,12 +27,14 @@ def load_trap_models(
     catalog: str | None = None,
     kind: str = "animals",
     folders: bool = True,
+    pipeline=None,
 ) -> TrapModels:
     """Load what a batch runs; arguments are checked before any model loads.
 
     ``labels`` and ``catalog`` are store catalog ids, or (when ``folders``, as on the command
     line) local folders; a job passes ``folders=False``, so a request can never name a path
-    on the worker's disk.
+    on the worker's disk. ``pipeline``: an already loaded `matching.pipeline.Pipeline` to
+    match known individuals with (a job consumer's shared one); loaded here when None.
 
     Raises:
         BadInput: both or neither of labels/prompts where one is needed, prompts without CLIP
@@ -50,17 +52,18 @@ def load_trap_models(
         from labels.text import check_prompts
 
         check_prompts(prompts)  # before any model loads
-    pipeline = view = None
+    view = None
     if catalog:
-        from matching.engine import load_pipeline
+        if pipeline is None:
+            from matching.engine import load_pipeline
 
-        pipeline = load_pipeline(settings)
+            pipeline = load_pipeline(settings)
         detector = pipeline.detector
         view = _load_catalog(pipeline, catalog, kind, settings, folders)
     else:
         from detection import load_detector
 
-        detector = load_detector(settings)
+        pipeline, detector = None, load_detector(settings)
     labeler = None
     if labels:
         from labels import DEFAULT_LABEL_EMBEDDER, load_example_labeler, load_label_embedder

@@ -180,7 +180,7 @@ def test_calibrate_command_takes_open_set_dumps(tmp_path, monkeypatch, capsys) -
 
 
 def test_wilson_interval() -> None:
-    from bench.metrics import wilson_interval
+    from core.stats import wilson_interval
 
     assert wilson_interval(97, 100, 0.0) == pytest.approx((0.97, 0.97))
     lo, hi = wilson_interval(97, 100, 1.96)  # the textbook 95 % interval of 97 / 100
@@ -191,7 +191,7 @@ def test_wilson_interval() -> None:
 
 def test_bound_z_keeps_the_targets_with_a_margin() -> None:
     from bench.calibrate import rescore
-    from bench.metrics import wilson_interval
+    from core.stats import wilson_interval
 
     train, strangers = synthetic(300, 0), synthetic(300, 2, open_set=True)
     plain = fit(train, precision=0.95, strangers=strangers, max_open_set=0.05)
