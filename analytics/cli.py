@@ -21,6 +21,7 @@ from tqdm import tqdm
 from analytics.inputs import combine, load_descriptor_file, read_labels
 from analytics.outputs.write import write_outputs
 from analytics.pipeline import AnalyticsConfig, run
+from analytics.quality import add_quality
 from analytics.sources import catalog_descriptors, embed_folder, file_reader
 from analytics.steps.map2d import MAPS
 from analytics.steps.outliers import METHODS
@@ -60,6 +61,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sample", type=int, default=d.sample, help="sample for k, metrics, LOF")
     p.add_argument("--parquet", action="store_true", help="also write clusters.parquet")
     p.add_argument("--no-sheets", action="store_true", help="no contact sheets")
+    p.add_argument(
+        "--no-quality",
+        action="store_true",
+        help="no pixel quality flags (the quality column; they read every image once more)",
+    )
     p.add_argument("--seed", type=int, default=d.seed)
     return p
 
@@ -106,8 +112,10 @@ def main(argv: list[str] | None = None) -> int:
     """Run the analytics; returns the exit status (1 with a message on bad input)."""
     args = build_parser().parse_args(argv)
     start = time.perf_counter()
+    from core.runtime import configure_threads
     from core.settings import get_settings
 
+    configure_threads(get_settings().threads)
     bars = _Bars()
     try:
         data, reader = _load(args, get_settings(), bars)
@@ -128,6 +136,8 @@ def main(argv: list[str] | None = None) -> int:
             seed=args.seed,
         )
         result = run(data, config, labels, bars)
+        if reader is not None and not args.no_quality:
+            add_quality(result, reader, lambda d, t: bars("quality", d, t))
         bars("write", 0, 1)
         write_outputs(
             result, args.out, reader, parquet=args.parquet or None, sheets=not args.no_sheets

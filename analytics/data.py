@@ -99,6 +99,8 @@ class AnalyticsResult:
         duplicates: (path_a, path_b, similarity) near-duplicate pairs.
         confused: (item_a, item_b, images, max_similarity) item pairs the search confuses.
         timings: step -> seconds.
+        quality: each image's pixel quality flags joined by ``;`` (`analytics.quality.
+            flag_images`), or None when the run had no pixels (descriptors alone).
     """
 
     paths: list[str]
@@ -112,3 +114,4 @@ class AnalyticsResult:
     duplicates: list[tuple[str, str, float]] = field(default_factory=list)
     confused: list[tuple[str, str, int, float]] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
+    quality: list[str] | None = None

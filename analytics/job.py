@@ -11,7 +11,18 @@ from typing import Any
 
 from jobs import JobContext, job_kind
 
-STEPS = ("load", "scale", "pca", "cluster", "outliers", "map", "pairs", "metrics", "write")
+STEPS = (
+    "load",
+    "scale",
+    "pca",
+    "cluster",
+    "pairs",
+    "outliers",
+    "map",
+    "metrics",
+    "quality",
+    "write",
+)
 OPTIONS = ("k", "method", "outlier_z", "duplicate_similarity", "map_sample", "seed")
 
 
@@ -24,6 +35,7 @@ def analytics_job(params: dict[str, Any], ctx: JobContext) -> dict[str, Any]:
     """
     from analytics.outputs.write import write_outputs
     from analytics.pipeline import AnalyticsConfig, run
+    from analytics.quality import add_quality
     from analytics.sources import catalog_descriptors
 
     total = len(STEPS)
@@ -39,6 +51,8 @@ def analytics_job(params: dict[str, Any], ctx: JobContext) -> dict[str, Any]:
         options.pop("k", None)
     config = AnalyticsConfig(**options)
     result = run(data, config, None, report)
+    ctx.progress(STEPS.index("quality"), total, "quality")
+    add_quality(result, read)
     ctx.progress(STEPS.index("write"), total, "write")
     write_outputs(result, ctx.files_dir, read)
     return {k: v for k, v in result.metrics.items() if k != "k_scores"}

@@ -1,4 +1,4 @@
-"""The analytics run: descriptors -> scale -> PCA -> cluster -> outliers -> map -> pairs ->
+"""The analytics run: descriptors -> scale -> PCA -> cluster -> pairs -> outliers -> map ->
 metrics, one step after the other, each reported to a `Steps` progress sink."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from analytics.data import AnalyticsResult, Descriptors
 from analytics.steps import cluster as clustering
 from analytics.steps.map2d import map_2d
 from analytics.steps.metrics import internal_metrics, label_metrics
-from analytics.steps.outliers import centre_scores, model_scores
+from analytics.steps.outliers import centre_scores, knn_scores, model_scores
 from analytics.steps.pairs import confused_items, near_duplicates, neighbours
 from analytics.steps.reduce import pca
 from analytics.steps.scale import scale
@@ -32,7 +32,7 @@ class AnalyticsConfig:
     choose_by: str = "silhouette"  # silhouette | ch | db
     max_k: int = 50  # largest k tried when choosing
     hdbscan_dims: int = 16  # HDBSCAN runs on this many PCA dims
-    outlier_method: str = "centre"  # centre | lof | iforest
+    outlier_method: str = "knn"  # knn | centre | lof | iforest
     outlier_z: float = 3.5  # robust z-score above which an image is an outlier
     map_method: str = "tsne"  # tsne | pca (of a sample; the rest placed by neighbours)
     map_sample: int = 3000  # images the 2-D map is fitted on
@@ -103,6 +103,10 @@ def run(
             result = clustering.hdbscan(low, sample=config.sample, seed=config.seed)
         else:
             raise BadInput(f"unknown clustering method {config.method!r}; kmeans or hdbscan")
+    with steps("pairs"):
+        sims, ids = neighbours(x, config.neighbours, config.seed)
+        duplicates = near_duplicates(data.paths, sims, ids, config.duplicate_similarity)
+        confused = confused_items(data.items, sims, ids) if data.items else []
     with steps("outliers"):
         labels_ = result.labels
         centres = clustering_centres(x, labels_, result.k)
@@ -110,7 +114,9 @@ def run(
             sq = ((x - centres[np.maximum(labels_, 0)]) ** 2).sum(axis=1)
         else:
             sq = ((x - x.mean(axis=0)) ** 2).sum(axis=1)
-        if config.outlier_method == "centre":
+        if config.outlier_method == "knn":
+            score = knn_scores(sims)
+        elif config.outlier_method == "centre":
             score = centre_scores(x, labels_, centres)
         else:
             score = model_scores(x, config.outlier_method, sample=config.sample, seed=config.seed)
@@ -118,10 +124,6 @@ def run(
         rank = _centre_rank(sq, labels_)
     with steps("map"):
         xy = map_2d(x, config.map_method, sample=config.map_sample, seed=config.seed)
-    with steps("pairs"):
-        sims, ids = neighbours(x, config.neighbours, config.seed)
-        duplicates = near_duplicates(data.paths, sims, ids, config.duplicate_similarity)
-        confused = confused_items(data.items, sims, ids) if data.items else []
     with steps("metrics"):
         metrics: dict[str, float] = {"images": n, "clusters": result.k, "pca_variance": kept}
         metrics["noise"] = int((labels_ < 0).sum())

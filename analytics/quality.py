@@ -1,18 +1,24 @@
 """Image quality flags from the pixels: dark, over-exposed / glare, blurry, low information,
 odd size or aspect, greyscale, and exact / near duplicates (a 64-bit difference hash).
 
-Implemented with numpy and OpenCV (CleanVision was not adopted: not measured here for lack
-of time; these flags are a few lines each). Thresholds are module constants; their precision
-on degraded real photos is measured by bench/analytics_quality.py (README).
+Implemented with numpy and OpenCV. CleanVision was measured against them on the same degraded
+photos (``bench.analytics_quality --cleanvision``, README) and not adopted: at its defaults it
+missed every glare photo and every greyscale photo stored as RGB (it reads greyscale from the
+file's mode), found fewer blurred ones, judges each image against the collection (an upload is
+judged alone here) and took ten times as long. Thresholds are module constants; their
+precision on degraded real photos is measured by bench/analytics_quality.py (README).
 """
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
+
+from analytics.data import AnalyticsResult
 
 DARK_MEAN = 40.0  # mean luminance (0-255) below which a photo is dark
 BRIGHT_FRACTION = 0.35  # fraction of the centre's pixels >= 250 above which it is over-exposed
@@ -115,3 +121,42 @@ def duplicate_flags(reports: list[QualityReport]) -> list[tuple[int, int, str]]:
             if (i, j) not in exact:
                 pairs.append((i, j, "near_duplicate"))
     return pairs
+
+
+def flag_images(
+    paths: Sequence[str],
+    read: Callable[[str], np.ndarray | None],
+    progress: Callable[[int, int], None] | None = None,
+) -> list[str]:
+    """Each image's flags joined by ``;`` (``""``: none; ``unreadable``: no pixels), for the
+    analytics tables: embeddings put a dark, glaring or empty photo among the others (README),
+    the pixels do not.
+
+    Args:
+        paths: the run's image paths.
+        read: path -> uint8 (h, w, 3) RGB or None (`analytics.sources.file_reader`: a
+            thumbnail of at most 256 px, the side the blur is measured at anyway).
+        progress: called ``(done, total)`` every 256 images.
+    """
+    out = []
+    for i, path in enumerate(paths):
+        image = read(path)
+        out.append("unreadable" if image is None else ";".join(assess(image).flags))
+        if progress is not None and (i % 256 == 255 or i == len(paths) - 1):
+            progress(i + 1, len(paths))
+    return out
+
+
+def add_quality(
+    result: AnalyticsResult,
+    read: Callable[[str], np.ndarray | None],
+    progress: Callable[[int, int], None] | None = None,
+    probe: int = 64,
+) -> None:
+    """Set ``result.quality`` (`flag_images`) and count the flagged images in its metrics;
+    left None when none of the first ``probe`` images can be read (descriptors whose images
+    are not at hand)."""
+    if not any(read(path) is not None for path in result.paths[:probe]):
+        return
+    result.quality = flag_images(result.paths, read, progress)
+    result.metrics["quality_flagged"] = sum(1 for q in result.quality if q)

@@ -53,6 +53,10 @@ def main(argv: list[str] | None = None) -> None:
     args = p.parse_args(argv)
     from analytics.data import Descriptors
     from analytics.pipeline import AnalyticsConfig, run
+    from core.runtime import configure_threads
+    from core.settings import get_settings
+
+    configure_threads(get_settings().threads)
 
     t0 = time.perf_counter()
     x, truth = synthetic(args.n, args.dim, args.clusters, args.outliers)

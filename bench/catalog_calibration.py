@@ -11,10 +11,11 @@ calibration over the kind's (`fit_adjustment`), prints it (threshold, pairs, wor
 look-alikes) and, with ``--apply DUMP`` (a ``bench.accuracy --json`` dump of the same set and
 kind), the dump's figures with the kind's calibration and with the catalog's: recall@1/5,
 confirm precision and recall, open-set false confirms (with their Wilson intervals, z=1) and
-ECE. ``--pairs`` writes the pair records; ``--refit`` reads them instead of running the models
-(seconds: try other ``--max-stranger`` or ``--stranger-share`` values). Ranked lists are
-never cut: recall@K changes only where the adjustment reorders nothing (a monotone map of
-each catalog's logit), i.e. not at all.
+ECE, next to the ECE a perfectly calibrated score would measure on as few photos
+(`bench.metrics.ece_noise_floor`). ``--pairs`` writes the pair records; ``--refit`` reads them
+instead of running the models (seconds: try other ``--max-stranger`` or ``--stranger-share``
+values). Ranked lists are never cut: recall@K changes only where the adjustment reorders
+nothing (a monotone map of each catalog's logit), i.e. not at all.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ import logging
 from pathlib import Path
 
 from bench.calibrate import rescore
-from bench.metrics import summarize
+from bench.metrics import ece_noise_floor, summarize, top_answers
 from core import cli
 from core.kinds import KINDS
 from core.stats import wilson_interval
@@ -75,6 +76,7 @@ def figures(records: list[dict]) -> dict[str, float]:
     m["precision_lo"], m["precision_hi"] = wilson_interval(right, int(m["confirmed"]), 1.0)
     opened = round(m["open_set_false_confirm"] * m["open"]) if m["open"] else 0
     m["open_lo"], m["open_hi"] = wilson_interval(opened, int(m["open"]), 1.0)
+    m["ece_floor"] = ece_noise_floor(top_answers(records)[0])
     return m
 
 
@@ -85,6 +87,7 @@ def _row(name: str, m: dict[str, float]) -> str:
         f"[{m['precision_lo']:.3f}, {m['precision_hi']:.3f}] "
         f"confirm_recall={m['confirm_recall']:.3f} open_fc={m['open_set_false_confirm']:.3f} "
         f"[{m['open_lo']:.3f}, {m['open_hi']:.3f}] (of {int(m['open'])}) ece={m['ece']:.3f} "
+        f"(a calibrated score would measure {m['ece_floor']:.3f} here) "
         f"queries={int(m['queries'])}"
     )
 

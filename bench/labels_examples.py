@@ -161,10 +161,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--embedder", default=DEFAULT_LABEL_EMBEDDER)
     args = parser.parse_args(argv)
     settings = Settings(weights_dir=REPO_ROOT.parent / "shared" / "weights", device="cpu")
-    from core.runtime import configure_torch
+    from core.runtime import configure_threads
 
     embedder = load_label_embedder(settings, args.embedder)
-    configure_torch(settings.threads)
+    configure_threads(settings.threads)
     start = time.perf_counter()
     for row in grocery(embedder, args.shots, args.per_label, args.none) + dogs(
         embedder, args.shots, args.dogs

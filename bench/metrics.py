@@ -123,6 +123,18 @@ def expected_calibration_error(scores: np.ndarray, right: np.ndarray, bins: int 
     )
 
 
+def ece_noise_floor(scores: np.ndarray, bins: int = 10, draws: int = 1000, seed: int = 0) -> float:
+    """The ECE a perfectly calibrated score would measure on this sample: the mean ECE of
+    outcomes drawn as Bernoulli(``scores``) (P,). On a few dozen photos it is far from 0, so
+    an ECE near it cannot tell a calibrated score from a miscalibrated one."""
+    scores = np.clip(np.asarray(scores, dtype=np.float64), 0.0, 1.0)
+    if not len(scores):
+        return float("nan")
+    rng = np.random.default_rng(seed)
+    draws_ = rng.random((draws, len(scores))) < scores
+    return float(np.mean([expected_calibration_error(scores, d, bins) for d in draws_]))
+
+
 def final_line(m: dict[str, float]) -> str:
     """The benchmark's last line, in the exact format the issue asks for."""
     return (

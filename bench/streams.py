@@ -199,11 +199,11 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"{args.video}: {exc}")
 
     from bench.machine import describe
-    from core.runtime import configure_torch
+    from core.runtime import configure_threads
     from core.settings import get_settings
 
     settings = get_settings()
-    configure_torch(settings.threads)  # as each worker does: the printed threads are theirs
+    configure_threads(settings.threads)  # as each worker does: the printed threads are theirs
     print(describe(settings) + " (per worker)")
     print(
         f"video={args.video.name} catalog={args.catalog} workers={args.workers} "

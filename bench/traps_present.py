@@ -54,12 +54,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--n", type=int, default=150, help="photos per photo set")
     parser.add_argument("--video-step", type=int, default=30, help="every Nth video frame")
     args = parser.parse_args(argv)
-    from core.runtime import configure_torch
+    from core.runtime import configure_threads
     from detection import load_detector
 
     settings = get_settings()
     detector = load_detector(settings)
-    configure_torch(settings.threads)
+    configure_threads(settings.threads)
     classes = animal_classes(detector.names)
     threshold = settings.det_conf
     rng = random.Random(0)

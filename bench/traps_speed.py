@@ -40,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-catalog", action="store_true", help="no known-individual matching")
     args = parser.parse_args(argv)
     from core.images import read_image
-    from core.runtime import configure_torch
+    from core.runtime import configure_threads
     from labels import ExampleLabeler, LabelSet, load_label_embedder
     from traps.batch import TrapModels, run_batch
     from traps.sources import FolderSource
@@ -85,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
             shutil.copytree(d, cat / d.name)
         catalog = load_folder_catalog(pipeline, cat, kind="animals", progress=False)
         models = TrapModels(pipeline.detector, labeler, pipeline, catalog)
-    configure_torch(settings.threads)
+    configure_threads(settings.threads)
     start = time.perf_counter()
     summary = run_batch(FolderSource(card), models, tmp / "out")
     seconds = time.perf_counter() - start

@@ -1,6 +1,7 @@
 """Server-side video matching, with tracking on and off: speed, verification calls, accuracy.
 
-    python -m bench.video VIDEO --catalog DIR [--frames N] [--stride S] [--baseline-frames M]
+    python -m bench.video VIDEO --catalog DIR [--kind K] [--calibrate] [--frames N] [--stride S]
+        [--baseline-frames M]
 
 Runs in-process (no HTTP) through `tracking.video.run_video`: first with tracking (ByteTrack,
 one verification per new track, re-verified every ``--reverify`` frames or on embedding
@@ -16,6 +17,10 @@ calls per frame, and, when ``<clip>.json`` lies beside the video (see shared/dat
   and how long that track lives in its shot; tracks matched to the item per shot;
 - false confirmations: frames where the item is verified while it is not in view;
 - frames from a track's start to its first verification (the time budget delays some).
+``--kind`` is the catalog's kind (``vehicles`` for the highway clip: ImageNet features and, until
+the catalog is calibrated, the conservative default); ``--calibrate`` first fits the catalog's
+own calibration on its images (`matching.catalog_calibration`, as the service's refit does) and
+scores the clip with it (a catalog too small to calibrate keeps the kind's default, said so).
 The last line is ``fps=F verify_per_frame_tracking=A verify_per_frame_no_tracking=B frames=N``.
 """
 
@@ -32,6 +37,7 @@ import numpy as np
 
 from bench.machine import describe
 from core import cli
+from core.kinds import KINDS
 from core.settings import get_settings
 from detection.detector import Detector
 from matching.engine import load_pipeline
@@ -233,6 +239,21 @@ def report(name: str, stats: VideoStats, wall: float) -> float:
     return per
 
 
+def calibrate(pipeline, catalog, folder: Path) -> None:
+    """Fit the folder catalog's own calibration and attach it to ``catalog`` (printed)."""
+    from bench.catalog_calibration import folder_digest, folder_images, print_calibration
+    from matching.catalog_calibration import FitOptions, collect_pairs, fit_adjustment
+
+    options = FitOptions()
+    images = folder_images(pipeline, folder, catalog.kind)
+    records = collect_pairs(pipeline, images, catalog.kind, options, progress=True)
+    digest = folder_digest(folder, catalog.kind)
+    base = pipeline.calibration(catalog.kind)
+    cal = fit_adjustment(records, base, catalog.kind, digest, options)
+    print_calibration(cal)
+    catalog.own_calibration, catalog.content_digest = cal, digest
+
+
 @cli.command
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
@@ -240,6 +261,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("video", type=Path, help="a video file OpenCV decodes (MP4)")
     parser.add_argument("--catalog", type=Path, required=True, help="catalog folder (item/img)")
+    parser.add_argument("--kind", choices=KINDS, default="products", help="the catalog's kind")
+    parser.add_argument(
+        "--calibrate", action="store_true", help="fit and use the catalog's own calibration"
+    )
     parser.add_argument("--frames", type=int, default=None, help="decode at most N frames")
     parser.add_argument("--stride", type=int, default=1, help="process every S-th frame")
     parser.add_argument(
@@ -274,7 +299,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.reverify is None:
         args.reverify = settings.reverify_frames
     pipeline = load_pipeline(settings)
-    catalog = load_folder_catalog(pipeline, args.catalog)
+    catalog = load_folder_catalog(pipeline, args.catalog, kind=args.kind)
+    if args.calibrate:
+        calibrate(pipeline, catalog, args.catalog)
     if args.imgsz:
         det = pipeline.detector
         pipeline.detector = Detector(
@@ -285,7 +312,9 @@ def main(argv: list[str] | None = None) -> int:
     truth = json.loads(truth_path.read_text()) if truth_path.is_file() else None
     print(describe(settings))
     print(
-        f"video={args.video.name} catalog={args.catalog} imgsz={args.imgsz} stride={args.stride} "
+        f"video={args.video.name} catalog={args.catalog} kind={args.kind} "
+        f"calibration={pipeline.calibration_for(catalog)[1]} imgsz={args.imgsz} "
+        f"stride={args.stride} "
         f"reverify={args.reverify} verify_budget_ms={args.verify_budget or 'none'} "
         f"track_shortlist={args.shortlist} untracked: shortlist={config.shortlist} "
         f"verify_crops={config.verify_crops}"

@@ -1,17 +1,19 @@
 """Process start-up for the model code: environment for ultralytics, torch device and threads.
 
 Call `prepare_environment()` before ultralytics is imported (the packages that use it do so
-at their top), and `configure_torch()` once models are loaded in each worker.
+at their top), and `configure_threads()` once models are loaded in each worker.
 """
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
-
-import torch
+from typing import TYPE_CHECKING
 
 from core.settings import REPO_ROOT
+
+if TYPE_CHECKING:
+    import torch
 
 
 def prepare_environment() -> None:
@@ -26,6 +28,8 @@ def prepare_environment() -> None:
 
 def resolve_device(name: str = "auto") -> torch.device:
     """``auto`` -> cuda when available, else cpu. Asking for cuda without one is an error."""
+    import torch
+
     from core.errors import ModelUnavailable
 
     if name == "auto":
@@ -35,10 +39,17 @@ def resolve_device(name: str = "auto") -> torch.device:
     return torch.device(name)
 
 
-def configure_torch(threads: int = 0) -> None:
-    """Set torch's CPU thread count explicitly (ultralytics forces 1 on its first predict).
+def configure_threads(threads: int = 0) -> None:
+    """Set torch's and FAISS's CPU thread counts explicitly (ultralytics forces torch to 1 on
+    its first predict; FAISS's OpenMP takes every core, which a process sharing the CPU with
+    others, a gunicorn worker or a one-thread benchmark lane, must not).
 
     Args:
         threads: threads to use; 0 means every core of this machine.
     """
-    torch.set_num_threads(threads if threads > 0 else max(1, os.cpu_count() or 1))
+    import faiss
+    import torch
+
+    count = threads if threads > 0 else max(1, os.cpu_count() or 1)
+    torch.set_num_threads(count)
+    faiss.omp_set_num_threads(count)

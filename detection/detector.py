@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from core.errors import BadInput, ModelUnavailable
-from core.runtime import configure_torch, prepare_environment
+from core.runtime import configure_threads, prepare_environment
 from core.settings import default_of
 from detection.checkpoint import checkpoint_format
 from detection.detections import (
@@ -143,7 +143,7 @@ class UltralyticsBackend:
                 verbose=False,
             )
         finally:
-            configure_torch(threads)  # ultralytics sets 1 thread on its first CPU predict
+            configure_threads(threads)  # ultralytics sets 1 thread on its first CPU predict
         out = []
         for r in results:
             boxes = r.boxes

@@ -6,7 +6,7 @@ import logging
 import time
 
 from core.errors import ModelUnavailable
-from core.runtime import configure_torch, prepare_environment
+from core.runtime import configure_threads, prepare_environment
 from core.settings import Settings
 from matching.pipeline import Pipeline
 from matching.score import load_calibrations
@@ -30,7 +30,7 @@ def load_pipeline(settings: Settings) -> Pipeline:
     detector = load_detector(settings)
     embedders = load_embedders(settings)
     verifier = load_verifier(settings)
-    configure_torch(settings.threads)
+    configure_threads(settings.threads)
     log.info(
         "models loaded in %.1f s: detector=%s embedder=%s verifier=%s",
         time.perf_counter() - start,

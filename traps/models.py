@@ -41,7 +41,7 @@ def load_trap_models(
             files, bad prompts, a catalog indexed with other models.
         NotFound: a store catalog or label set that does not exist.
     """
-    from core.runtime import configure_torch, prepare_environment
+    from core.runtime import configure_threads, prepare_environment
 
     prepare_environment()
     if prompts and labels:
@@ -81,7 +81,7 @@ def load_trap_models(
         from labels.text import load_text_labeler
 
         labeler = load_text_labeler(clip, prompts, settings, arch=clip_arch)
-    configure_torch(settings.threads)
+    configure_threads(settings.threads)
     return TrapModels(native_size(detector), labeler, pipeline, view)
 
 

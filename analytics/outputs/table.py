@@ -16,7 +16,8 @@ def write_tables(result: AnalyticsResult, out: Path, parquet: bool | None = None
     """Write the tables into ``out``; returns the files written.
 
     ``clusters.csv`` columns: ``path, cluster, outlier, outlier_score, x, y`` (+ ``item``
-    when known). ``parquet`` None = from `PARQUET_FROM` images on.
+    when known, + ``quality``, the pixel flags, when the run had the images). ``parquet``
+    None = from `PARQUET_FROM` images on.
     """
     out.mkdir(parents=True, exist_ok=True)
     written = []
@@ -24,6 +25,8 @@ def write_tables(result: AnalyticsResult, out: Path, parquet: bool | None = None
     header = ["path", "cluster", "outlier", "outlier_score", "x", "y"]
     if result.items is not None:
         header.append("item")
+    if result.quality is not None:
+        header.append("quality")
     with open(csv_path, "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(header)
@@ -38,6 +41,8 @@ def write_tables(result: AnalyticsResult, out: Path, parquet: bool | None = None
             ]
             if result.items is not None:
                 row.append(result.items[i])
+            if result.quality is not None:
+                row.append(result.quality[i])
             w.writerow(row)
     written.append(csv_path)
     if parquet or (parquet is None and len(result.paths) >= PARQUET_FROM):
@@ -55,6 +60,8 @@ def write_tables(result: AnalyticsResult, out: Path, parquet: bool | None = None
         )
         if result.items is not None:
             frame["item"] = result.items
+        if result.quality is not None:
+            frame["quality"] = result.quality
         frame.to_parquet(out / "clusters.parquet", index=False)
         written.append(out / "clusters.parquet")
     with open(out / "duplicates.csv", "w", newline="") as f:

@@ -1,10 +1,10 @@
-"""Outlier scores per image: distance to the cluster centre (default), LOF, IsolationForest.
+"""Outlier scores per image: distance to the nearest neighbours, distance to the cluster
+centre, LOF, IsolationForest.
 
 Every method's raw score is turned into a robust z-score ((s - median) / (1.4826 MAD)) over
 all images (the centre distance first divided by its cluster's median: clusters differ in
-spread);
-an image is an outlier above ``z``. Measured on the planted outliers of the synthetic set
-(bench/analytics_scale.py, README): see there why the centre distance is the default.
+spread); an image is an outlier above ``z``. Measured on the planted outliers of the synthetic
+set (bench/analytics_scale.py, README): see there which is the default and why.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import numpy as np
 
 from core.errors import BadInput
 
-METHODS = ("centre", "lof", "iforest")
+METHODS = ("knn", "centre", "lof", "iforest")
 
 
 def robust_z(scores: np.ndarray) -> np.ndarray:
@@ -21,6 +21,23 @@ def robust_z(scores: np.ndarray) -> np.ndarray:
     med = np.median(scores)
     mad = 1.4826 * np.median(np.abs(scores - med))
     return ((scores - med) / max(float(mad), 1e-6)).astype(np.float32)
+
+
+def knn_scores(sims: np.ndarray) -> np.ndarray:
+    """How far each image is from its nearest neighbours, as a robust z over all images.
+
+    The raw score is one minus the mean cosine similarity to the ``k`` neighbours the pairs
+    step found (`analytics.steps.pairs.neighbours`; -1 where fewer exist counts as far): an
+    image with no close neighbour is odd wherever the clustering put it. Unlike the centre
+    distance it does not depend on k-means: a crowd of odd images that took a centre of its
+    own is still sparse.
+
+    Args:
+        sims: float32 (N, k) similarities to each image's nearest other images.
+    """
+    if sims.size == 0:
+        return np.zeros(len(sims), np.float32)
+    return robust_z(1.0 - sims.astype(np.float64).mean(axis=1))
 
 
 def centre_scores(x: np.ndarray, labels: np.ndarray, centres: np.ndarray) -> np.ndarray:

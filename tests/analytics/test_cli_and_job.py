@@ -41,6 +41,9 @@ def test_cli_on_a_descriptor_pickle(grocery: Descriptors, photo_folder: Path, tm
         rows = list(csv.DictReader(f))
     assert len(rows) == 33
     assert list(rows[0])[:6] == ["path", "cluster", "outlier", "outlier_score", "x", "y"]
+    quality = {r["path"]: r["quality"] for r in rows}  # the pixels' flags, read from the root
+    assert quality["missing/photo.jpg"] == "unreadable"
+    assert sum(1 for p, q in quality.items() if q and p != "missing/photo.jpg") <= 3
     html = (out / "map.html").read_text()
     assert "data:image/jpeg;base64," in html and "http://" not in html and "https://" not in html
     assert (out / "map.png").stat().st_size > 10_000
@@ -94,6 +97,7 @@ def test_analytics_job_over_http(shop) -> None:
     assert {"clusters.csv", "map.png", "map.html", "metrics.json"} <= set(job["files"])
     table = client.get(job["file_urls"]["clusters.csv"])
     assert table.status_code == 200 and table.data.startswith(b"path,cluster,outlier")
+    assert table.data.splitlines()[0].endswith(b",quality")  # the catalog's pixels are at hand
     assert client.get(job["file_urls"]["map.png"]).data[:4] == b"\x89PNG"
 
 

@@ -39,3 +39,25 @@ def test_exact_and_near_duplicates() -> None:
     assert (0, 2, "exact_duplicate") in pairs
     assert (0, 3, "near_duplicate") in pairs
     assert not any(1 in (i, j) for i, j, _ in pairs)
+
+
+def test_the_analytics_table_gets_each_images_flags(tmp_path) -> None:
+    import numpy as np
+
+    from analytics.data import AnalyticsResult
+    from analytics.quality import add_quality
+    from analytics.sources import file_reader
+
+    photo = read_image(PHOTO)
+    for name, image in (("good.png", photo), ("dark.png", degrade(photo, "dark"))):
+        cv2.imwrite(str(tmp_path / name), cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
+    paths = ["good.png", "dark.png", "gone.png"]
+    zeros = np.zeros(3)
+    result = AnalyticsResult(paths, zeros, zeros > 0, zeros, np.zeros((3, 2)))
+    add_quality(result, file_reader(tmp_path))  # thumbnails of 256 px, as the run reads them
+    assert result.quality == ["", "dark", "unreadable"]
+    assert result.metrics["quality_flagged"] == 2
+    # descriptors without their images: no column rather than every row "unreadable"
+    blind = AnalyticsResult(paths, zeros, zeros > 0, zeros, np.zeros((3, 2)))
+    add_quality(blind, file_reader(tmp_path / "elsewhere"))
+    assert blind.quality is None and "quality_flagged" not in blind.metrics
