@@ -121,6 +121,23 @@ def test_near_identical_items_confirm_nothing() -> None:
     assert summarize(rescore(records, cal.apply(base)))["confirmed"] == 0
 
 
+def test_an_untrained_kind_whose_look_alikes_cannot_be_separated_keeps_the_default_scores() -> None:
+    # a few look-alikes as strong as every genuine pair (sister products, 100 inliers): the fit
+    # would score them 0.99, so no threshold keeps them unconfirmed
+    records = []
+    for i in range(60):
+        records.append(_record(f"i{i}", f"i{i}", 0.99, 100))
+        strong = i < 3
+        look = _record(None, f"i{i + 1}", 0.99 if strong else 0.5, 100 if strong else 2)
+        records.append(look | {"excluded": f"i{i}"})
+    base = SHIPPED["other"]
+    cal = fit_adjustment(records, base, "other", "d")
+    assert cal.status == "fitted" and cal.threshold >= 1.0  # confirms nothing, says so
+    assert (cal.scale, cal.offset) == (1.0, 0.0)  # and leaves the scores as they were
+    feats = np.random.default_rng(4).uniform(0, 1, (50, 6)).astype(np.float32)
+    np.testing.assert_allclose(cal.apply(base).score(feats), base.score(feats), atol=1e-6)
+
+
 def test_stale_or_foreign_calibration_is_not_used() -> None:
     records = _catalog(40, 0.9, np.random.default_rng(5))
     base = SHIPPED["animals"]
