@@ -155,8 +155,12 @@ def add_quality(
 ) -> None:
     """Set ``result.quality`` (`flag_images`) and count the flagged images in its metrics;
     left None when none of the first ``probe`` images can be read (descriptors whose images
-    are not at hand)."""
-    if not any(read(path) is not None for path in result.paths[:probe]):
+    are not at hand). Each image is read once."""
+    first = flag_images(result.paths[:probe], read)
+    if all(flags == "unreadable" for flags in first):
         return
-    result.quality = flag_images(result.paths, read, progress)
+    total = len(result.paths)
+    counted = None if progress is None else (lambda d, _t: progress(len(first) + d, total))
+    rest = flag_images(result.paths[probe:], read, counted)
+    result.quality = first + rest
     result.metrics["quality_flagged"] = sum(1 for q in result.quality if q)

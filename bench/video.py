@@ -242,14 +242,11 @@ def report(name: str, stats: VideoStats, wall: float) -> float:
 def calibrate(pipeline, catalog, folder: Path) -> None:
     """Fit the folder catalog's own calibration and attach it to ``catalog`` (printed)."""
     from bench.catalog_calibration import folder_digest, folder_images, print_calibration
-    from matching.catalog_calibration import FitOptions, collect_pairs, fit_adjustment
+    from matching.catalog_calibration import fit_catalog_calibration
 
-    options = FitOptions()
-    images = folder_images(pipeline, folder, catalog.kind)
-    records = collect_pairs(pipeline, images, catalog.kind, options, progress=True)
     digest = folder_digest(folder, catalog.kind)
-    base = pipeline.calibration(catalog.kind)
-    cal = fit_adjustment(records, base, catalog.kind, digest, options)
+    images = folder_images(pipeline, folder, catalog.kind)
+    cal, _ = fit_catalog_calibration(pipeline, images, catalog.kind, digest, progress=True)
     print_calibration(cal)
     catalog.own_calibration, catalog.content_digest = cal, digest
 

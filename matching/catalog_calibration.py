@@ -506,7 +506,11 @@ def fit_adjustment(
         scale, offset = 1.0, 0.0  # the kind's calibration holds on this catalog: kept
     else:
         scale, offset = _platt(z, right, w, 1.0 if trained else 4.0, 0.0 if trained else 5.0)
-    score = 1.0 / (1.0 + np.exp(-np.clip(scale * z + offset, -60, 60)))
+
+    def adjusted(scale: float, offset: float) -> np.ndarray:
+        return 1.0 / (1.0 + np.exp(-np.clip(scale * z + offset, -60, 60)))
+
+    score = adjusted(scale, offset)
     floor = base.threshold if trained else UNTRAINED_FLOOR
     imp_scores = score[is_imp]
     threshold = NEVER if not in_kind else base.threshold
@@ -523,7 +527,7 @@ def fit_adjustment(
         # default's stays; fitted on such a catalog the grocery set as `other` measured ECE
         # 0.271 on 200 shelf photos against the default's 0.123, README)
         scale, offset = 1.0, 0.0
-        score = 1.0 / (1.0 + np.exp(-np.clip(z, -60, 60)))
+        score = adjusted(scale, offset)
         imp_scores = score[is_imp]
     gen_right = right & ~is_imp
     imp_confirmed = int((imp_scores >= threshold).sum())
