@@ -14,7 +14,7 @@ from typing import Protocol
 
 import numpy as np
 
-from core.errors import BadInput
+from core.errors import BadInput, InternalError
 
 
 @dataclass(frozen=True)
@@ -35,7 +35,9 @@ class LabelResult:
     def __post_init__(self) -> None:
         p = np.asarray(self.probabilities, dtype=np.float32).reshape(-1)
         if len(p) != len(self.labels):
-            raise BadInput(f"LabelResult: {len(self.labels)} labels but {len(p)} probabilities")
+            raise InternalError(
+                f"LabelResult: {len(self.labels)} labels but {len(p)} probabilities"
+            )
         object.__setattr__(self, "probabilities", p)
 
     @property
