@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from core.errors import ModelUnavailable
+from core.errors import BadInput, ModelUnavailable
 from core.images import read_image
 from core.runtime import configure_threads, prepare_environment
 from core.settings import Settings
@@ -82,15 +82,18 @@ def shared_pipeline(settings: Settings) -> Pipeline:
 class Engine:
     """The Python front door: one model set, folder catalogs, a photo matched in one call.
 
-    ``Engine.load(weights_dir=..., detector=...)`` takes any `Settings` field by name (the
-    rest come from the environment and ``.env``, as for the service)."""
+    ``Engine.load(weights_dir, detector=...)`` takes any `Settings` field by name (the rest
+    come from the environment and ``.env``, as for the service)."""
 
     pipeline: Pipeline
     settings: Settings
 
     @classmethod
-    def load(cls, **settings: object) -> Engine:
-        """Load the models of ``Settings(**settings)`` (see `load_pipeline` for its errors)."""
+    def load(cls, weights_dir: str | Path | None = None, **settings: object) -> Engine:
+        """Load the models of ``Settings(weights_dir=weights_dir, **settings)`` (the folder of
+        model files; see `load_pipeline` for its errors)."""
+        if weights_dir is not None:
+            settings["weights_dir"] = weights_dir
         resolved = Settings(**settings)
         return cls(load_pipeline(resolved), resolved)
 
@@ -102,7 +105,12 @@ class Engine:
         self, photo: str | Path | np.ndarray, catalog: CatalogView, **options: object
     ) -> FrameResult:
         """Every object of one photo (a path or uint8 RGB pixels) and its ranked candidates,
-        as detect answers; ``options`` are `PipelineConfig` fields (``top_k``, ``verify``...)."""
+        as detect answers; ``options`` are `PipelineConfig` fields (``top_k``, ``verify``...).
+
+        Raises:
+            BadInput: no file at the path, or not a readable image.
+            TypeError: an option that is not a `PipelineConfig` field.
+        """
         pixels = photo if isinstance(photo, np.ndarray) else self._read(photo)
         config = PipelineConfig.from_settings(self.settings, **options)
         return self.pipeline.match_frames([pixels], catalog, config)[0]
@@ -116,4 +124,6 @@ class Engine:
         return self.match(photo, catalog, top_k=top_k, whole_frame=True).ranked_items(top_k)
 
     def _read(self, path: str | Path) -> np.ndarray:
+        if not Path(path).is_file():
+            raise BadInput(f"no photo at {path}")
         return read_image(path, max_pixels=self.settings.max_image_pixels)
