@@ -280,3 +280,31 @@ def test_site_builds_offline_with_no_external_assets(tmp_path: Path) -> None:
     assert (out / "console-try.png").is_file()  # the README's images are the site's
     settings = (out / "deploying" / "index.html").read_text()
     assert "SIGHTING_MAX_QUEUE" in settings
+
+
+def test_bench_load_saves_the_published_tables_columns(tmp_path: Path) -> None:
+    import argparse
+
+    from bench.load import parse_args, save_table
+
+    args = parse_args(
+        ["--clients", "3", "--duration", "5", "--save-json", str(tmp_path / "l.json")]
+    )
+    assert isinstance(args, argparse.Namespace) and args.save_json == tmp_path / "l.json"
+    result = {
+        "machine": "x86_64 x2 CPU (Linux)",
+        "workers_seen": 2,
+        "requests": 12,
+        "requests_per_s": 2.4,
+        "p50_ms": 1500,
+        "p95_ms": 2250,
+        "p99_ms": 2400,
+        "errors": {"http_5xx": 0, "connection": 1, "timeout": 0, "other": 0},
+        "top1_right": "10/12",
+        "items_lost": [],
+    }
+    doc = load_results(save_table(args.save_json, result, args))
+    published = load_results(DOCS / "benchmarks" / "load.json")
+    assert doc["columns"] == published["columns"]
+    assert doc["rows"] == [["12", "2.4", "1.5 / 2.2 / 2.4 s", "0 / 1 / 0", "10 / 12", "0"]]
+    assert doc["settings"]["clients"] == "3" and doc["machine"] == result["machine"]
