@@ -26,15 +26,16 @@ def describe(settings: Settings) -> str:
     )
 
 
-def save_json(path: str | Path, settings: Settings, **table: Any) -> Path:
+def save_json(path: str | Path, config: Settings, **table: Any) -> Path:
     """Write a benchmark's table as a result file (`bench.results.save_results`) whose machine
-    line is `describe` and whose settings are the model set's, plus ``table["settings"]``.
+    line is `describe` and whose settings are ``config``'s model set, plus
+    ``table["settings"]`` (name -> value: threads, images, sizes...).
 
     ``table``: ``title``, ``columns``, ``rows`` and optionally ``settings``, ``command``,
     ``notes``; rendered on the documentation site when saved under ``docs/benchmarks/``."""
     extra = dict(table.pop("settings", {}))
     models = {
-        f"SIGHTING_{name.upper()}": getattr(settings, name)
+        f"SIGHTING_{name.upper()}": getattr(config, name)
         for name in ("detector", "embedder", "verifier", "device", "threads", "shortlist")
     }
-    return save_results(path, machine=describe(settings), settings=models | extra, **table)
+    return save_results(path, machine=describe(config), settings=models | extra, **table)

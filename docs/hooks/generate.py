@@ -9,8 +9,9 @@ A page asks for a generated block with a marker on a line of its own:
 - ``<!-- generated: benchmark NAME -->``: the result file ``docs/benchmarks/NAME.json``
   (`bench.results`) as a table with its command, machine, settings, date and commit.
 
-An unknown marker, a missing result file, or a result file that no page shows fails the
-build (``mkdocs build --strict`` in ``.ci/run``).
+An unknown marker, a missing result file, a result file that no page shows, or a built page
+that loads a script, style, font or image from another host fails the build (``mkdocs build
+--strict`` in ``.ci/run``).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import re
 import sys
 import tempfile
 import tomllib
+from html.parser import HTMLParser
 from pathlib import Path
 
 from mkdocs.exceptions import PluginError
@@ -55,6 +57,11 @@ def on_page_markdown(markdown: str, page, config, files, **kwargs) -> str:
 
 
 def on_post_build(config, **kwargs) -> None:
+    fetched = external_assets(Path(config["site_dir"]))
+    if fetched:
+        raise PluginError(
+            f"pages load assets from other hosts (the site must work offline): {fetched}"
+        )
     unshown = sorted(p.stem for p in BENCHMARKS.glob("*.json") if p.stem not in _shown)
     if unshown:
         raise PluginError(
@@ -356,3 +363,34 @@ def contracts_markdown(pyproject: dict) -> str:
             lines += [f"- {k}: {v}" for k, v in rest.items()]
         lines.append("")
     return "\n".join(lines)
+
+
+# ---- offline check ------------------------------------------------------------------------
+
+
+class _Assets(HTMLParser):
+    """Every URL a page loads by itself (scripts, styles, images, frames), not the links a
+    reader follows."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.urls: list[str] = []
+
+    def handle_starttag(self, tag, attrs) -> None:
+        a = dict(attrs)
+        if tag in ("script", "img", "iframe", "source", "video", "audio", "embed") and a.get("src"):
+            self.urls.append(a["src"])
+        if tag == "link" and a.get("href") and a.get("rel") != "canonical":
+            self.urls.append(a["href"])
+
+
+def external_assets(site: Path) -> dict[str, list[str]]:
+    """Page -> the URLs on other hosts that it loads (none on an offline site)."""
+    found = {}
+    for page in sorted(site.rglob("*.html")):
+        parser = _Assets()
+        parser.feed(page.read_text(errors="replace"))
+        urls = [u for u in parser.urls if re.match(r"(https?:)?//", u)]
+        if urls:
+            found[str(page.relative_to(site))] = urls
+    return found
