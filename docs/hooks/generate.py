@@ -59,8 +59,10 @@ def on_page_markdown(markdown: str, page, config, files, **kwargs) -> str:
 def on_post_build(config, **kwargs) -> None:
     fetched = external_assets(Path(config["site_dir"]))
     if fetched:
+        page, urls = next(iter(fetched.items()))
         raise PluginError(
-            f"pages load assets from other hosts (the site must work offline): {fetched}"
+            f"{len(fetched)} pages load assets from other hosts (the site must work offline), "
+            f"e.g. {page}: {', '.join(urls)}"
         )
     unshown = sorted(p.stem for p in BENCHMARKS.glob("*.json") if p.stem not in _shown)
     if unshown:
