@@ -1,13 +1,16 @@
 """The OpenAPI shapes of the HTTP service: marshmallow schemas of every request and answer.
 
-APIFlask turns these into ``/openapi.json``: query options (``@bp.input(..., location=
-"query")``, validated), answers (``@bp.output`` / the ``responses`` of `v1_doc`), the one error
-shape (``HTTP_ERROR_SCHEMA``) and the request bodies, which come in several media types at
-once (raw image, multipart, JSON base64) and are therefore declared by `v1_doc` too.
+APIFlask turns these into ``/openapi.json``: each operation's options (one `OptionsIn` schema,
+loaded by `api.options` from the query string, form fields or JSON keys into a typed options
+object of `service.options`, and documented as query parameters and inside the bodies),
+answers (``@bp.output`` / the ``responses`` of `v1_doc`), the one error shape
+(``HTTP_ERROR_SCHEMA``) and the request bodies, which come in several media types at once (raw
+image, multipart, JSON base64) and are therefore declared by `v1_doc` too.
 
-A few limits depend on the serving app (``SIGHTING_MAX_TOP_K``, the detector's class names):
-their validators read the current app when the document is built or a request validated, and
-the defaults outside an app.
+Defaults and limits that are settings (``SIGHTING_TOP_K``, ``SIGHTING_MAX_TOP_K``, the
+detector's class names...) are read from the serving app when a request is loaded or the
+document built (`from_setting`, `UpToSetting`, `ClassNames`), and from the settings table's
+defaults outside an app: they are never restated here or in a route.
 """
 
 from __future__ import annotations
@@ -26,9 +29,10 @@ from marshmallow import INCLUDE, RAISE, ValidationError, post_load
 
 from analytics.upload_warnings import CODES as WARNING_CODES
 from analytics.upload_warnings import refuse_codes
+from catalog.repository import CATALOG_ID, ITEM_ID
 from core.errors import BadInput
 from core.kinds import KINDS
-from core.settings import Settings
+from core.settings import default_of
 from matching.explain import parse_box
 from service.options import (
     BatchOptions,
@@ -40,13 +44,14 @@ from service.options import (
     VideoOptions,
 )
 from service.traps import CARDS
+from tracking.streams import STREAM_ID
 from traps.batch import TrapConfig
 
 API_KEY = "ApiKeyAuth"  # the security scheme's name (header X-API-Key)
-STREAM_ID_PATTERN = r"^[A-Za-z0-9._-]{1,64}$"  # tracking.streams.STREAM_ID
-# catalog.repository._ITEM_ID, or empty (a new random id)
-CATALOG_ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
-ITEM_ID_PATTERN = r"^([A-Za-z0-9_-][A-Za-z0-9._-]{0,127})?$"
+# the id rules of the layers below, as anchored patterns (one rule per id)
+STREAM_ID_PATTERN = f"^{STREAM_ID.pattern}$"
+CATALOG_ID_PATTERN = f"^{CATALOG_ID.pattern}$"
+ITEM_ID_PATTERN = f"^({ITEM_ID.pattern})?$"  # or empty: a new random id
 VIDEO_KEY_PATTERN = r"^videos/[A-Za-z0-9_-][A-Za-z0-9._-]*(/[A-Za-z0-9_-][A-Za-z0-9._-]*)*$"
 IMAGE_TYPES = ("image/jpeg", "image/png")
 
@@ -56,7 +61,7 @@ def setting(name: str) -> Any:
     """A setting of the serving app, or its default outside an app context."""
     if has_app_context() and "sighting" in current_app.extensions:
         return getattr(current_app.extensions["sighting"].settings, name)
-    return Settings.model_fields[name].default
+    return default_of(name)
 
 
 def from_setting(name: str):

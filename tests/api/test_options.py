@@ -31,6 +31,8 @@ BAD = [
     ("form", "/detect", _form(top_k="3.7"), "top_k"),
     ("json", "/detect", {"json": {"image": B64, "top_k": 3.7}}, "top_k"),
     ("json", "/search", {"json": {"image": B64, "top_k": 0}}, "top_k"),
+    ("json", "/detect", {"json": {"image": B64, "verify": 1}}, "verify"),  # JSON types are kept
+    ("json", "/detect", {"json": {"image": B64, "top_k": "5"}}, "top_k"),
     ("form", "/search", _form(min_score="2"), "min_score"),
     ("json", "/detect", {"json": {"image": B64, "classes": "unicorn"}}, "classes"),
     ("json", "/detect", {"json": {"image": B64, "classes": []}}, "classes"),
@@ -106,7 +108,7 @@ def test_upload_options_from_form_and_json(client, catalog) -> None:
     assert "metadata" in bad_form.json["error"]["details"]["form"]
     refused = client.post(
         url,
-        data={"images": (io.BytesIO(photo), "a.jpg"), "refuse": "near_duplicate"},
+        data={"images": (io.BytesIO(photo), "a.jpg"), "refuse": "exact_duplicate,near_duplicate"},
         content_type="multipart/form-data",
     )
     assert refused.status_code == 422 and refused.json["error"]["details"]["refused"]
