@@ -42,6 +42,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         if SLOW_FIXTURES.intersection(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.slow)
 
+
 SHARED = Path(os.environ.get("SIGHTING_SHARED_DIR", REPO_ROOT.parent / "shared"))
 WEIGHTS = SHARED / "weights"
 DATA = SHARED / "data"
