@@ -29,6 +29,7 @@ SLOW_FIXTURES = frozenset(
         "pipeline",  # the offline models, end to end
         "offline_env",  # commands run in subprocesses that load the offline models
         "label_embedder",  # tests/labels: the real embedder
+        "grocery",  # tests/analytics: real shelf photos embedded with the products model
         "server",  # tests/deploy, tests/console, ...: a real gunicorn with real models
         "browser",  # tests/console: headless Chromium
         "consumers",  # tests/jobs: queue consumer processes (Redis across hosts)
