@@ -2,7 +2,7 @@
 
 import { apiPaths, getKey, setKey } from './api.js';
 import { fill, h } from './dom.js';
-import { modal } from './ui.js';
+import { clearToasts, modal } from './ui.js';
 import * as catalog from './pages/catalog.js';
 import * as catalogs from './pages/catalogs.js';
 import * as coming from './pages/coming.js';
@@ -68,6 +68,8 @@ async function route() {
     try { cleanup(); } catch { /* the old page is gone */ }
     cleanup = null;
   }
+  clearToasts();
+  document.body.classList.remove('nav-open');
   const [path, qs] = (location.hash.replace(/^#\/?/, '') || 'catalogs').split('?');
   const found = PAGES.map((p) => [p, path.match(p.pattern)]).find(([, m]) => m);
   if (!found) { location.hash = '#/catalogs'; return; }
@@ -101,3 +103,9 @@ window.addEventListener('sighting:unauthorized', () => askKey(getKey()
 document.getElementById('key-button').addEventListener('click', () => askKey());
 renderKeyButton();
 discover().finally(route);
+
+// A narrow window: the sidebar is a top bar whose menu opens on demand.
+document.getElementById('nav-toggle').addEventListener('click', (e) => {
+  const open = document.body.classList.toggle('nav-open');
+  e.currentTarget.setAttribute('aria-expanded', String(open));
+});
