@@ -51,7 +51,7 @@ export function warningLines(answer) {
   return out;
 }
 
-export async function render(root, { args }) {
+export async function render(root, { args, params = {} }) {
   const [cid] = args;
   const head = h('div', { class: 'page-head' }, loading('Loading the catalog…'));
   const items = h('div', {});
@@ -71,6 +71,7 @@ export async function render(root, { args }) {
       else fill(head, errorBox(err));
     }
   };
+  if (params.q) search.value = params.q; // an item opened from another page (the analytics map)
   search.addEventListener('input', () => { state.page = 0; renderItems(items, count, search.value, state, refresh); });
 
   const crumbs = () => h('div', { class: 'crumbs' }, h('a', { href: '#/catalogs' }, 'Catalogs'), ' / ');
