@@ -23,6 +23,7 @@ from analytics.outputs.write import write_outputs
 from analytics.pipeline import AnalyticsConfig, run
 from analytics.quality import add_quality
 from analytics.sources import catalog_descriptors, embed_folder, file_reader
+from analytics.steps.cluster import CHOICES
 from analytics.steps.map2d import MAPS
 from analytics.steps.outliers import METHODS
 from analytics.steps.scale import SCALINGS
@@ -51,7 +52,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--pca", type=int, default=d.pca_dims, help="dimensions kept by PCA")
     p.add_argument("--method", choices=("kmeans", "hdbscan"), default=d.method)
     p.add_argument("--k", type=int, default=d.k, help="clusters (0 = choose)")
-    p.add_argument("--choose-by", choices=("silhouette", "ch", "db"), default=d.choose_by)
+    p.add_argument(
+        "--choose-by",
+        choices=CHOICES,
+        default=d.choose_by,
+        help="how k is chosen when --k is 0: readable (default: the best silhouette among "
+        "k >= sqrt(images)/2, clusters a person can read), silhouette, ch, db (the whole grid)",
+    )
     p.add_argument("--max-k", type=int, default=d.max_k)
     p.add_argument("--outliers", choices=METHODS, default=d.outlier_method)
     p.add_argument("--outlier-z", type=float, default=d.outlier_z)

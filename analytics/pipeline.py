@@ -29,8 +29,8 @@ class AnalyticsConfig:
     pca_dims: int = 64  # reduce to this many dims before clustering (>= D: no PCA)
     method: str = "kmeans"  # kmeans | hdbscan
     k: int = 0  # clusters; 0 = choose by `choose_by` on a sample
-    choose_by: str = "silhouette"  # silhouette | ch | db
-    max_k: int = 50  # largest k tried when choosing
+    choose_by: str = "readable"  # readable | silhouette | ch | db (steps/cluster.py)
+    max_k: int = 1000  # largest k tried when choosing
     hdbscan_dims: int = 16  # HDBSCAN runs on this many PCA dims
     outlier_method: str = "knn"  # knn | centre | lof | iforest
     outlier_z: float = 3.5  # robust z-score above which an image is an outlier
@@ -86,7 +86,8 @@ def run(
         x = scale(data.vectors, config.scaling)
     with steps("pca"):
         x, kept = pca(x, config.pca_dims, sample=max(config.sample, 50_000), seed=config.seed)
-    with steps("cluster", config.max_k if not config.k else 1) as tick:
+    trials = len(clustering.K_GRID)
+    with steps("cluster", trials if not config.k else 1) as tick:
         tried = iter(range(1, 10_000))
         if config.method == "kmeans":
             result = clustering.kmeans(
@@ -96,7 +97,7 @@ def run(
                 max_k=config.max_k,
                 sample=config.sample,
                 seed=config.seed,
-                on_try=lambda k: tick(min(next(tried), config.max_k)),
+                on_try=lambda k: tick(min(next(tried), trials)),
             )
         elif config.method == "hdbscan":
             low, _ = pca(x, config.hdbscan_dims, seed=config.seed)
