@@ -224,7 +224,13 @@ function individualOf(rec) {
   return best;
 }
 
-const pictureName = (file) => `photos/${file.replaceAll('/', '__').replace(/\.[^./]*$/, '')}.jpg`;
+/** The job's picture of a card file, as traps/pictures.py names it (photos/index.json, when
+ * the job wrote one, says it exactly). */
+export function pictureName(file, index) {
+  if (index && index[file]) return index[file];
+  const stem = file.replaceAll('/', '__').replace(/\.[^./]*$/, '');
+  return `photos/${stem.replace(/[^A-Za-z0-9._-]/g, '_').replace(/^[.-]+/, '').slice(0, 120) || 'photo'}.jpg`;
+}
 
 async function renderCard(root, id) {
   const remembered = recentJobs('traps').find((j) => j.id === id) || {};
@@ -244,19 +250,20 @@ async function renderCard(root, id) {
     return;
   }
   let records;
-  let info = null;
+  let index = null;
   try {
-    [records, info] = await Promise.all([fileText(id, 'results.jsonl').then(jsonLines), getJson('/v1/info').catch(() => null)]);
+    [records, index] = await Promise.all([fileText(id, 'results.jsonl').then(jsonLines),
+      (job.files || []).includes('photos/index.json') ? fileText(id, 'photos/index.json').then(JSON.parse).catch(() => null) : null]);
   } catch (err) {
     fill(body, errorBox(err));
     return;
   }
   records.sort((a, b) => (a.file < b.file ? -1 : 1));
   const t0 = remembered.threshold ?? 0.25;
-  fill(body, cardView(id, job, records, t0));
+  fill(body, cardView(id, job, records, t0, index));
 }
 
-function cardView(id, job, records, t0) {
+function cardView(id, job, records, t0, index) {
   const files = new Set(job.files || []);
   const local = LOCAL.get(id);
   const state = { t: t0, page: 0, verdict: '', label: '', individual: '', time: '', q: '' };
@@ -334,7 +341,7 @@ function cardView(id, job, records, t0) {
     state.page = Math.min(state.page, pages - 1);
     const p = state.page;
     shownCount.textContent = `${shown.length} of ${records.length} photos`;
-    fill(grid, shown.slice(p * PAGE, (p + 1) * PAGE).map((r) => photoTile(id, r, state.t, t0, files, local)));
+    fill(grid, shown.slice(p * PAGE, (p + 1) * PAGE).map((r) => photoTile(id, r, state.t, t0, files, local, index)));
     fill(pager, pages > 1 ? [
       h('button', { type: 'button', disabled: p === 0, onclick: () => { state.page -= 1; drawGrid(); } }, '← Previous'),
       h('span', { class: 'muted small' }, `page ${p + 1} of ${pages}`),
@@ -366,7 +373,7 @@ function jobImage(id, name, alt, zoom = false) {
   return img;
 }
 
-export function photoTile(id, rec, t, t0, files, local) {
+export function photoTile(id, rec, t, t0, files, local, index = null) {
   const v = verdict(rec, t, t0);
   const labels = labelsOf(rec);
   const who = individualOf(rec);
@@ -384,8 +391,8 @@ export function photoTile(id, rec, t, t0, files, local) {
       const dets = (rec.detections || []).filter((d) => d.confidence >= t).map((d) => ({ ...d, matches: d.matches || [] }));
       drawBoxes(ctx, dets, { scale: canvas.width / (rec.width || bm.width), label: (d) => `${d.labels?.top || d.class} ${fmt.score(d.confidence)}` });
     }).catch(() => picture.append(h('span', { class: 'muted small' }, 'not readable here')));
-  } else if (files.has(pictureName(rec.file))) {
-    picture.append(jobImage(id, pictureName(rec.file), rec.file, true));
+  } else if (files.has(pictureName(rec.file, index))) {
+    picture.append(jobImage(id, pictureName(rec.file, index), rec.file, true));
   } else {
     picture.append(h('span', { class: 'muted small' }, rec.error ? 'unreadable' : 'no picture kept (empty photo)'));
   }
