@@ -42,6 +42,9 @@ class AnalyticsConfig:
     seed: int = 0
 
 
+#: images x dimensions up to which k-means runs on the scaled vectors, not the PCA-reduced ones
+CLUSTER_FULL_DIMS_MAX = 50_000 * 256
+
 ProgressFn = Callable[[str, int, int], None]  # step name, done, total
 
 
@@ -84,6 +87,9 @@ def run(
     steps = Steps(report)
     with steps("scale"):
         x = scale(data.vectors, config.scaling)
+    # k-means on every dimension where that is cheap (PCA to 64 lost ARI: 400 dog photos,
+    # k = 285 dogs: 0.752 against 0.803 on the scaled vectors); the reduced ones beyond
+    whole = x if x.size <= CLUSTER_FULL_DIMS_MAX else None
     with steps("pca"):
         x, kept = pca(x, config.pca_dims, sample=max(config.sample, 50_000), seed=config.seed)
     trials = len(clustering.K_GRID)
@@ -91,7 +97,7 @@ def run(
         tried = iter(range(1, 10_000))
         if config.method == "kmeans":
             result = clustering.kmeans(
-                x,
+                x if whole is None else whole,
                 config.k,
                 choose_by=config.choose_by,
                 max_k=config.max_k,

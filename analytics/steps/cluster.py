@@ -1,11 +1,11 @@
 """Clustering: k-means (k given or chosen on a sample) and HDBSCAN with noise points.
 
-k-means is scikit-learn's (k-means++ seeding, 3 restarts) where the points times the clusters
-are at most `SKLEARN_MAX_WORK`, FAISS's beyond (hundreds of thousands of images). Choosing k
-(``k`` 0): the ``readable`` way (the default) takes the best silhouette among the k that give
-a person clusters to read, at least `readable_floor` of them (the silhouette alone favours 2
-clusters on photos whose kinds shade into each other: 2 for 2,000 car photos of 11 body
-types); ``silhouette``, ``ch`` and ``db`` score the whole grid.
+k-means is scikit-learn's (k-means++ seeding; 10 restarts up to `SKLEARN_TRIAL_WORK` points
+times clusters, 3 up to `SKLEARN_MAX_WORK`), FAISS's beyond (hundreds of thousands of images).
+Choosing k (``k`` 0): the ``readable`` way (the default) takes the best silhouette among
+the k that give a person clusters to read, at least `readable_floor` of them (the silhouette
+alone favours 2 clusters on photos whose kinds shade into each other: 2 for 2,000 car photos
+of 11 body types); ``silhouette``, ``ch`` and ``db`` score the whole grid.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ CHUNK = 65536
 K_GRID = (2, 3, 4, 5, 6, 8, 10, 12, 15, 20, 25, 30, 40, 50, 60, 70, 80, 100, 120, 150, 200)
 K_GRID += (250, 300, 400, 500, 600, 800, 1000)
 SKLEARN_MAX_WORK = 20_000_000  # points x clusters up to which scikit-learn's k-means runs
+SKLEARN_TRIAL_WORK = 2_000_000  # the same for each k tried when choosing (FAISS beyond)
 CHOICES = ("readable", "silhouette", "ch", "db")
 
 
@@ -64,9 +65,12 @@ def _faiss_kmeans(x: np.ndarray, k: int, seed: int, niter: int = 25):
     return km
 
 
-def _fit(x: np.ndarray, k: int, seed: int, restarts: int = 3) -> np.ndarray:
-    """k-means centres of ``x``: scikit-learn (k-means++) for small work, FAISS beyond."""
-    if len(x) * k <= SKLEARN_MAX_WORK:
+def _fit(
+    x: np.ndarray, k: int, seed: int, restarts: int = 3, work: int = SKLEARN_MAX_WORK
+) -> np.ndarray:
+    """k-means centres of ``x``: scikit-learn (k-means++) up to ``work`` points x clusters,
+    FAISS beyond."""
+    if len(x) * k <= work:
         from sklearn.cluster import KMeans
         from sklearn.exceptions import ConvergenceWarning
 
@@ -139,17 +143,18 @@ def kmeans(
         rng = np.random.default_rng(seed)
         rows = rng.choice(n, size=min(n, sample), replace=False)
         xs = np.ascontiguousarray(vectors[rows], np.float32)
-        top = min(max_k, max(2, len(xs) // 2))
+        top = min(max_k, max(2, (len(xs) * 4) // 5))  # near-singletons: identity-level sets
         low = min(readable_floor(n), top) if choose_by == "readable" else 2
         grid = [g for g in K_GRID if low <= g <= top] or [low]
         name = "silhouette" if choose_by == "readable" else choose_by
         for g in grid:
-            labels, _ = assign(xs, _fit(xs, g, seed, restarts=1))
+            labels, _ = assign(xs, _fit(xs, g, seed, restarts=1, work=SKLEARN_TRIAL_WORK))
             scores[g] = criterion(xs, labels, name, seed)
             if on_try is not None:
                 on_try(g)
         k = max(scores, key=scores.get)
-    centres = _fit(np.ascontiguousarray(vectors, np.float32), k, seed)
+    restarts = 10 if n * k <= SKLEARN_TRIAL_WORK else 3  # cheap here: the best of 10 seedings
+    centres = _fit(np.ascontiguousarray(vectors, np.float32), k, seed, restarts=restarts)
     labels, _ = assign(vectors, centres)
     return Clustering(labels, centres, k, scores)
 
