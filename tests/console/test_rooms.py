@@ -306,8 +306,6 @@ def grocery_catalog(api, shared_data: Path) -> str:
 
 
 def test_analytics_map_hover_shows_a_thumbnail(browser, server, api, grocery_catalog) -> None:
-    from selenium.webdriver.common.action_chains import ActionChains
-
     d = browser
     open_console(d, server, f"#/analytics?catalog={grocery_catalog}")
     k = wait_for(d, lambda d: css(d, "[data-role=k]"))[0]
@@ -323,10 +321,15 @@ def test_analytics_map_hover_shows_a_thumbnail(browser, server, api, grocery_cat
     assert canvas.get_attribute("data-drawn") == "24"
     assert len(css(d, "[data-role=clusters] article.cluster")) == 4
     x, y = (int(v) for v in canvas.get_attribute("data-probe").split(","))
-    rect = canvas.rect
-    ActionChains(d).move_to_element_with_offset(
-        canvas, x - rect["width"] / 2, y - rect["height"] / 2
-    ).perform()
+    d.execute_script("arguments[0].scrollIntoView({block: 'center'})", canvas)
+    d.execute_script(  # the pointer over the first photo's dot
+        "const [c, x, y] = arguments; const b = c.getBoundingClientRect();"
+        "c.dispatchEvent(new MouseEvent('mousemove', {clientX: b.left + x, clientY: b.top + y,"
+        " bubbles: true}));",
+        canvas,
+        x,
+        y,
+    )
     tip = wait_for(d, lambda d: [t for t in css(d, "[data-role=map-tip]") if t.is_displayed()])[0]
     img = wait_for(d, lambda d: tip.find_elements(By.CSS_SELECTOR, "img[src^='blob:']"))[0]
     wait_for(d, lambda d: d.execute_script("return arguments[0].naturalWidth > 0", img))
