@@ -27,6 +27,7 @@ from tests.console.conftest import (
     server_env,
     stop_process,
     wait_for,
+    wait_ready,
 )
 from tests.console.test_console import css, injected, no_alert, open_console
 
@@ -41,14 +42,11 @@ XSS = "<img src=x onerror=alert(1)>"
 DOGS = ("1095", "1100", "1157")  # query photos in which yolov5n finds the dog (tests/traps)
 DOC_SHOTS = Path(__file__).resolve().parents[2] / "docs"
 JOB_WAIT_S = 1800.0  # a card of 20 photos on a 2-core machine shared by 8 helpers
-READY_S = 400.0  # models loading while other helpers' tests share the 2 cores
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory):
     """gunicorn with one web worker and its job consumer (the pages' jobs run)."""
-    import requests
-
     from core.settings import REPO_ROOT
 
     root = tmp_path_factory.mktemp("console-rooms")
@@ -68,16 +66,7 @@ def server(tmp_path_factory: pytest.TempPathFactory):
         )
     srv = Server(proc, url, root, log)
     try:
-        deadline = time.monotonic() + READY_S
-        while True:  # one web worker: its first 200 from /readyz is enough
-            try:
-                if requests.get(url + "/readyz", timeout=10).status_code == 200:
-                    break
-            except requests.RequestException:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"gunicorn not ready in {READY_S:.0f} s:\n{log.read_text()[-3000:]}")
-            time.sleep(0.5)
+        wait_ready(proc, url, log)
         yield srv
     finally:
         stop_process(proc)
