@@ -245,7 +245,7 @@ class MilvusEngine:
     def count(self, name: str) -> int:
         """Rows of a collection."""
         rows = self.call(
-            "count", "query", name, filter="", output_fields=["count(*)"], consistency_level="Strong"
+            "count", "query", name, output_fields=["count(*)"], consistency_level="Strong"
         )
         return int(rows[0]["count(*)"])
 
