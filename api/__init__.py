@@ -45,6 +45,7 @@ def create_app(settings: Settings | None = None, pipeline=None) -> APIFlask:
     from catalog.stores import open_store
     from console import bp as console_bp
     from matching.engine import load_pipeline
+    from matching.index import IndexConfig
 
     settings = settings or get_settings()
     app = APIFlask(__name__, title="Sighting", version="1.0", docs_path="/docs")
@@ -72,6 +73,7 @@ def create_app(settings: Settings | None = None, pipeline=None) -> APIFlask:
             lambda kind: pipeline.embedder_for(kind).dim,
             sync_interval_s=settings.sync_interval_s,
             keypoint_cache=settings.keypoint_cache,
+            index=IndexConfig.from_settings(settings),
         ),
         model_lock=ModelQueue(settings.max_queue),
     )

@@ -46,6 +46,7 @@ log = logging.getLogger(__name__)
 META = "sighting_catalogs"
 _ID_LEN = 1024  # longest pk / id Milvus keeps (VARCHAR max_length)
 _BATCH = 1000  # rows per insert / ids per delete or get
+_QUERY_WINDOW = 16_384  # most rows one Milvus query returns
 _HNSW = {"M": 16, "efConstruction": 200}
 _engines: dict[IndexConfig, MilvusEngine] = {}
 _engines_lock = threading.Lock()
@@ -286,6 +287,11 @@ class MilvusEngine:
         row = {"catalog": catalog_id, "collection": collection, "version": int(version)}
         self.call("mark", "upsert", META, [{**row, "v": [0.0, 0.0]}])
 
+    def delete_catalog_rows(self, name: str, catalog_id: str) -> None:
+        """Delete a catalog's rows from one collection (if it exists)."""
+        if self.call("has_collection", "has_collection", name):
+            self.call("delete", "delete", name, filter=f"catalog == {_lit(catalog_id)}")
+
     def forget(self, catalog_id: str) -> None:
         """Delete a catalog's vectors from every Sighting collection and its synced version."""
         self.ensure_meta()
@@ -359,6 +365,17 @@ class MilvusIndex:
     def rows(self, fields: Sequence[str], where: str = "") -> Iterator[dict]:
         """Every row of the catalog (``fields`` of each), read in batches."""
         expr = self._where + (f" and {where}" if where else "")
+        if len(self) < _QUERY_WINDOW:  # one query (Milvus Lite has no server-side iterator)
+            yield from self.engine.call(
+                "query",
+                "query",
+                self.collection,
+                filter=expr,
+                output_fields=list(fields),
+                limit=_QUERY_WINDOW,
+                consistency_level="Strong",
+            )
+            return
         iterator = self.engine.call(
             "query",
             "query_iterator",
@@ -471,6 +488,10 @@ class MilvusIndex:
     def remove_item(self, item_id: str) -> int:
         """Remove every vector of one item. Returns the number removed (0: unknown)."""
         return self.remove_images(self.images_of(item_id))
+
+    def clear(self) -> None:
+        """Delete every vector of the catalog."""
+        self.engine.call("delete", "delete", self.collection, filter=self._where)
 
     def remove_catalog_images(self, images: Sequence[str]) -> None:
         """Remove every vector of these catalog images (all their tags)."""

@@ -32,7 +32,7 @@ from api.state import state
 from catalog.cache import model_fingerprints
 from catalog.manifest import Item, Manifest
 from catalog.repository import NewImage
-from core.errors import BadInput, Conflict, NotFound
+from core.errors import BadInput, Conflict, IndexUnavailable, NotFound
 from matching.references import to_blobs
 
 bp = APIBlueprint("items", __name__, tag="Items", url_prefix="/v1/catalogs/<catalog_id>/items")
@@ -105,7 +105,10 @@ def _add(catalog_id: str, item_id: str | None, metadata: dict | None, *, new_ite
             h, w = up.pixels.shape[:2]
             refs.append(ref)
             images.append(NewImage(up.data, up.content_type, w, h, to_blobs(ref)))
-    before = None if needs_reindex(manifest) else s.catalogs.get(catalog_id)[1]
+    try:
+        before = None if needs_reindex(manifest) else s.catalogs.get(catalog_id)[1]
+    except IndexUnavailable:  # the vector engine is away: store it now, index it on return
+        before = None
     names = [f"upload image {i}" for i in range(len(uploads))]
     warnings = upload_warnings([up.pixels for up in uploads], refs, names, before)
     refused = [
