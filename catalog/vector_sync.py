@@ -118,6 +118,8 @@ def sync_catalog(
             blob=key,
             replace=True,
         )
+    if len(todo) >= 100 or force:
+        engine.flush(index.collection)
     engine.mark_synced(catalog_id, index.collection, manifest.version)
     if stale or todo:
         log.info(

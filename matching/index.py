@@ -133,6 +133,8 @@ class CatalogIndex(Protocol):
 
     def search(self, queries: np.ndarray, k: int) -> ItemHits: ...
 
+    def clear(self) -> None: ...
+
 
 @dataclass(frozen=True)
 class IndexConfig:
@@ -308,6 +310,11 @@ class VectorIndex:
                 del self._ids_of_item[item]
         self._gpu_stale = True
         return int(removed)
+
+    def clear(self) -> None:
+        """Remove every vector."""
+        with self._lock:
+            self._remove(sorted(self._image_of))
 
     # --- searching ----------------------------------------------------------------------
     def search(self, queries: np.ndarray, k: int) -> ItemHits:

@@ -239,6 +239,17 @@ class MilvusEngine:
         self.call("load", "load_collection", META)
         self._ready[META] = "FLAT"
 
+    @property
+    def is_lite_file(self) -> bool:
+        """Whether the URI is a Milvus Lite file in this process (not a server)."""
+        return not self.config.milvus_uri.startswith(("http://", "https://", "tcp://"))
+
+    def flush(self, name: str) -> None:
+        """Seal the collection's fresh rows into indexed segments (Milvus Lite searches its
+        unsealed rows far slower; a server flushes by itself, so it is left alone there)."""
+        if self.is_lite_file:
+            self.call("flush", "flush", name)
+
     def index_type(self, name: str) -> str:
         """The vector index type of a collection as this process last saw it."""
         return self._ready.get(name) or self._index_type(name)
@@ -256,6 +267,7 @@ class MilvusEngine:
         FLAT (exact) up to ``milvus_flat_max`` vectors, HNSW (M 16, efConstruction 200) above.
         Searches wait while the index is rebuilt: run it from ``python -m catalog reindex``.
         """
+        self.flush(name)
         want = force or ("HNSW" if self.count(name) > self.config.milvus_flat_max else "FLAT")
         have = self._index_type(name)
         if have != want:

@@ -274,3 +274,12 @@ def test_concurrent_searches_with_a_writer(new_index):
         t.join()
     assert not errors
     assert len(index) == 200
+
+
+def test_clear_empties_the_catalog(new_index):
+    index = build(new_index, CATALOG)
+    index.clear()
+    assert len(index) == 0 and index.items == [] and "a1" not in index
+    assert index.search(unit(axis(0)), 3).item_ids == [[]]
+    index.add(unit(axis(0)), ["a"], ["a1"])  # usable again, ids free
+    assert index.search(unit(axis(0)), 3).item_ids == [["a"]]
