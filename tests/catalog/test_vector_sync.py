@@ -186,3 +186,34 @@ def test_sync_is_idempotent_and_follows_item_moves(repo, config):
     assert (first.added, again.skipped) == (1, True)
     forced = sync_catalog(index, manifest, repo.get_feature, force=True)
     assert forced.added == 1 and len(index) == 2
+
+
+def test_one_command_moves_every_catalog_to_milvus(settings, config, monkeypatch, capsys):
+    """``python -m catalog reindex --backend milvus --all``: every stored catalog's vectors
+    in Milvus from the store (no model runs), a catalog the store lost leaves the engine."""
+    from catalog.__main__ import main
+    from core.settings import get_settings
+
+    repo = CatalogRepository(open_store(settings))
+    shops = [repo.create_catalog(f"shop{n}", "products", f"t{n}").catalog_id for n in range(2)]
+    for n, cid in enumerate(shops):
+        add(repo, cid, "milk", 40 + n)
+    engine = engine_for(config)
+    engine.mark_synced("gone-catalog", collection_name(EMBEDDER, DIM), 3)  # store lost it
+    monkeypatch.setenv("SIGHTING_DATA_DIR", str(settings.data_dir))
+    monkeypatch.setenv("SIGHTING_STORAGE", "local")
+    get_settings.cache_clear()
+    try:
+        assert main(["reindex", "--backend", "milvus", "--uri", config.milvus_uri, "--all"]) == 0
+    finally:
+        get_settings.cache_clear()
+    out = capsys.readouterr().out
+    assert "gone-catalog  not in the store" in out and "index=FLAT" in out
+    assert engine.synced("gone-catalog") is None
+    for n, cid in enumerate(shops):
+        assert engine.synced(cid) == (
+            collection_name(EMBEDDER, DIM),
+            repo.get_manifest(cid).version,
+        )
+        index = MilvusIndex(engine, cid, DIM, tenant=f"t{n}", embedder=EMBEDDER)
+        assert index.search(vector(40 + n)[:1], 1).item_ids == [["milk"]] and len(index) == 2
