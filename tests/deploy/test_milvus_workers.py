@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -59,7 +60,7 @@ def cluster(tmp_path_factory, milvus) -> Iterator[Server]:
         root,
         SIGHTING_INDEX_BACKEND="milvus",
         SIGHTING_MILVUS_URI=f"http://127.0.0.1:{port}",
-        SIGHTING_MILVUS_TIMEOUT_S="5",
+        SIGHTING_MILVUS_TIMEOUT_S="15",
         SIGHTING_SYNC_INTERVAL_S="3600",
     )
     cmd = [str(GUNICORN), "-c", "gunicorn.conf.py", "--bind", url[len("http://") :]]
@@ -130,7 +131,10 @@ def test_an_image_added_through_one_worker_is_found_through_the_other(cluster, m
     # within SIGHTING_SYNC_INTERVAL_S: its manifest is newer than the engine's version)
     for worker in (second, first):
         with only(cluster, worker):
-            r = search(cluster, catalog_id, oat)
+            deadline = time.monotonic() + 120  # 503 + Retry-After while it is reconnecting
+            while (r := search(cluster, catalog_id, oat)).status_code == 503:
+                assert r.headers.get("Retry-After") and time.monotonic() < deadline, r.text
+                time.sleep(float(r.headers["Retry-After"]))
             assert r.status_code == 200 and int(r.headers[WORKER_HEADER]) == worker, r.text
             assert r.json()["matches"][0]["item_id"] == oat, r.json()
             assert {m["item_id"] for m in r.json()["matches"]} == {milk, juice, oat}
