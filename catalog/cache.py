@@ -103,11 +103,12 @@ class CatalogCache:
             if entry is not None:
                 self._entries.move_to_end(catalog_id)
         now = time.monotonic()
-        if (
-            entry is not None
-            and now - entry.checked < self.sync_interval_s
-            and not self._engine_ahead(entry)
-        ):
+        fresh = entry is not None and now - entry.checked < self.sync_interval_s
+        engine_behind = False
+        if entry is not None and self.shared_index and entry.manifest.version > 0:
+            ahead, engine_behind = self._engine_state(entry)
+            fresh = fresh and not ahead and not engine_behind
+        if fresh:
             if check is not None:
                 check(entry.manifest)
             return entry.manifest, entry.view
@@ -128,7 +129,7 @@ class CatalogCache:
         ):  # new, or re-indexed with other models: every vector and keypoint file changed
             entry = self._build(manifest)
         with entry.lock:
-            if manifest.version != entry.manifest.version:
+            if manifest.version != entry.manifest.version or engine_behind:
                 self._apply(entry, manifest)
             entry.checked = time.monotonic()
         return entry.manifest, entry.view
@@ -165,13 +166,14 @@ class CatalogCache:
             except IndexUnavailable as exc:
                 log.warning("catalog %s kept in the store, not yet in Milvus: %s", catalog_id, exc)
 
-    def _engine_ahead(self, entry: _Entry) -> bool:
-        """With Milvus: whether another worker synced a newer version than this view's."""
-        if not self.shared_index or entry.manifest.version == 0:
-            return False
+    def _engine_state(self, entry: _Entry) -> tuple[bool, bool]:
+        """With Milvus: (another worker synced a newer version than this view's, the engine
+        holds less than this view's version: it lost data or a sync failed), in one call."""
         index = entry.view.index
         marker = index.engine.synced(entry.manifest.catalog_id)  # type: ignore[attr-defined]
-        return marker is not None and marker[1] > entry.manifest.version
+        if marker is None or marker[0] != index.collection:  # type: ignore[attr-defined]
+            return False, True
+        return marker[1] > entry.manifest.version, marker[1] < entry.manifest.version
 
     def _forget(self, catalog_id: str) -> None:
         """Drop a deleted catalog's view (and, with Milvus, its vectors)."""

@@ -217,3 +217,14 @@ def test_one_command_moves_every_catalog_to_milvus(settings, config, monkeypatch
         )
         index = MilvusIndex(engine, cid, DIM, tenant=f"t{n}", embedder=EMBEDDER)
         assert index.search(vector(40 + n)[:1], 1).item_ids == [["milk"]] and len(index) == 2
+
+
+def test_an_engine_that_lost_the_catalog_is_refilled_by_the_next_request(repo, config):
+    cid = repo.create_catalog("shop", "products", "alice").catalog_id
+    add(repo, cid, "milk", 1)
+    cache = worker(repo, config)  # fresh for an hour after its first get
+    assert top_item(cache, cid, 1) == ["milk"]
+    engine = engine_for(config)
+    engine.forget(cid)  # the engine loses the catalog (wiped, restored from an old backup)
+    assert top_item(cache, cid, 1) == ["milk"]  # the next request re-syncs from the store
+    assert engine.synced(cid) == (collection_name(EMBEDDER, DIM), repo.get_manifest(cid).version)
