@@ -108,9 +108,18 @@ class MilvusEngine:
 
     def call(self, what: str, method: str, *args: Any, **kwargs: Any) -> Any:
         """``client.<method>(*args, **kwargs)`` with the timeout; engine failures mapped."""
-        client = self.client
         kwargs.setdefault("timeout", self.config.milvus_timeout_s)
-        return self._guard(what, lambda: getattr(client, method)(*args, **kwargs))
+        try:
+            client = self.client
+            return self._guard(what, lambda: getattr(client, method)(*args, **kwargs))
+        except IndexUnavailable as exc:
+            # an engine that restarted holds our collections released: load, then once more
+            if not (args and isinstance(args[0], str) and _not_loaded(exc.message)):
+                raise
+            client = self.client
+            timeout = self.config.milvus_timeout_s
+            self._guard("load", lambda: client.load_collection(args[0], timeout=timeout))
+            return self._guard(what, lambda: getattr(client, method)(*args, **kwargs))
 
     def _guard(self, what: str, fn: Callable[[], Any]) -> Any:
         from pymilvus.exceptions import MilvusException
@@ -311,6 +320,12 @@ class MilvusEngine:
             if name.startswith("sighting_") and name != META:
                 self.call("delete", "delete", name, filter=f"catalog == {_lit(catalog_id)}")
         self.call("delete", "delete", META, ids=[catalog_id])
+
+
+def _not_loaded(message: str) -> bool:
+    """Whether Milvus refused a call because the collection is not loaded (after a restart)."""
+    lowered = message.lower()
+    return "released" in lowered or "not loaded" in lowered or "call load" in lowered
 
 
 def _is_usage_error(message: str) -> bool:
