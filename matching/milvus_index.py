@@ -282,14 +282,23 @@ class MilvusEngine:
         if have != want:
             self.call("release", "release_collection", name)
             self.call("drop_index", "drop_index", name, "vec")
-            index = self.client.prepare_index_params()
-            params = _HNSW if want == "HNSW" else {}
-            index.add_index("vec", index_type=want, metric_type="IP", params=params)
-            self.call("create_index", "create_index", name, index)
-            self.call("load", "load_collection", name)
+            try:
+                self._create_index(name, want)
+            except Exception:  # leave the collection searchable (exact) rather than released
+                log.exception("Milvus collection %s: %s index failed, back to FLAT", name, want)
+                self._create_index(name, "FLAT")
+                self._ready[name] = "FLAT"
+                raise
             log.info("Milvus collection %s: %s index (was %s)", name, want, have)
         self._ready[name] = want
         return want
+
+    def _create_index(self, name: str, kind: str) -> None:
+        index = self.client.prepare_index_params()
+        params = _HNSW if kind == "HNSW" else {}
+        index.add_index("vec", index_type=kind, metric_type="IP", params=params)
+        self.call("create_index", "create_index", name, index)
+        self.call("load", "load_collection", name)
 
     # --- the synced-version table ---------------------------------------------------------
     def synced(self, catalog_id: str) -> tuple[str, int] | None:

@@ -283,3 +283,23 @@ def test_clear_empties_the_catalog(new_index):
     assert index.search(unit(axis(0)), 3).item_ids == [[]]
     index.add(unit(axis(0)), ["a"], ["a1"])  # usable again, ids free
     assert index.search(unit(axis(0)), 3).item_ids == [["a"]]
+
+
+def test_milvus_hnsw_finds_what_flat_finds(milvus_engine):
+    """The index `catalog reindex --backend milvus` gives a large collection (HNSW), and back."""
+    from matching.milvus_index import MilvusIndex
+
+    rng = np.random.default_rng(3)
+    vectors = unit(*rng.normal(size=(300, DIM)).tolist())
+    index = MilvusIndex(milvus_engine, "hnsw", DIM, tenant="t", embedder="hnsw-test")
+    ids = [f"v{i}" for i in range(300)]
+    index.add(vectors, [f"i{i % 100}" for i in range(300)], ids)
+    flat = index.search(vectors[:5], 10)
+    assert milvus_engine.tune_index(index.collection, force="HNSW") == "HNSW"
+    hnsw = index.search(vectors[:5], 10)
+    assert [row[0] for row in hnsw.item_ids] == [f"i{i}" for i in range(5)]
+    overlap = [len(set(a) & set(b)) / 10 for a, b in zip(flat.item_ids, hnsw.item_ids, strict=True)]
+    assert np.mean(overlap) >= 0.9  # 300 vectors, ef 256: all but exact
+    assert milvus_engine.tune_index(index.collection, force="FLAT") == "FLAT"
+    again = index.search(vectors[:5], 10)
+    assert again.item_ids == flat.item_ids
