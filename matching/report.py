@@ -57,13 +57,16 @@ CLIENT_ROW = (
 
 def benchmark_candidates(matches: Sequence[Sequence[Match]]) -> list[list[dict]]:
     """Every crop's candidates as a benchmark dump records them (`bench.accuracy --json`,
-    re-scored by `bench.calibrate`): with ``spread`` and ``checked``, rounded finer."""
+    re-scored by `bench.calibrate`): with ``spread`` and ``checked``, rounded finer;
+    ``inliers`` is what the score read (local ranking's weighted evidence, `Match.evidence`,
+    with the plain count as ``raw_inliers``)."""
     return [
         [
             {
                 "item_id": m.item_id,
                 "similarity": round(m.similarity, 5),
-                "inliers": m.inliers,
+                "inliers": m.inliers if m.evidence is None else round(m.evidence, 4),
+                "raw_inliers": m.inliers,
                 "spread": round(m.spread, 4),
                 "checked": m.checked,
                 "score": round(m.score, 5),
