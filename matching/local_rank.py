@@ -165,16 +165,18 @@ class LocalOptions:
 
     Attributes:
         verify: candidates, the best of the descriptor pass fused with similarity, that
-            LightGlue + RANSAC check.
+            LightGlue + RANSAC check (5: the same LightGlue work per crop as the embedding
+            ranking's shortlist, on the candidates the keypoints chose; a LightGlue pair
+            costs ~100x a descriptor pass on 2 CPU cores).
         background_weight: what a match outside the object's box counts (1 counts fully).
         min_similarity: smallest descriptor dot product of a stage-1 mutual match.
         batch: LightGlue pairs per call (and candidates between two looks at the deadline).
     """
 
-    verify: int = 20
+    verify: int = 5
     background_weight: float = 0.25
     min_similarity: float = 0.8
-    batch: int = 8
+    batch: int = 5
 
 
 @dataclass

@@ -244,3 +244,14 @@ def test_textureless_and_undetected_queries_are_answered(pipeline, other_view) -
     assert len(matches) == len(ITEMS)
     assert not any(m.verified for m in matches) and all(m.inliers == 0 for m in matches)
     assert result.ranking.method == "local" and not result.ranking.partial
+
+
+@pytest.mark.parametrize(
+    "option", [["--shortlist", "0"], ["--shortlist", "5001"], ["--budget", "-1"], ["--rank", "x"]]
+)
+def test_the_benchmark_refuses_options_out_of_range(option, tmp_path: Path, capsys) -> None:
+    from bench.accuracy import main as accuracy_main
+
+    with pytest.raises(SystemExit) as exc:
+        accuracy_main([str(tmp_path), *option])
+    assert exc.value.code == 2 and option[0] in capsys.readouterr().err
