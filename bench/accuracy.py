@@ -153,6 +153,14 @@ def main(argv: list[str] | None = None) -> int:
         metavar="N",
         help="a catalog of N items: the sampled queries' items and seeded others (default: all)",
     )
+    parser.add_argument(
+        "--first",
+        type=int,
+        default=None,
+        metavar="N",
+        help="run only the first N photos of the sample (the catalog still follows the whole "
+        "sample, so a shorter run compares photo by photo with a full one)",
+    )
     args = parser.parse_args(argv)
     if args.shortlist is not None and not 1 <= args.shortlist <= 5000:
         parser.error("--shortlist must be in [1, 5000]")
@@ -217,6 +225,8 @@ def run_queries(args: argparse.Namespace, settings, calibration) -> list[dict]:
     items = catalog_items(args, queries)
     pipeline = load_pipeline(settings)
     catalog = load_folder_catalog(pipeline, args.dataset / "catalog", kind=args.kind, items=items)
+    if args.first is not None:
+        queries = queries[: args.first]
     options: dict = {"top_k": 20, "verify": not args.no_verify, "local_budget_s": args.budget}
     if args.rank is not None:
         options["rank"] = args.rank
@@ -248,6 +258,9 @@ def run_queries(args: argparse.Namespace, settings, calibration) -> list[dict]:
                 "ranking": None if ranking is None else asdict(ranking),
             }
         )
+        if args.json and args.first is not None:  # a time-boxed run keeps what it has done
+            args.json.parent.mkdir(parents=True, exist_ok=True)
+            args.json.write_text(json.dumps({"dataset": str(args.dataset), "records": records}))
     elapsed = time.perf_counter() - start
     rankings = [r["ranking"] for r in records if r["ranking"]]
     print(
