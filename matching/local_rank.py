@@ -32,6 +32,8 @@ from matching.geometry import hull_coverage
 
 #: Rankings an answer can come from (`matching.result.Ranking.method`).
 RANKS = ("embedding", "local")
+#: The largest shortlist a request may ask for.
+MAX_LOCAL_SHORTLIST = 5000
 
 
 class Deadline:

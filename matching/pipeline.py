@@ -25,7 +25,14 @@ from detection.detector import Detector
 from embedding.embedder import Embedder
 from matching.catalog_view import CatalogView
 from matching.features import LocalFeatures
-from matching.local_rank import RANKS, Deadline, LocalJob, LocalOptions, rank_locally
+from matching.local_rank import (
+    MAX_LOCAL_SHORTLIST,
+    RANKS,
+    Deadline,
+    LocalJob,
+    LocalOptions,
+    rank_locally,
+)
 from matching.result import FrameResult, Match, Ranking
 from matching.score import (
     KINDS,
@@ -71,8 +78,10 @@ class PipelineConfig:
     def __post_init__(self) -> None:
         if self.rank is not None and self.rank not in RANKS:
             raise BadInput(f"rank must be one of {', '.join(RANKS)}, got {self.rank!r}")
-        if not 1 <= self.local_shortlist <= 5000:
-            raise BadInput(f"shortlist must be in [1, 5000], got {self.local_shortlist}")
+        if not 1 <= self.local_shortlist <= MAX_LOCAL_SHORTLIST:
+            raise BadInput(
+                f"shortlist must be in [1, {MAX_LOCAL_SHORTLIST}], got {self.local_shortlist}"
+            )
         if self.local_budget_s < 0:
             raise BadInput(f"the local ranking budget must be >= 0 s, got {self.local_budget_s}")
 
