@@ -35,7 +35,7 @@ from matching.catalog_view import CatalogView
 from matching.features import LocalFeatures
 from matching.index import IndexConfig, default_index_config, new_index
 from matching.pipeline import CROP_TAG, Pipeline
-from matching.references import EMBEDDING, KEYPOINTS, read_vectors
+from matching.references import EMBEDDING, KEYPOINTS, read_box, read_vectors
 
 log = logging.getLogger(__name__)
 
@@ -249,6 +249,7 @@ class CatalogCache:
             view.index.remove_images([vid for vid in tagged if vid in view.index])
             for image_id in removed:
                 view.features.discard(image_id)
+                view.boxes.pop(image_id, None)
                 keys.pop(image_id, None)
         for item in manifest.items.values():
             for image_id, record in item.images.items():
@@ -257,8 +258,9 @@ class CatalogCache:
                 blob_key = record.feature_keys.get(EMBEDDING)
                 if blob_key is None:
                     continue
-                vectors, tags = read_vectors(self.repository.get_feature(blob_key))
-                view.add_image(item.item_id, image_id, vectors, tags)
+                blob = self.repository.get_feature(blob_key)
+                vectors, tags = read_vectors(blob)
+                view.add_image(item.item_id, image_id, vectors, tags, read_box(blob))
                 if KEYPOINTS in record.feature_keys:
                     keys[image_id] = record.feature_keys[KEYPOINTS]
         self._finish(entry, manifest)

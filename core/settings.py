@@ -48,6 +48,17 @@ class Settings(BaseSettings):
     search_top_k: int = Field(20, ge=1, description="default number of items a search returns")
     max_top_k: int = Field(100, ge=1)
     keypoint_cache: int = Field(2048, ge=0, description="catalog images kept in the keypoint LRU")
+    # local ranking (issue 28, docs/local-ranking.md): candidates ranked by keypoints on the object
+    local_rank_kinds: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["vehicles", "wildlife", "other"],
+        description="catalog kinds ranked by local features by default (rank=local)",
+    )
+    local_shortlist: int = Field(
+        300, ge=1, le=5000, description="rank=local: top N by embedding that keypoints rank"
+    )
+    local_budget_s: float = Field(
+        3.0, ge=0.0, description="rank=local: seconds of keypoint work per request; 0 = no limit"
+    )
 
     # --- streams and video ------------------------------------------------------------
     stream_idle_s: float = Field(60.0, gt=0.0, description="close a stream idle this long")
@@ -129,11 +140,21 @@ class Settings(BaseSettings):
     pidfile: Path = Field(REPO_ROOT / "run" / "sighting.pid")
     log_dir: Path = Field(REPO_ROOT / "logs", description="access.log and error.log (daemon)")
 
-    @field_validator("api_keys", "admin_keys", "job_modules", mode="before")
+    @field_validator("api_keys", "admin_keys", "job_modules", "local_rank_kinds", mode="before")
     @classmethod
     def _split_keys(cls, value: object) -> object:
         if isinstance(value, str):
             return [k.strip() for k in value.split(",") if k.strip()]
+        return value
+
+    @field_validator("local_rank_kinds")
+    @classmethod
+    def _known_kinds(cls, value: list[str]) -> list[str]:
+        from core.kinds import KINDS
+
+        unknown = [k for k in value if k not in KINDS]
+        if unknown:
+            raise ValueError(f"unknown kinds {unknown}; known: {', '.join(KINDS)}")
         return value
 
     @property

@@ -94,6 +94,9 @@ class CatalogView:
     images_of: dict[str, list[str]] = field(default_factory=dict)  # item id -> image ids
     own_calibration: CatalogCalibration | None = None
     content_digest: str = ""
+    #: image id -> int64 (4,) xyxy box of its main object (absent: the whole image); local
+    #: ranking counts keypoint matches outside it for less
+    boxes: dict[str, np.ndarray] = field(default_factory=dict)
 
     @classmethod
     def empty(
@@ -124,7 +127,17 @@ class CatalogView:
         )
 
     def add_image(
-        self, item_id: str, image_id: str, vectors: np.ndarray, tags: Sequence[str]
+        self,
+        item_id: str,
+        image_id: str,
+        vectors: np.ndarray,
+        tags: Sequence[str],
+        box: np.ndarray | None = None,
     ) -> None:
-        """Index one catalog image's vectors float32 (V, D), vector ids ``image_id + tag``."""
+        """Index one catalog image's vectors float32 (V, D), vector ids ``image_id + tag``,
+        and remember its main object's ``box`` (xyxy; None: the whole image)."""
         self.index.add(vectors, [item_id] * len(tags), [image_id + tag for tag in tags])
+        if box is not None:
+            self.boxes[image_id] = np.asarray(box, np.int64).reshape(4)
+        else:
+            self.boxes.pop(image_id, None)

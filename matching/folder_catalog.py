@@ -13,6 +13,7 @@ import logging
 import os
 import tempfile
 import zipfile
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -131,6 +132,7 @@ def load_folder_catalog(
     kind: str = "products",
     cache: bool = True,
     progress: bool = True,
+    items: Collection[str] | None = None,
 ) -> CatalogView:
     """Index a folder catalog for matching.
 
@@ -138,12 +140,15 @@ def load_folder_catalog(
         pipeline: the models that describe the images.
         folder: ``<item_id>/<image>`` folders.
         kind: ``"products"`` or ``"animals"``.
+        items: only these items' images (None: all; benchmarks' smaller catalogs).
 
     Returns:
         A `CatalogView` whose keypoints are all in memory.
     """
     folder = Path(folder)
     images = scan_catalog(folder)
+    if items is not None:
+        images = [image for image in images if image.item_id in items]
     refs = describe_folder(pipeline, images, kind=kind, cache=cache, progress=progress)
     embedder = pipeline.embedder_for(kind)
     features: dict[str, LocalFeatures] = {}
@@ -167,7 +172,7 @@ def load_folder_catalog(
         ref = refs.get(image.image_id)
         if ref is None:
             continue
-        view.add_image(image.item_id, image.image_id, ref.vectors, ref.tags)
+        view.add_image(image.item_id, image.image_id, ref.vectors, ref.tags, ref.box)
         view.images_of.setdefault(image.item_id, []).append(image.image_id)
         if ref.features is not None:
             features[image.image_id] = ref.features

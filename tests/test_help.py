@@ -14,6 +14,7 @@ COMMANDS = [
     "matching.__main__",  # python -m matching
     "matching.explain",  # python -m matching.explain
     "bench.accuracy",
+    "bench.local_rank",
     "bench.calibrate",
     "bench.catalog_calibration",
     "bench.speed",

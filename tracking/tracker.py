@@ -209,7 +209,9 @@ class TrackedMatcher:
         due = self._afford(self._due(track_ids, rows, areas, index)) if verify else []
         verified_now = np.zeros(len(det), dtype=bool)
         if due:
-            sub = replace(config, verify_crops=len(due))
+            # streams keep the embedding ranking (their own verification budget per frame)
+            # unless a request asked for local ranking (docs/local-ranking.md)
+            sub = replace(config, verify_crops=len(due), rank=config.rank or "embedding")
             if self.config.shortlist is not None:
                 sub = replace(sub, shortlist=min(config.shortlist, self.config.shortlist))
             if self.config.refs_per_item is not None:
