@@ -36,7 +36,27 @@ class Settings(BaseSettings):
         None, description="fused-score calibration JSON (default: matching/calibration.json)"
     )
     verifier: str = "loftr"
-    threads: int = Field(0, ge=0, description="CPU threads for torch; 0 = all cores")
+    threads: int = Field(
+        0, ge=0, description="CPU threads of torch, OpenVINO, ONNX Runtime; 0 = all cores"
+    )
+    runtime: Literal["auto", "torch", "openvino", "onnxruntime"] = Field(
+        "auto", description="inference runtime; auto = openvino on the CPU when installed"
+    )
+    detector_runtime: Literal["", "auto", "torch", "openvino", "onnxruntime"] = Field(
+        "", description="the detector's runtime; '' = SIGHTING_RUNTIME"
+    )
+    embedder_runtime: Literal["", "auto", "torch", "openvino", "onnxruntime"] = Field(
+        "", description="the embedders' runtime; '' = SIGHTING_RUNTIME"
+    )
+    detector_precision: Literal["fp32", "int8"] = Field(
+        "fp32", description="int8 needs python -m runtimes.quantize first"
+    )
+    embedder_precision: Literal["fp32", "int8"] = Field(
+        "fp32", description="int8 needs python -m runtimes.quantize first"
+    )
+    export_dir: Path = Field(
+        REPO_ROOT / ".cache" / "exports", description="cache of exported models (per file hash)"
+    )
     allow_download: bool = Field(False, description="fetch missing weights (sha256-checked)")
 
     # --- pipeline -----------------------------------------------------------------------

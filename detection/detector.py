@@ -28,6 +28,7 @@ from detection.detections import (
     object_array,
 )
 from detection.yolov5_legacy import LegacyYoloV5
+from runtimes import RuntimeRequest, StageRuntime
 from weights.registry import sha256_of
 
 if TYPE_CHECKING:
@@ -94,6 +95,10 @@ class Backend(Protocol):
         """Per frame: xyxy float32 (n, 4) frame pixels, scores float32 (n,), ids int64 (n,)."""
         ...
 
+    def accelerate(self, path: Path, request: RuntimeRequest) -> StageRuntime:
+        """Run on ``request``'s runtime where the model exports (else torch, with the reason)."""
+        ...
+
 
 class UltralyticsBackend:
     """An ultralytics checkpoint run through ``ultralytics.YOLO``. Build with `from_weights`."""
@@ -104,6 +109,7 @@ class UltralyticsBackend:
         self.half = half
         names = yolo.names  # type: ignore[attr-defined]
         self.names = tuple(str(names[k]) for k in sorted(names))
+        self.runtime: StageRuntime | None = None
 
     @classmethod
     def from_weights(cls, path: Path, device: torch.device, *, half: bool) -> UltralyticsBackend:
@@ -117,6 +123,16 @@ class UltralyticsBackend:
         except Exception as exc:  # ultralytics raises many types on bad files
             raise ModelUnavailable(f"ultralytics could not load {path}: {exc}") from None
         return cls(yolo, device, half and device.type == "cuda")
+
+    def accelerate(self, path: Path, request: RuntimeRequest) -> StageRuntime:
+        """Ultralytics files run on torch here (their pre- and post-processing live inside
+        ``YOLO.predict``); the reason is reported when another runtime was asked for."""
+        requested = f"{request.runtime}/{request.precision}"
+        reason = None
+        if request.runtime != "torch" or request.precision != "fp32":
+            reason = "ultralytics files run on torch in this version (original YOLOv5 files export)"
+        self.runtime = StageRuntime("detector", "torch", "fp32", requested, reason)
+        return self.runtime
 
     def predict(
         self,
@@ -182,7 +198,11 @@ class Detector:
 
     @classmethod
     def from_weights(
-        cls, path: Path, device: torch.device, config: DetectorConfig | None = None
+        cls,
+        path: Path,
+        device: torch.device,
+        config: DetectorConfig | None = None,
+        runtime: RuntimeRequest | None = None,
     ) -> Detector:
         """Load a detector checkpoint, choosing the loader from what the file's pickle names.
 
@@ -191,6 +211,7 @@ class Detector:
                 ultralytics/yolov5 checkpoint (``models.yolo.Model``).
             device: where to run (``half`` in the config applies on CUDA only).
             config: thresholds and options; `DetectorConfig()` by default.
+            runtime: the inference runtime (`runtimes`); None: torch.
 
         Raises:
             ModelUnavailable: missing, corrupt, unknown-format or unsafe file (path in message).
@@ -203,7 +224,17 @@ class Detector:
             backend: Backend = LegacyYoloV5.from_weights(path, device, half=config.half)
         else:
             backend = UltralyticsBackend.from_weights(path, device, half=config.half)
-        return cls(backend, config, f"{path.stem}:{sha256_of(path)[:12]}:{config.conf}")
+        detector = cls(backend, config, f"{path.stem}:{sha256_of(path)[:12]}:{config.conf}")
+        if runtime is not None:
+            backend.accelerate(path, runtime)
+        return detector
+
+    @property
+    def runtime(self) -> StageRuntime:
+        """What the network runs on (`runtimes.StageRuntime`; torch unless accelerated)."""
+        return getattr(self.backend, "runtime", None) or StageRuntime(
+            "detector", "torch", "fp32", "torch/fp32"
+        )
 
     @property
     def names(self) -> tuple[str, ...]:

@@ -80,6 +80,11 @@ def info():
                 "embedder": pipeline.embedder_for(kind).fingerprint,
                 "verifier": verifier,
                 "threshold": pipeline.calibration(kind).threshold,
+                # which runtime and precision each stage runs, and why not the one asked for
+                "runtimes": {
+                    "detector": pipeline.detector.runtime.as_dict(),
+                    "embedder": pipeline.embedder_for(kind).runtime.as_dict(),
+                },
             }
             for kind in KINDS
         },
