@@ -78,6 +78,9 @@ class Settings(BaseSettings):
         40.0, ge=0.0, description="average verification ms per stream frame; 0 = no limit"
     )
     stream_shortlist: int = Field(2, ge=1, description="candidates a track is verified against")
+    async_verify: bool = Field(
+        True, description="streams/videos: verify in a worker thread, verdict on a later frame"
+    )
     stream_imgsz: int = Field(0, ge=0, description="detector size for streams; 0 = detector's")
     video_imgsz: int = Field(416, ge=0, description="detector size for videos; 0 = detector's")
     max_video_bytes: int = Field(

@@ -305,6 +305,8 @@ class LegacyYoloV5:
         #: the network's forward: the torch model, or its exported copy (`accelerate`)
         self.forward = model
         self.runtime: StageRuntime | None = None
+        #: the file the model was loaded from (`from_weights`)
+        self.source: Path | None = None
 
     def accelerate(self, path: Path, request: RuntimeRequest) -> StageRuntime:
         """Run the network on ``request``'s runtime (exported once from ``path``; dynamic
@@ -376,7 +378,9 @@ class LegacyYoloV5:
         model = model.to(device).eval().requires_grad_(False)
         if half:
             model = model.half()
-        return cls(model, tuple(str(n) for n in names), device, half)
+        loaded = cls(model, tuple(str(n) for n in names), device, half)
+        loaded.source = Path(path)
+        return loaded
 
     @torch.inference_mode()
     def predict(

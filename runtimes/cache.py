@@ -114,11 +114,11 @@ def lookup(root: Path, key: ExportKey) -> Path | None:
     if reason is None:
         return folder
     log.warning("ignoring stale export %s: %s; exporting it again", folder, reason)
-    _discard(folder)
+    discard(folder)
     return None
 
 
-def _discard(folder: Path) -> None:
+def discard(folder: Path) -> None:
     """Move a folder out of the way (atomically), then delete it."""
     trash = folder.with_name(f".trash-{folder.name}-{uuid.uuid4().hex[:8]}")
     try:
@@ -150,7 +150,7 @@ def publish(root: Path, key: ExportKey, write: Callable[[Path], list[str]]) -> P
             os.rename(tmp, final)  # atomic; fails when the folder exists and is not empty
         except OSError:
             if is_valid(final, key) is not None:  # a stale one in the way: replace it
-                _discard(final)
+                discard(final)
                 try:
                     os.rename(tmp, final)
                 except OSError:  # a third worker published meanwhile

@@ -98,7 +98,7 @@ def export_onnx(module: nn.Module, sample: torch.Tensor, path: Path, shape: tupl
         )
 
 
-def _writer(runtime: str, module: nn.Module, sample: torch.Tensor, shape: tuple):
+def writer(runtime: str, module: nn.Module, sample: torch.Tensor, shape: tuple):
     def write(folder: Path) -> list[str]:
         onnx_path = folder / "model.onnx"
         export_onnx(module, sample, onnx_path, shape)
@@ -217,7 +217,7 @@ def accelerate(
             folder = lookup(request.cache_dir, key)
             if folder is None:
                 log.info("%s: exporting %s for %s (once)", stage, stem, runtime)
-                folder = publish(request.cache_dir, key, _writer(runtime, module, sample, shape))
+                folder = publish(request.cache_dir, key, writer(runtime, module, sample, shape))
         model = load_exported(runtime, folder, request.threads, device.type)
         if precision == "fp32":
             check_against_torch(module, model, sample)
