@@ -58,7 +58,9 @@ def quantize_openvino(
         cache_dir, fp32_key, writer("openvino", module, sample, shape)
     )
     model = ov.Core().read_model(str(fp32 / "model.xml"))
-    ignored = nncf.IgnoredScope(types=list(ignored_types)) if ignored_types else None
+    ignored = (
+        nncf.IgnoredScope(types=list(ignored_types), validate=False) if ignored_types else None
+    )
     quantized = nncf.quantize(
         model,
         nncf.Dataset(list(inputs)),
