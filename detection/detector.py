@@ -27,8 +27,8 @@ from detection.detections import (
     Detections,
     object_array,
 )
-from detection.yolov5_legacy import LegacyYoloV5
-from runtimes import RuntimeRequest, StageRuntime
+from detection.yolov5_legacy import LegacyYoloV5, letterbox_batch, letterbox_shape
+from runtimes import RuntimeRequest, StageRuntime, accelerate
 from weights.registry import sha256_of
 
 if TYPE_CHECKING:
@@ -110,6 +110,8 @@ class UltralyticsBackend:
         names = yolo.names  # type: ignore[attr-defined]
         self.names = tuple(str(names[k]) for k in sorted(names))
         self.runtime: StageRuntime | None = None
+        self._forward = None  # the exported network (`accelerate`); None: YOLO.predict
+        self.stride = 32
 
     @classmethod
     def from_weights(cls, path: Path, device: torch.device, *, half: bool) -> UltralyticsBackend:
@@ -125,13 +127,30 @@ class UltralyticsBackend:
         return cls(yolo, device, half and device.type == "cuda")
 
     def accelerate(self, path: Path, request: RuntimeRequest) -> StageRuntime:
-        """Ultralytics files run on torch here (their pre- and post-processing live inside
-        ``YOLO.predict``); the reason is reported when another runtime was asked for."""
-        requested = f"{request.runtime}/{request.precision}"
-        reason = None
-        if request.runtime != "torch" or request.precision != "fp32":
-            reason = "ultralytics files run on torch in this version (original YOLOv5 files export)"
-        self.runtime = StageRuntime("detector", "torch", "fp32", requested, reason)
+        """Run the network on ``request``'s runtime (exported once from ``path``; dynamic
+        batch, height and width), with yolov5-style letterbox and ultralytics' NMS around it
+        (`predict`); on torch (``YOLO.predict``) when it cannot, with the reason."""
+        if self.half:  # fp16 on CUDA stays torch's
+            request = replace(request, runtime="torch")
+        model = self.yolo.model  # type: ignore[attr-defined]
+        self.stride = max(32, int(float(model.stride.max())))
+        head = model.model[-1]
+        dynamic = getattr(head, "dynamic", False)
+        head.dynamic = True  # anchors from the input's shape, not baked in by the trace
+        try:
+            forward, self.runtime = accelerate(
+                _FirstOutput(model).eval(),
+                stage="detector",
+                stem=path.stem,
+                sources=[path],
+                sample=torch.zeros(1, 3, self.stride * 2, self.stride * 3),
+                shape=("b", 3, "h", "w"),
+                request=request,
+                device=self.device,
+            )
+        finally:
+            head.dynamic = dynamic
+        self._forward = None if self.runtime.runtime == "torch" else forward
         return self.runtime
 
     def predict(
@@ -145,6 +164,8 @@ class UltralyticsBackend:
         class_ids: Sequence[int] | None = None,
     ) -> list[Prediction]:
         """See `Backend.predict`. Frames are uint8 (H, W, 3) RGB; ultralytics wants BGR."""
+        if self._forward is not None:
+            return self._predict_exported(frames, conf, iou, imgsz, max_det, class_ids)
         threads = torch.get_num_threads()
         try:
             results = self.yolo.predict(  # type: ignore[attr-defined]
@@ -171,6 +192,60 @@ class UltralyticsBackend:
                 )
             )
         return out
+
+    def _predict_exported(
+        self,
+        frames: Sequence[np.ndarray],
+        conf: float,
+        iou: float,
+        imgsz: int,
+        max_det: int,
+        class_ids: Sequence[int] | None,
+    ) -> list[Prediction]:
+        """The exported network between yolov5's letterbox (frames of one letterboxed shape
+        run together) and ultralytics' NMS, boxes mapped back to frame pixels."""
+        from ultralytics.utils.nms import non_max_suppression
+
+        imgsz = -(-imgsz // self.stride) * self.stride
+        groups: dict[tuple[int, int], list[int]] = {}
+        for i, frame in enumerate(frames):
+            groups.setdefault(letterbox_shape(frame.shape[:2], imgsz, self.stride), []).append(i)
+        out: dict[int, Prediction] = {}
+        for indices in groups.values():
+            batch, meta = letterbox_batch([frames[i] for i in indices], imgsz, self.stride)
+            x = torch.from_numpy(batch).permute(0, 3, 1, 2).float() / 255.0
+            pred = self._forward(x)  # type: ignore[misc]
+            kept = non_max_suppression(
+                pred,
+                conf,
+                iou,
+                classes=list(class_ids) if class_ids is not None else None,
+                max_det=max_det,
+            )
+            for i, rows, (gain, pad_x, pad_y) in zip(indices, kept, meta, strict=True):
+                rows = rows.float().cpu().numpy()
+                boxes = rows[:, :4].astype(np.float64)
+                boxes[:, [0, 2]] = (boxes[:, [0, 2]] - pad_x) / gain
+                boxes[:, [1, 3]] = (boxes[:, [1, 3]] - pad_y) / gain
+                out[i] = (
+                    boxes.astype(np.float32),
+                    rows[:, 4].astype(np.float32),
+                    rows[:, 5].astype(np.int64),
+                )
+        return [out[i] for i in range(len(frames))]
+
+
+class _FirstOutput(torch.nn.Module):
+    """An ultralytics model whose forward returns only the decoded predictions
+    (B, 4 + nc, anchors), as its export mode does."""
+
+    def __init__(self, model: torch.nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.model(x)
+        return y[0] if isinstance(y, (list, tuple)) else y
 
 
 def _as_rgb_frame(frame: object, index: int) -> np.ndarray:

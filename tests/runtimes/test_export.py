@@ -295,3 +295,32 @@ def test_threads_follow_the_setting(tmp_path: Path) -> None:
     forward, info = run(model, tmp_path / "small.pt", tmp_path / "cache", "openvino")
     compiled = forward.model.compiled
     assert int(compiled.get_property("INFERENCE_NUM_THREADS")) == 1
+
+
+def test_ultralytics_detector_exports_with_dynamic_shapes(tmp_path: Path) -> None:
+    """An ultralytics checkpoint (random weights, built here): the exported network gives
+    torch's outputs at another input size than the trace's, and detect runs through it."""
+    from ultralytics import YOLO
+
+    from detection import Detector, DetectorConfig
+    from detection.detector import _FirstOutput
+
+    path = tmp_path / "yolov8n-random.pt"
+    YOLO("yolov8n.yaml").save(path)
+    request = RuntimeRequest(runtime="openvino", cache_dir=tmp_path / "cache", threads=1)
+    config = DetectorConfig(imgsz=160, conf=0.01, max_det=5)
+    det = Detector.from_weights(path, CPU, config, request)
+    assert (det.runtime.runtime, det.runtime.reason) == ("openvino", None)
+    backend = det.backend
+    x = torch.rand(2, 3, 160, 224)
+    with torch.no_grad():
+        expected = _FirstOutput(backend.yolo.model)(x)
+    assert torch.allclose(backend._forward(x), expected, atol=1e-3)
+    frame = (np.random.default_rng(0).random((120, 200, 3)) * 255).astype(np.uint8)
+    (found,) = det.detect([frame], whole_frame=False)
+    assert len(found) <= 5 and found.xyxy.dtype == np.float32
+    reference = Detector.from_weights(path, CPU, config)  # torch: YOLO.predict
+    (ref,) = reference.detect([frame], whole_frame=False)
+    if len(ref) and len(found):  # the best box agrees (same letterbox and NMS)
+        np.testing.assert_allclose(found.xyxy[0], ref.xyxy[0], atol=2.0)
+        assert found.class_id[0] == ref.class_id[0]
