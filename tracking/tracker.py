@@ -173,6 +173,7 @@ class TrackedMatcher:
         self._arrived: list[Verdict] = []
         self._arrived_lock = threading.Lock()
         self._inflight: set[int] = set()
+        self._unshown: set[int] = set()  # tracks whose verdict arrived but no frame showed yet
         self.verdict_lags: list[int] = []
 
     @property
@@ -211,7 +212,7 @@ class TrackedMatcher:
             det = self.detector.detect([frame], classes=config.classes, whole_frame=False)[0]
         with timer.stage("track"):
             track_ids = self._track(det)
-        arrived = self._apply_verdicts(index)
+        self._unshown |= self._apply_verdicts(index)
         crops = list(det.data.get("crop", []))
         rows = self._to_embed(track_ids, index)
         with timer.stage("embed"):
@@ -224,8 +225,10 @@ class TrackedMatcher:
             if verify:
                 self._submit(track_ids, rows, areas, index, crops, catalog, config)
             due = []
-            for r, tid in enumerate(track_ids):
-                verified_now[r] = int(tid) in arrived
+            for r, tid in enumerate(track_ids):  # a verdict shows on the next frame with its track
+                if int(tid) in self._unshown:
+                    verified_now[r] = True
+                    self._unshown.discard(int(tid))
         else:
             due = self._afford(self._due(track_ids, rows, areas, index)) if verify else []
         if due:
@@ -249,8 +252,7 @@ class TrackedMatcher:
         matches: list[list[Match]] = [
             self._tracks[int(tid)].matches if int(tid) in self._tracks else [] for tid in track_ids
         ]
-        if self._worker is None:
-            self.verify_calls += int(verified_now.sum())
+        self.verify_calls += int(verified_now.sum())
         tracked = replace(det, tracker_id=track_ids)
         return FrameResult(tracked, matches, timer.seconds, verified_now)
 
@@ -323,7 +325,6 @@ class TrackedMatcher:
             state.verified_embedding = verdict.embedding
             state.verified_area = max(state.verified_area, verdict.area)
             self.verdict_lags.append(index - verdict.frame)
-            self.verify_calls += 1
             applied.add(verdict.track_id)
         return applied
 
@@ -373,6 +374,7 @@ class TrackedMatcher:
         self._tracker = _bytetrack(self.config)
         self._tracker._ids = ids
         self._tracks.clear()
+        self._unshown.clear()
 
     def _track(self, det: Detections) -> np.ndarray:
         """int64 (N,) track id per detection (``-1``: not a confirmed track this frame)."""
@@ -385,6 +387,7 @@ class TrackedMatcher:
         alive = {t.track_id for t in self._tracker.tracked_stracks + self._tracker.lost_stracks}
         for tid in [t for t in self._tracks if t not in alive]:
             del self._tracks[tid]  # bounded memory: only live tracks keep a verdict
+            self._unshown.discard(tid)
         return out
 
     def _to_embed(self, track_ids: np.ndarray, index: int) -> list[int]:
