@@ -49,10 +49,10 @@ class Settings(BaseSettings):
         "", description="the embedders' runtime; '' = SIGHTING_RUNTIME"
     )
     detector_precision: Literal["fp32", "int8"] = Field(
-        "fp32", description="int8 needs python -m runtimes.quantize first"
+        "fp32", description="int8 needs python -m matching.quantize first"
     )
     embedder_precision: Literal["fp32", "int8"] = Field(
-        "fp32", description="int8 needs python -m runtimes.quantize first"
+        "fp32", description="int8 needs python -m matching.quantize first"
     )
     export_dir: Path = Field(
         REPO_ROOT / ".cache" / "exports", description="cache of exported models (per file hash)"

@@ -184,7 +184,7 @@ def accelerate(
 
     Returns:
         ``(forward, runtime)``: ``forward`` takes and returns torch tensors. An int8 request
-        with no int8 export (``python -m runtimes.quantize`` writes them) runs fp32 and says
+        with no int8 export (``python -m matching.quantize`` writes them) runs fp32 and says
         so; a runtime that cannot export or load the model falls back to ``module`` itself.
 
     Raises:
@@ -209,7 +209,7 @@ def accelerate(
                 precision = "fp32"
                 reason = (
                     f"no int8 export in {request.cache_dir} for this file "
-                    f"(python -m runtimes.quantize writes it); running fp32"
+                    f"(python -m matching.quantize writes it); running fp32"
                 )
                 log.warning("%s: %s", stage, reason)
         if precision == "fp32":

@@ -257,7 +257,7 @@ def test_int8_without_its_export_runs_fp32_and_says_so(tmp_path: Path) -> None:
     model = small_model(tmp_path / "small.pt")
     _, info = run(model, tmp_path / "small.pt", tmp_path / "cache", "openvino", precision="int8")
     assert (info.runtime, info.precision) == ("openvino", "fp32")
-    assert "no int8 export" in info.reason and "runtimes.quantize" in info.reason
+    assert "no int8 export" in info.reason and "matching.quantize" in info.reason
 
 
 @pytest.mark.parametrize("package", ["openvino", "onnxruntime"])
