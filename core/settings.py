@@ -36,7 +36,27 @@ class Settings(BaseSettings):
         None, description="fused-score calibration JSON (default: matching/calibration.json)"
     )
     verifier: str = "loftr"
-    threads: int = Field(0, ge=0, description="CPU threads for torch; 0 = all cores")
+    threads: int = Field(
+        0, ge=0, description="CPU threads of torch, OpenVINO, ONNX Runtime; 0 = all cores"
+    )
+    runtime: Literal["auto", "torch", "openvino", "onnxruntime"] = Field(
+        "auto", description="inference runtime; auto = openvino on the CPU when installed"
+    )
+    detector_runtime: Literal["", "auto", "torch", "openvino", "onnxruntime"] = Field(
+        "", description="the detector's runtime; '' = SIGHTING_RUNTIME"
+    )
+    embedder_runtime: Literal["", "auto", "torch", "openvino", "onnxruntime"] = Field(
+        "", description="the embedders' runtime; '' = SIGHTING_RUNTIME"
+    )
+    detector_precision: Literal["fp32", "int8"] = Field(
+        "fp32", description="int8 needs python -m matching.quantize first"
+    )
+    embedder_precision: Literal["fp32", "int8"] = Field(
+        "fp32", description="int8 needs python -m matching.quantize first"
+    )
+    export_dir: Path = Field(
+        REPO_ROOT / ".cache" / "exports", description="cache of exported models (per file hash)"
+    )
     allow_download: bool = Field(False, description="fetch missing weights (sha256-checked)")
 
     # --- pipeline -----------------------------------------------------------------------
@@ -69,6 +89,9 @@ class Settings(BaseSettings):
         40.0, ge=0.0, description="average verification ms per stream frame; 0 = no limit"
     )
     stream_shortlist: int = Field(2, ge=1, description="candidates a track is verified against")
+    async_verify: bool = Field(
+        True, description="streams/videos: verify in a worker thread, verdict on a later frame"
+    )
     stream_imgsz: int = Field(0, ge=0, description="detector size for streams; 0 = detector's")
     video_imgsz: int = Field(416, ge=0, description="detector size for videos; 0 = detector's")
     max_video_bytes: int = Field(

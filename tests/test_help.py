@@ -13,6 +13,7 @@ COMMANDS = [
     "weights.__main__",  # python -m weights
     "matching.__main__",  # python -m matching
     "matching.explain",  # python -m matching.explain
+    "matching.quantize",
     "bench.accuracy",
     "bench.local_rank",
     "bench.calibrate",
