@@ -140,7 +140,7 @@ def refit_catalog_calibration(
         calibration_digest(base),
     )
     own = side.get("records") if same_content else None
-    if own is not None and len(reviewed) >= options.min_reviewed:
+    if own is not None:
         cal = fit_adjustment(own, base, manifest.kind, digest, options, reviewed, reviews_digest)
     else:
         images = stored_images(repository, manifest)
