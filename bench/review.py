@@ -56,7 +56,7 @@ from core.kinds import KINDS
 from core.settings import REPO_ROOT
 from core.stats import wilson_interval
 from detection.detections import Detections
-from matching.catalog_calibration import resolve
+from matching.catalog_calibration import FitOptions, resolve
 from matching.folder_catalog import describe_folder, scan_catalog
 from matching.pipeline import Pipeline, PipelineConfig
 from matching.references import to_blobs
@@ -225,6 +225,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--references", action="store_true", help="confirmed crops -> refs")
     parser.add_argument("--json", type=Path, default=None, help="write the figures here")
     parser.add_argument(
+        "--fit-queries",
+        type=int,
+        default=FitOptions.max_queries,
+        help="catalog images the catalog's own calibration scores (the service: 200)",
+    )
+    parser.add_argument(
         "--no-cache", action="store_true", help="match every photo again (no .cache/review)"
     )
     args = parser.parse_args(argv)
@@ -257,7 +263,8 @@ def main(argv: list[str] | None = None) -> int:
         cache = CatalogCache(repository, lambda kind: pipeline.embedder_for(kind).dim)
         cache_dir = None if args.no_cache else cache_folder(pipeline, args.dataset, args.kind)
         seed_own_pairs(repository, pipeline, cid, cache_dir)
-        refit_catalog_calibration(repository, pipeline, cid, progress=True)
+        options = FitOptions(max_queries=args.fit_queries)
+        refit_catalog_calibration(repository, pipeline, cid, options, progress=True)
         save_own_pairs(repository, cid, cache_dir)
         cache.refresh(cid)
         config = PipelineConfig.from_settings(settings, top_k=20)
@@ -321,6 +328,7 @@ def main(argv: list[str] | None = None) -> int:
                 repository,
                 pipeline,
                 cid,
+                options,
                 reviewed=pairs.records,
                 reviews_digest=pairs.digest,
                 progress=args.references,
@@ -356,7 +364,7 @@ def main(argv: list[str] | None = None) -> int:
         f"{len(sids)} kept and reviewed in order, {len(unseen)} scored at each checkpoint; "
         f"seed {args.seed}; {elapsed:.0f} s"
     )
-    print(describe(settings) + f"; references={args.references}")
+    print(describe(settings) + f"; references={args.references}; fit queries={args.fit_queries}")
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(
