@@ -35,10 +35,11 @@ import cv2
 import numpy as np
 import requests
 
+from bench.results import save_results
 from core import cli
 from core.dataset import load_groups
 from core.errors import BadInput
-from core.images import encode_jpeg, list_images, read_image
+from core.images import encode_jpeg, list_images, read_image, resize_long_side
 from core.settings import REPO_ROOT
 
 DEFAULT_DATASET = REPO_ROOT.parent / "shared" / "data" / "grocery"
@@ -65,14 +66,6 @@ class Outcome:
     added: list[str] = field(default_factory=list)  # item ids answered 201 (writers)
 
 
-def resize_long_side(image: np.ndarray, size: int) -> np.ndarray:
-    """``uint8 (H, W, 3)`` -> ``uint8 (H', W', 3)`` with ``max(H', W') == size``."""
-    h, w = image.shape[:2]
-    scale = size / max(h, w)
-    interp = cv2.INTER_CUBIC if scale > 1 else cv2.INTER_AREA
-    return cv2.resize(image, (round(w * scale), round(h * scale)), interpolation=interp)
-
-
 def package_items(dataset: Path, limit: int) -> list[str]:
     """The first ``limit`` items of the set's Packages group that have catalog images."""
     groups = load_groups(dataset)
@@ -96,7 +89,9 @@ def make_frames(dataset: Path, items: list[str], count: int, size: int) -> list[
         item = list(per_item)[n % len(per_item)]
         paths = per_item[item]
         path = paths[(n // len(per_item)) % len(paths)]
-        frames.append(Frame(encode_jpeg(resize_long_side(read_image(path), size)), item))
+        frames.append(
+            Frame(encode_jpeg(resize_long_side(read_image(path), size, enlarge=True)[0]), item)
+        )
     return frames
 
 
@@ -244,6 +239,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--timeout", type=float, default=120.0, help="client timeout per request, s")
     p.add_argument("--writers", type=int, default=0, help="threads adding items meanwhile")
     p.add_argument("--json", type=Path, help="also write the results here")
+    p.add_argument(
+        "--save-json",
+        type=Path,
+        metavar="PATH",
+        help="also write the table as a result file for the docs site (docs/benchmarks/load.json)",
+    )
     args = p.parse_args(argv)
     if args.clients < 1 or args.duration <= 0 or args.frames < 1:
         p.error("--clients and --frames must be >= 1 and --duration > 0")
@@ -346,8 +347,47 @@ def main(argv: list[str] | None = None) -> int:
     print(table(result, args, catalog_id))
     if args.json:
         args.json.write_text(json.dumps(result, indent=2))
+    if args.save_json:
+        save_table(args.save_json, result, args)
     failed = sum(errors.values()) > 0 or bool(lost)
     return 1 if failed else 0
+
+
+def save_table(path: Path, r: dict, args: argparse.Namespace) -> Path:
+    """The headline row as a result file (`bench.results`), as the docs' load table shows it."""
+    e = r["errors"]
+    latency = " / ".join(f"{r[k] / 1000:.1f}" for k in ("p50_ms", "p95_ms", "p99_ms"))
+    return save_results(
+        path,
+        title=f"Load: a real gunicorn under {args.clients} clients",
+        columns=[
+            "requests (2xx)",
+            "requests/s",
+            "latency p50 / p95 / p99",
+            "errors (5xx, connection, timeout)",
+            "top-1 right",
+            "items lost",
+        ],
+        rows=[
+            [
+                r["requests"],
+                r["requests_per_s"],
+                f"{latency} s",
+                f"{e['http_5xx']} / {e['connection']} / {e['timeout']}",
+                r["top1_right"].replace("/", " / "),
+                len(r["items_lost"]),
+            ]
+        ],
+        settings={
+            "url": args.url,
+            "clients": args.clients,
+            "writers": args.writers,
+            "duration": f"{args.duration:g} s",
+            "frames": f"{args.frames} real photos, {args.size} px long side",
+            "workers seen": r["workers_seen"],
+        },
+        machine=r["machine"],
+    )
 
 
 def table(r: dict, args: argparse.Namespace, catalog_id: str) -> str:

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import os
 import platform
+from pathlib import Path
+from typing import Any
 
 import torch
 
+from bench.results import save_results
 from core.settings import Settings
 
 
@@ -21,3 +24,18 @@ def describe(settings: Settings) -> str:
         f"models: detector={settings.detector} embedder={settings.embedder} "
         f"verifier={settings.verifier} device={settings.device}"
     )
+
+
+def save_json(path: str | Path, config: Settings, **table: Any) -> Path:
+    """Write a benchmark's table as a result file (`bench.results.save_results`) whose machine
+    line is `describe` and whose settings are ``config``'s model set, plus
+    ``table["settings"]`` (name -> value: threads, images, sizes...).
+
+    ``table``: ``title``, ``columns``, ``rows`` and optionally ``settings``, ``command``,
+    ``notes``; rendered on the documentation site when saved under ``docs/benchmarks/``."""
+    extra = dict(table.pop("settings", {}))
+    models = {
+        f"SIGHTING_{name.upper()}": getattr(config, name)
+        for name in ("detector", "embedder", "verifier", "device", "threads", "shortlist")
+    }
+    return save_results(path, machine=describe(config), settings=models | extra, **table)

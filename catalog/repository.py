@@ -36,6 +36,7 @@ from typing import Any, NamedTuple, TypeVar
 from catalog.manifest import KINDS, CalibrationRef, ImageRecord, Item, Manifest, utc_now
 from catalog.store import Store
 from core.errors import BadInput, Conflict, NotFound, StoreUnavailable
+from core.retry import compare_and_swap
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +46,7 @@ ROOT = "catalogs/"
 _ID_ALPHABET = string.ascii_lowercase + string.digits  # safe on case-insensitive file systems
 _ITEM_ID = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}")
 _CATALOG_ID = re.compile(r"[a-z0-9]{1,64}")
+CATALOG_ID, ITEM_ID = _CATALOG_ID, _ITEM_ID  # the id rules (the API's schemas use them)
 _FEATURE_KIND = re.compile(r"[a-z0-9][a-z0-9._-]{0,31}")
 _EXTENSIONS = {
     "image/jpeg": "jpg",
@@ -679,21 +681,24 @@ class CatalogRepository:
     def _update(self, catalog_id: str, apply: Callable[[Manifest], T]) -> tuple[Manifest, T]:
         """Read-apply-compare-and-swap the manifest until it sticks (bounded, with back-off)."""
         key = self._manifest_key(catalog_id)
-        for attempt in range(self.max_retries):
-            manifest, etag = self.get_manifest_with_etag(catalog_id)
+
+        def change(manifest: Manifest) -> tuple[bytes, tuple[Manifest, T]]:
             result = apply(manifest)
             manifest.version += 1
             manifest.updated_at = utc_now()
-            try:
-                self.store.put_if(key, manifest.to_json(), expected_etag=etag)
-            except Conflict:
-                time.sleep(random.uniform(0.0, min(self.backoff_s * 2**attempt, 0.5)))
-                continue
-            return manifest, result
-        raise Conflict(
-            f"catalog {catalog_id!r} kept changing: gave up after {self.max_retries} attempts; "
-            "retry the request",
-            details={"catalog_id": catalog_id},
+            return manifest.to_json(), (manifest, result)
+
+        return compare_and_swap(  # type: ignore[return-value]  # change never declines
+            lambda: self.get_manifest_with_etag(catalog_id),
+            change,
+            lambda data, etag: self.store.put_if(key, data, expected_etag=etag),
+            tries=self.max_retries,
+            pause=lambda attempt: random.uniform(0.0, min(self.backoff_s * 2**attempt, 0.5)),
+            gave_up=lambda: Conflict(
+                f"catalog {catalog_id!r} kept changing: gave up after {self.max_retries} "
+                "attempts; retry the request",
+                details={"catalog_id": catalog_id},
+            ),
         )
 
     def _update_or_discard(

@@ -7,9 +7,12 @@ import io
 import os
 import re
 
+import pytest
+
 from core.settings import REPO_ROOT
 
 
+@pytest.mark.slow  # the real models and the 70-image grocery catalog
 def test_readme_python_example_runs() -> None:
     text = (REPO_ROOT / "README.md").read_text()
     code = re.search(r"```python\n(.*?)```", text, re.S).group(1)

@@ -84,7 +84,7 @@ def load_models(args: argparse.Namespace, settings) -> object:
     if prompts and args.labels:
         raise BadInput("give either --labels (by example) or --prompts (by text), not both")
     if prompts and not args.clip:
-        raise BadInput("--prompts needs --clip: the CLIP files (see README, Camera traps)")
+        raise BadInput("--prompts needs --clip: the CLIP files (see docs/traps.md)")
     return load_trap_models(
         settings,
         labels=args.labels,
