@@ -16,7 +16,9 @@ from matching.result import FrameResult, Match, Ranking
 from service.access import Caller, calibration_source, catalog_for_matching
 from service.labels import frame_labels
 from service.options import DetectOptions, ExplainOptions, SearchOptions
+from service.sightings import keep_detected, keep_searched, wants_keep
 from service.state import SightingState
+from sightings.model import SightingSource
 
 
 @dataclass
@@ -27,6 +29,7 @@ class Detected:
     labels: list[LabelResult | None] | None  # per detection; None: not asked
     catalog_version: int
     calibration: str  # catalog or kind_default
+    sighting_ids: list[str] | None = None  # kept as sightings (keep); None: not asked
 
 
 @dataclass
@@ -38,6 +41,7 @@ class Searched:
     catalog_version: int
     calibration: str
     ranking: Ranking = field(default_factory=Ranking)  # which ranking produced it
+    sighting_ids: list[str] | None = None  # kept as sightings (keep); None: not asked
 
 
 @dataclass
@@ -53,6 +57,7 @@ def detect(
     pixels: np.ndarray,
     options: DetectOptions,
     timer: Timer | None = None,
+    source: SightingSource | None = None,
 ) -> Detected:
     """Every object of a frame and the catalog items it is (labelled with ``options.labels``).
 
@@ -67,11 +72,20 @@ def detect(
         with timer.stage("labels"):
             labels = frame_labels(s, caller, result, options.labels)
     result.timings = timer.seconds | result.timings
-    return Detected(result, labels, view.version, calibration_source(s, view))
+    kept = None
+    if wants_keep(s, options.keep):  # each matched object kept as a sighting to review
+        source = source or SightingSource("detect")
+        kept = keep_detected(s, caller, view, result, pixels, source).sighting_ids
+    return Detected(result, labels, view.version, calibration_source(s, view), kept)
 
 
 def search(
-    s: SightingState, caller: Caller, catalog_id: str, pixels: np.ndarray, options: SearchOptions
+    s: SightingState,
+    caller: Caller,
+    catalog_id: str,
+    pixels: np.ndarray,
+    options: SearchOptions,
+    source: SightingSource | None = None,
 ) -> Searched:
     """A ranked list of catalog items for a whole photo: the photo and its detected objects
     are matched, items ranked by their best score; nothing cut unless ``min_score``."""
@@ -79,8 +93,12 @@ def search(
     with s.model_lock:
         result = s.pipeline.match_frames([pixels], view, options.config(s.settings))[0]
     matches = result.ranked_items(options.top_k)
+    kept = None
+    if wants_keep(s, options.keep):  # the photo and its ranked list kept as one sighting
+        source = source or SightingSource("search")
+        kept = keep_searched(s, caller, view, matches, pixels, source).sighting_ids
     return Searched(
-        matches, result.timings, view.version, calibration_source(s, view), result.ranking
+        matches, result.timings, view.version, calibration_source(s, view), result.ranking, kept
     )
 
 

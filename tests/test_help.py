@@ -18,6 +18,7 @@ COMMANDS = [
     "bench.local_rank",
     "bench.calibrate",
     "bench.catalog_calibration",
+    "bench.review",
     "bench.speed",
     "bench.load",
     "bench.video",
