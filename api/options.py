@@ -7,10 +7,11 @@ keys, validated by one schema, handed to the view as a typed options object.
 
 The webargs location ``options`` (registered on APIFlask's parser) merges the three sources,
 first found per field: the query string, then form fields (urlencoded or multipart), then the
-keys of a JSON object body (``null`` counts as absent). Whatever the source, a value goes
+keys of a JSON object body. Whatever the source, a value goes
 through the same field, so ``verify=nope`` or ``{"top_k": 3.7}`` are 422 wherever they come
 from; the answer names the source: ``details: {"form": {"verify": ["Not a valid boolean."]}}``.
-JSON values must also be of their JSON type (``{"verify": 1}`` or ``{"top_k": "5"}`` are 422),
+JSON values must also be of their JSON type (``{"verify": 1}``, ``{"top_k": "5"}`` or ``null``
+are 422),
 a form field's boolean is ``true`` or ``false``, and an option sent in two places is taken
 from the first and checked in both.
 A schema's ``BODY_ONLY`` fields (e.g. an upload's ``metadata``) are not read from the query.
@@ -58,7 +59,7 @@ def _sent(req: Request, schema: Schema) -> dict[str, list[tuple[str, str, Any]]]
             key = field.data_key or name
             if field.dump_only or (source == "query" and name in body_only):
                 continue
-            if key in values and values.get(key) is not None:
+            if key in values:  # a JSON null too: no option is nullable
                 sent.setdefault(key, []).append((source, name, values.get(key)))
     return sent
 

@@ -34,6 +34,7 @@ BAD = [
     ("json", "/detect", {"json": {"image": B64, "verify": 1}}, "verify"),  # JSON types are kept
     ("json", "/detect", {"json": {"image": B64, "top_k": "5"}}, "top_k"),
     ("form", "/search", _form(verify="1"), "verify"),  # a form's boolean: true or false
+    ("json", "/search", {"json": {"image": B64, "verify": None}}, "verify"),  # not nullable
     ("form", "/search", _form(min_score="2"), "min_score"),
     ("json", "/detect", {"json": {"image": B64, "classes": "unicorn"}}, "classes"),
     ("json", "/detect", {"json": {"image": B64, "classes": []}}, "classes"),
