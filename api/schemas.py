@@ -33,6 +33,7 @@ from analytics.upload_warnings import refuse_codes
 from catalog.repository import CATALOG_ID, ITEM_ID
 from core.kinds import KINDS
 from core.settings import default_of
+from matching.local_rank import MAX_LOCAL_SHORTLIST, RANKS
 from service.options import (
     BatchOptions,
     DetectOptions,
@@ -314,6 +315,27 @@ def _verify() -> Boolean:
     return Boolean(load_default=True, metadata={"description": "keypoint verification"})
 
 
+def _rank() -> String:
+    return String(
+        validate=OneOf(RANKS),
+        metadata={
+            "description": "embedding (similarity; keypoints verify its best 5) or local "
+            "(keypoints on the object rank the top `shortlist`; docs/local-ranking.md); "
+            "default: the catalog kind's (SIGHTING_LOCAL_RANK_KINDS)"
+        },
+    )
+
+
+def _shortlist() -> WholeNumber:
+    return WholeNumber(
+        validate=Range(1, MAX_LOCAL_SHORTLIST),
+        metadata={
+            "description": "rank=local: the catalog's top N items by embedding that keypoints "
+            "rank (default SIGHTING_LOCAL_SHORTLIST)"
+        },
+    )
+
+
 def _min_score() -> Float:
     return Float(
         load_default=0.0,
@@ -382,6 +404,8 @@ class DetectOptionsIn(OptionsIn):
         metadata={"description": "also match the whole frame (default SIGHTING_WHOLE_FRAME)"},
     )
     labels = _labels()
+    rank = _rank()
+    shortlist = _shortlist()
 
 
 class SearchOptionsIn(OptionsIn):
@@ -393,6 +417,8 @@ class SearchOptionsIn(OptionsIn):
     verify = _verify()
     min_score = _min_score()
     classes = _classes()
+    rank = _rank()
+    shortlist = _shortlist()
 
 
 class StreamOptionsIn(OptionsIn):
@@ -616,10 +642,27 @@ _TIMINGS = Dict(
 )
 
 
+class RankingInfo(Schema):
+    """Which ranking produced the answer (docs/local-ranking.md)."""
+
+    method = String(required=True, validate=OneOf(RANKS))
+    candidates = Integer(
+        required=True, metadata={"description": "candidates keypoints were to rank"}
+    )
+    checked = Integer(
+        required=True, metadata={"description": "of them, compared before the time budget ran out"}
+    )
+    partial = Boolean(
+        required=True,
+        metadata={"description": "the budget ran out: the rest keep their embedding order"},
+    )
+
+
 class _MatchAnswer(Schema):
     """What every matching answer carries beside its detections or matches."""
 
     timings = _TIMINGS
+    ranking = Nested(RankingInfo, required=True)
     catalog_version = Integer(required=True)
     calibration = String(
         required=True,

@@ -3,7 +3,7 @@ explain (why a photo matches one item)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -12,7 +12,7 @@ from core.images import decode_image
 from labels.result import LabelResult
 from matching.explain import Explanation, explain_match, parse_box
 from matching.pipeline import Timer
-from matching.result import FrameResult, Match
+from matching.result import FrameResult, Match, Ranking
 from service.access import Caller, calibration_source, catalog_for_matching
 from service.labels import frame_labels
 from service.options import DetectOptions, ExplainOptions, SearchOptions
@@ -37,6 +37,7 @@ class Searched:
     timings: dict[str, float]  # seconds per stage
     catalog_version: int
     calibration: str
+    ranking: Ranking = field(default_factory=Ranking)  # which ranking produced it
 
 
 @dataclass
@@ -78,7 +79,9 @@ def search(
     with s.model_lock:
         result = s.pipeline.match_frames([pixels], view, options.config(s.settings))[0]
     matches = result.ranked_items(options.top_k)
-    return Searched(matches, result.timings, view.version, calibration_source(s, view))
+    return Searched(
+        matches, result.timings, view.version, calibration_source(s, view), result.ranking
+    )
 
 
 def explain(
