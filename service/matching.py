@@ -10,7 +10,7 @@ import numpy as np
 from core.errors import NotFound
 from core.images import decode_image
 from labels.result import LabelResult
-from matching.explain import Explanation, explain_match
+from matching.explain import Explanation, explain_match, parse_box
 from matching.pipeline import Timer
 from matching.result import FrameResult, Match, Ranking
 from service.access import Caller, calibration_source, catalog_for_matching
@@ -111,6 +111,7 @@ def explain(
     item_id = options.item_id
     if item_id not in view.images_of and not view.index.images_of(item_id):
         raise NotFound(f"no item {item_id!r} in catalog {catalog_id!r}")
+    box = None if options.box is None else parse_box(options.box)  # 422: x0 >= x1 or y0 >= y1
 
     def load_image(image_id: str) -> np.ndarray:
         _, data = s.repository.get_image(catalog_id, image_id)
@@ -122,7 +123,7 @@ def explain(
             view,
             pixels,
             item_id,
-            options.box,
+            box,
             load_image=load_image,
             config=options.config(s.settings),
         )
