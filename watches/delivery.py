@@ -4,8 +4,9 @@ The delivery log lives in the alert (`watches.model.Delivery`). Attempt ``n`` of
 one ``watch.deliver`` job (params ``watch_id``, ``alert_id``, ``attempt``):
 
 1. it takes the attempt by compare-and-swap: ``attempts`` n-1 -> n, status ``sending``
-   (a duplicate job of the same attempt loses the swap and does nothing; a job re-run after
-   its worker was killed finds its own ``sending`` attempt n and sends again);
+   and the job's id (a duplicate job of the same attempt loses the swap and does nothing; the
+   same job re-run after its worker was killed finds its own ``sending`` attempt n and sends
+   again);
 2. it POSTs the alert, signed;
 3. it records ``delivered``, or ``retrying`` with ``next_at`` and queues attempt n+1 after
    ``backoff * 2**(n-1)`` seconds (capped at an hour), or ``failed`` after ``max_attempts``.
@@ -67,16 +68,15 @@ def payload(watch: Watch, alert: Alert) -> dict[str, Any]:
     return {"event": "watch.alert", "alert": alert.to_public(watch) | {"delivery": None}}
 
 
-def _take(store: WatchStore, watch_id: str, alert_id: str, attempt: int) -> Alert | None:
+def _take(store: WatchStore, watch_id: str, alert_id: str, attempt: int, job: str) -> Alert | None:
     def change(alert: Alert) -> Alert | None:
         d = alert.delivery
         fresh = d.attempts == attempt - 1 and d.status in ("pending", "retrying")
-        rerun = d.attempts == attempt and d.status == "sending"
+        rerun = d.attempts == attempt and d.status == "sending" and d.job == job and job != ""
         if not (fresh or rerun):
             return None
-        return with_changes(
-            alert, delivery=with_changes(d, status="sending", attempts=attempt, next_at=0.0)
-        )
+        changes = dict(status="sending", attempts=attempt, next_at=0.0, job=job)
+        return with_changes(alert, delivery=with_changes(d, **changes))
 
     return store.update_alert(watch_id, alert_id, change)
 
@@ -102,15 +102,21 @@ class AttemptResult:
 
 
 def deliver_once(
-    store: WatchStore, watch_id: str, alert_id: str, attempt: int, policy: DeliveryPolicy
+    store: WatchStore,
+    watch_id: str,
+    alert_id: str,
+    attempt: int,
+    policy: DeliveryPolicy,
+    job: str = "",
 ) -> AttemptResult:
-    """Run attempt ``attempt`` of an alert's delivery (see the module's steps).
+    """Run attempt ``attempt`` of an alert's delivery (see the module's steps); ``job`` is
+    the id of the job running it ("" outside a job: never re-taken).
 
     The caller queues attempt ``attempt + 1`` after ``retry_in_s`` when it is not None.
     """
     try:
         watch = store.get(watch_id)
-        alert = _take(store, watch_id, alert_id, attempt)
+        alert = _take(store, watch_id, alert_id, attempt, job)
     except NotFound:
         return AttemptResult("gone", None)  # the watch was deleted
     if alert is None:

@@ -136,13 +136,8 @@ def deliver_job(params: dict[str, Any], ctx: JobContext) -> dict[str, Any]:
     """One webhook POST of an alert; queues the next attempt when it failed."""
     watch_id, alert_id = str(params["watch_id"]), str(params["alert_id"])
     attempt = int(params.get("attempt", 1))
-    result = deliver_once(
-        WatchStore(ctx.store),
-        watch_id,
-        alert_id,
-        attempt,
-        DeliveryPolicy.from_settings(ctx.settings),
-    )
+    policy = DeliveryPolicy.from_settings(ctx.settings)
+    result = deliver_once(WatchStore(ctx.store), watch_id, alert_id, attempt, policy, ctx.job_id)
     if result.retry_in_s is not None:
         _queue(ctx).submit(
             DELIVER,

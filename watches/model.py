@@ -218,6 +218,7 @@ class Delivery:
         last_error: why the last POST failed ("" when none did).
         last_status: HTTP status of the last answer (0 = no answer).
         delivered_at, next_at: seconds since the epoch (0 = not yet / no retry scheduled).
+        job: the job running the current attempt (only its own re-run may take it again).
     """
 
     status: DeliveryStatus = "pending"
@@ -226,6 +227,7 @@ class Delivery:
     last_status: int = 0
     delivered_at: float = 0.0
     next_at: float = 0.0
+    job: str = ""
 
 
 @dataclass(frozen=True)
