@@ -19,6 +19,7 @@ import cv2
 import numpy as np
 
 from analytics.data import AnalyticsResult
+from core.images import long_side_size
 
 DARK_MEAN = 40.0  # mean luminance (0-255) below which a photo is dark
 BRIGHT_FRACTION = 0.35  # fraction of the centre's pixels >= 250 above which it is over-exposed
@@ -60,8 +61,8 @@ def assess(image: np.ndarray) -> QualityReport:
     """Flags of one ``uint8 (H, W, 3) RGB`` image (duplicates: see `duplicate_flags`)."""
     h, w = image.shape[:2]
     grey = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
-    scale = 256 / max(h, w)
-    small = cv2.resize(grey, (max(1, round(w * scale)), max(1, round(h * scale))))
+    small_h, small_w = long_side_size(h, w, 256)
+    small = cv2.resize(grey, (small_w, small_h))
     mean = float(grey.mean())
     centre = grey[h // 4 : h - h // 4 or h, w // 4 : w - w // 4 or w]
     bright = float((centre >= 250).mean())

@@ -12,9 +12,8 @@ from __future__ import annotations
 import collections
 import copyreg
 import importlib
-import io
-import pickle
 
+from core import pickles
 from core.errors import BadInput
 
 _ROOTS = ("numpy", "pandas", "pyarrow")
@@ -47,25 +46,24 @@ _BUILTINS = {
 }
 
 
-class _Restricted(pickle.Unpickler):
-    def find_class(self, module: str, name: str) -> object:
-        if module == "builtins" and name in _BUILTINS:
-            return _BUILTINS[name]
-        if (module, name) == ("collections", "OrderedDict"):
-            return collections.OrderedDict
-        if (module, name) == ("copyreg", "_reconstructor"):
-            return copyreg._reconstructor
-        if module.split(".")[0] in _ROOTS:
-            try:
-                obj = getattr(importlib.import_module(module), name)
-            except (ImportError, AttributeError):
-                raise BadInput(f"descriptor pickle names {module}.{name}, not here") from None
-            if isinstance(obj, type) or (module, name) in _FUNCTIONS:
-                return obj
-        raise BadInput(
-            f"descriptor pickle refers to {module}.{name}: only numpy arrays and pandas frames "
-            "are read (restricted unpickler; see analytics/safe_pickle.py)"
-        )
+def _allowed_global(module: str, name: str) -> object:
+    if module == "builtins" and name in _BUILTINS:
+        return _BUILTINS[name]
+    if (module, name) == ("collections", "OrderedDict"):
+        return collections.OrderedDict
+    if (module, name) == ("copyreg", "_reconstructor"):
+        return copyreg._reconstructor
+    if module.split(".")[0] in _ROOTS:
+        try:
+            obj = getattr(importlib.import_module(module), name)
+        except (ImportError, AttributeError):
+            raise BadInput(f"descriptor pickle names {module}.{name}, not here") from None
+        if isinstance(obj, type) or (module, name) in _FUNCTIONS:
+            return obj
+    raise BadInput(
+        f"descriptor pickle refers to {module}.{name}: only numpy arrays and pandas frames "
+        "are read (restricted unpickler; see analytics/safe_pickle.py)"
+    )
 
 
 def load_restricted(data: bytes) -> object:
@@ -75,7 +73,7 @@ def load_restricted(data: bytes) -> object:
         BadInput: a refused global, or not a pickle at all.
     """
     try:
-        return _Restricted(io.BytesIO(data)).load()
+        return pickles.loads(data, _allowed_global)
     except BadInput:
         raise
     except Exception as exc:  # noqa: BLE001 - any broken pickle is bad input

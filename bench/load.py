@@ -39,7 +39,7 @@ from bench.results import save_results
 from core import cli
 from core.dataset import load_groups
 from core.errors import BadInput
-from core.images import encode_jpeg, list_images, read_image
+from core.images import encode_jpeg, list_images, read_image, resize_long_side
 from core.settings import REPO_ROOT
 
 DEFAULT_DATASET = REPO_ROOT.parent / "shared" / "data" / "grocery"
@@ -66,14 +66,6 @@ class Outcome:
     added: list[str] = field(default_factory=list)  # item ids answered 201 (writers)
 
 
-def resize_long_side(image: np.ndarray, size: int) -> np.ndarray:
-    """``uint8 (H, W, 3)`` -> ``uint8 (H', W', 3)`` with ``max(H', W') == size``."""
-    h, w = image.shape[:2]
-    scale = size / max(h, w)
-    interp = cv2.INTER_CUBIC if scale > 1 else cv2.INTER_AREA
-    return cv2.resize(image, (round(w * scale), round(h * scale)), interpolation=interp)
-
-
 def package_items(dataset: Path, limit: int) -> list[str]:
     """The first ``limit`` items of the set's Packages group that have catalog images."""
     groups = load_groups(dataset)
@@ -97,7 +89,9 @@ def make_frames(dataset: Path, items: list[str], count: int, size: int) -> list[
         item = list(per_item)[n % len(per_item)]
         paths = per_item[item]
         path = paths[(n // len(per_item)) % len(paths)]
-        frames.append(Frame(encode_jpeg(resize_long_side(read_image(path), size)), item))
+        frames.append(
+            Frame(encode_jpeg(resize_long_side(read_image(path), size, enlarge=True)[0]), item)
+        )
     return frames
 
 

@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
+
+from cachetools import LRUCache
 
 from catalog.manifest import Manifest
 from catalog.repository import CatalogRepository, Fingerprints
@@ -46,7 +47,8 @@ class _Entry:
 
 
 class CatalogCache:
-    """Views of the catalogs this worker has served, at most ``max_catalogs`` of them."""
+    """Views of the catalogs this worker has served, at most ``max_catalogs`` of them (the
+    least recently used is dropped: a `cachetools.LRUCache`)."""
 
     def __init__(
         self,
@@ -62,7 +64,7 @@ class CatalogCache:
         self.sync_interval_s = sync_interval_s
         self.keypoint_cache = keypoint_cache
         self.max_catalogs = max_catalogs
-        self._entries: OrderedDict[str, _Entry] = OrderedDict()
+        self._entries: LRUCache[str, _Entry] = LRUCache(maxsize=max(max_catalogs, 0))
         self._lock = threading.Lock()
 
     def get(
@@ -84,9 +86,7 @@ class CatalogCache:
             NotFound: the catalog does not exist (any cached view is dropped).
         """
         with self._lock:
-            entry = self._entries.get(catalog_id)
-            if entry is not None:
-                self._entries.move_to_end(catalog_id)
+            entry = self._entries.get(catalog_id)  # now the most recently used
         now = time.monotonic()
         if entry is not None and now - entry.checked < self.sync_interval_s:
             if check is not None:
@@ -144,10 +144,9 @@ class CatalogCache:
             manifest.catalog_id, manifest.name, manifest.kind, manifest.owner, version=0
         )
         entry = _Entry(empty, view, float("-inf"), threading.Lock(), keys)
-        with self._lock:
-            self._entries[manifest.catalog_id] = entry
-            while len(self._entries) > self.max_catalogs:
-                self._entries.popitem(last=False)
+        if self.max_catalogs > 0:
+            with self._lock:
+                self._entries[manifest.catalog_id] = entry  # the least recently used goes
         return entry
 
     def _apply(self, entry: _Entry, manifest: Manifest) -> None:

@@ -34,6 +34,7 @@ from typing import Any, NamedTuple, TypeVar
 from catalog.manifest import KINDS, CalibrationRef, ImageRecord, Item, Manifest, utc_now
 from catalog.store import Store
 from core.errors import BadInput, Conflict, NotFound, StoreUnavailable
+from core.retry import compare_and_swap
 
 log = logging.getLogger(__name__)
 
@@ -668,21 +669,24 @@ class CatalogRepository:
     def _update(self, catalog_id: str, apply: Callable[[Manifest], T]) -> tuple[Manifest, T]:
         """Read-apply-compare-and-swap the manifest until it sticks (bounded, with back-off)."""
         key = self._manifest_key(catalog_id)
-        for attempt in range(self.max_retries):
-            manifest, etag = self.get_manifest_with_etag(catalog_id)
+
+        def change(manifest: Manifest) -> tuple[bytes, tuple[Manifest, T]]:
             result = apply(manifest)
             manifest.version += 1
             manifest.updated_at = utc_now()
-            try:
-                self.store.put_if(key, manifest.to_json(), expected_etag=etag)
-            except Conflict:
-                time.sleep(random.uniform(0.0, min(self.backoff_s * 2**attempt, 0.5)))
-                continue
-            return manifest, result
-        raise Conflict(
-            f"catalog {catalog_id!r} kept changing: gave up after {self.max_retries} attempts; "
-            "retry the request",
-            details={"catalog_id": catalog_id},
+            return manifest.to_json(), (manifest, result)
+
+        return compare_and_swap(  # type: ignore[return-value]  # change never declines
+            lambda: self.get_manifest_with_etag(catalog_id),
+            change,
+            lambda data, etag: self.store.put_if(key, data, expected_etag=etag),
+            tries=self.max_retries,
+            pause=lambda attempt: random.uniform(0.0, min(self.backoff_s * 2**attempt, 0.5)),
+            gave_up=lambda: Conflict(
+                f"catalog {catalog_id!r} kept changing: gave up after {self.max_retries} "
+                "attempts; retry the request",
+                details={"catalog_id": catalog_id},
+            ),
         )
 
     def _update_or_discard(

@@ -3,6 +3,9 @@
 Each class carries the HTTP status it maps to and a short machine-readable code; the API
 turns any `SightingError` into one JSON shape (``{"error": {"code", "message", "status"}}``)
 in a single place (`api/errors.py`). Library code raises these, never bare ``assert``.
+
+`InternalError` is the one for a broken invariant between Sighting's own stages (a bug, not
+the caller's fault): it is no `BadInput`, so a caller never sees it as a 422.
 """
 
 from __future__ import annotations
@@ -18,6 +21,14 @@ class SightingError(Exception):
         super().__init__(message)
         self.message = message
         self.details = details or {}
+
+
+class InternalError(SightingError):
+    """An internal invariant does not hold (a stage handed another stage inconsistent data):
+    a server bug, 500; not one of the errors a caller can cause or fix."""
+
+    status = 500
+    code = "internal_error"
 
 
 class BadInput(SightingError):

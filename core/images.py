@@ -12,6 +12,7 @@ import io
 import warnings
 from pathlib import Path
 
+import cv2
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
@@ -99,6 +100,63 @@ def to_rgb(img: Image.Image) -> np.ndarray:
         background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         img = Image.alpha_composite(background, rgba)
     return np.ascontiguousarray(np.asarray(img.convert("RGB"), dtype=np.uint8))
+
+
+def check_rgb(image: object, name: str = "image", *, grey: bool = False) -> np.ndarray:
+    """The one check of an image array handed to a model: ``uint8 (H, W, 3)`` with H, W > 0.
+
+    Args:
+        image: the array to check.
+        name: what the messages call it (e.g. ``"frame 3"``).
+        grey: also accept grey ``(H, W)`` or ``(H, W, 1)`` (night infrared frames), returned
+            with the one channel repeated three times.
+
+    Returns:
+        ``image`` itself (or its three-channel copy, for grey).
+
+    Raises:
+        BadInput: not a uint8 numpy array, or not of one of those shapes.
+    """
+    if not isinstance(image, np.ndarray) or image.dtype != np.uint8:
+        got = image.dtype if isinstance(image, np.ndarray) else type(image).__name__
+        raise BadInput(f"{name}: expected a uint8 numpy array, got {got}")
+    if grey and (image.ndim == 2 or (image.ndim == 3 and image.shape[2] == 1)):
+        image = np.repeat(image.reshape(image.shape[0], image.shape[1], 1), 3, axis=2)
+    if image.ndim != 3 or image.shape[2] != 3 or image.shape[0] < 1 or image.shape[1] < 1:
+        raise BadInput(f"{name}: expected shape (H, W, 3) RGB, got {image.shape}")
+    return image
+
+
+def long_side_size(h: int, w: int, side: int) -> tuple[int, int]:
+    """``(h', w')``: an ``(h, w)`` image scaled, keeping its aspect, to a long side of ``side``
+    (each side at least 1 px)."""
+    scale = side / max(h, w)
+    return max(1, round(h * scale)), max(1, round(w * scale))
+
+
+def resize_long_side(
+    image: np.ndarray, side: int, *, enlarge: bool = False
+) -> tuple[np.ndarray, tuple[float, float]]:
+    """Resize an image to a long side of ``side`` px, keeping its aspect (OpenCV: area
+    averaging to shrink, bicubic to enlarge).
+
+    Args:
+        image: uint8 (H, W) or (H, W, C).
+        side: the long side wanted; <= 0 keeps the size.
+        enlarge: also enlarge a smaller image (default: only shrink a larger one).
+
+    Returns:
+        The image uint8 (h, w[, C]) (``image`` itself when kept) and the scale
+        ``(W / w, H / h)`` back to the original.
+    """
+    h, w = image.shape[:2]
+    long_side = max(h, w)
+    if side <= 0 or long_side == side or (long_side < side and not enlarge):
+        return image, (1.0, 1.0)
+    new_h, new_w = long_side_size(h, w, side)
+    interpolation = cv2.INTER_AREA if long_side > side else cv2.INTER_CUBIC
+    resized = cv2.resize(image, (new_w, new_h), interpolation=interpolation)
+    return resized, (w / new_w, h / new_h)
 
 
 def read_image(path: str | Path, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:

@@ -9,12 +9,12 @@ loader and refuses files that reference anything outside the expected packages.
 from __future__ import annotations
 
 import io
-import pickle
 import zipfile
 from pathlib import Path
 from typing import Literal
 
 from core.errors import ModelUnavailable
+from core.pickles import restricted_unpickler
 
 CheckpointFormat = Literal["yolov5", "ultralytics"]
 
@@ -114,21 +114,6 @@ class _Inert:
         pass
 
 
-class _GlobalScanner(pickle.Unpickler):
-    """Unpickler that records each ``module.name`` global and returns `_Inert` for it."""
-
-    def __init__(self, data: bytes) -> None:
-        super().__init__(io.BytesIO(data))
-        self.globals: set[tuple[str, str]] = set()
-
-    def find_class(self, module: str, name: str) -> type:
-        self.globals.add((module, name))
-        return _Inert
-
-    def persistent_load(self, pid: object) -> None:
-        return None
-
-
 def _main_pickle(path: Path) -> bytes:
     """The bytes of ``<archive>/data.pkl`` of a torch zip checkpoint."""
     try:
@@ -151,12 +136,19 @@ def pickle_globals(path: Path) -> set[tuple[str, str]]:
     Raises:
         ModelUnavailable: missing, not a torch zip checkpoint, or a corrupt pickle.
     """
-    scanner = _GlobalScanner(_main_pickle(Path(path)))
+    found: set[tuple[str, str]] = set()
+
+    def record(module: str, name: str) -> type:  # each global: noted, and an inert stand-in
+        found.add((module, name))
+        return _Inert
+
+    scanner = restricted_unpickler(record)(io.BytesIO(_main_pickle(Path(path))))
+    scanner.persistent_load = lambda pid: None  # storages are not read
     try:
         scanner.load()
     except Exception as exc:  # a broken pickle raises many types
         raise ModelUnavailable(f"model file {path} has a corrupt pickle: {exc}") from None
-    return scanner.globals
+    return found
 
 
 def checkpoint_format(path: Path) -> CheckpointFormat:

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from core.errors import BadInput
+from core.errors import InternalError
 
 #: ``class_id`` of the extra whole-frame row (catalog items COCO has no class for).
 WHOLE_FRAME_CLASS_ID = -1
@@ -20,14 +20,16 @@ WHOLE_FRAME_CLASS_NAME = "image"
 
 
 def _check(name: str, value: np.ndarray, shape: tuple[int | None, ...]) -> None:
-    """Raise `BadInput` unless ``value`` has ``shape`` (``None`` matches any length)."""
+    """Raise `InternalError` unless ``value`` has ``shape`` (``None`` matches any length)."""
     ok = value.ndim == len(shape) and all(
         want is None or want == got for want, got in zip(shape, value.shape, strict=False)
     )
     if not ok:
         parts = ["*" if s is None else str(s) for s in shape]
         expected = f"({parts[0]},)" if len(parts) == 1 else "(" + ", ".join(parts) + ")"
-        raise BadInput(f"Detections.{name}: expected shape {expected}, got {tuple(value.shape)}")
+        raise InternalError(
+            f"Detections.{name}: expected shape {expected}, got {tuple(value.shape)}"
+        )
 
 
 @dataclass
@@ -66,12 +68,16 @@ class Detections:
             self.tracker_id = np.asarray(self.tracker_id, dtype=np.int64)
             _check("tracker_id", self.tracker_id, (n,))
         if not isinstance(self.data, dict):
-            raise BadInput(f"Detections.data: expected a dict of arrays, got {type(self.data)}")
+            raise InternalError(
+                f"Detections.data: expected a dict of arrays, got {type(self.data)}"
+            )
         for key, value in self.data.items():
             if not isinstance(value, np.ndarray):
-                raise BadInput(f"Detections.data[{key!r}]: expected ndarray, got {type(value)}")
+                raise InternalError(
+                    f"Detections.data[{key!r}]: expected ndarray, got {type(value)}"
+                )
             if value.ndim == 0 or len(value) != n:
-                raise BadInput(
+                raise InternalError(
                     f"Detections.data[{key!r}]: expected shape ({n}, ...), got {value.shape}"
                 )
 
@@ -89,7 +95,9 @@ class Detections:
         if not isinstance(index, slice):
             index = np.asarray(index)
             if index.dtype == bool and index.shape != (len(self),):
-                raise BadInput(f"Detections mask: expected shape ({len(self)},), got {index.shape}")
+                raise InternalError(
+                    f"Detections mask: expected shape ({len(self)},), got {index.shape}"
+                )
             if index.size == 0:
                 index = index.astype(np.int64)
         return Detections(

@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from core.errors import BadInput, ModelUnavailable
+from core.images import check_rgb
 from core.runtime import configure_threads, prepare_environment
 from core.settings import default_of
 from detection.checkpoint import checkpoint_format
@@ -157,18 +158,6 @@ class UltralyticsBackend:
         return out
 
 
-def _as_rgb_frame(frame: object, index: int) -> np.ndarray:
-    """Check one frame: uint8 (H, W, 3); (H, W) and (H, W, 1) grey are expanded to 3 channels."""
-    if not isinstance(frame, np.ndarray) or frame.dtype != np.uint8:
-        got = frame.dtype if isinstance(frame, np.ndarray) else type(frame).__name__
-        raise BadInput(f"frame {index}: expected a uint8 numpy array, got {got}")
-    if frame.ndim == 2 or (frame.ndim == 3 and frame.shape[2] == 1):
-        frame = np.repeat(frame.reshape(frame.shape[0], frame.shape[1], 1), 3, axis=2)
-    if frame.ndim != 3 or frame.shape[2] != 3 or frame.shape[0] < 1 or frame.shape[1] < 1:
-        raise BadInput(f"frame {index}: expected shape (H, W, 3) RGB, got {frame.shape}")
-    return frame
-
-
 class Detector:
     """Frames -> `Detections`. Build with `from_weights` (or around any `Backend`)."""
 
@@ -255,7 +244,7 @@ class Detector:
             raise BadInput(f"conf must be in [0, 1], got {conf}")
         whole_frame = cfg.whole_frame if whole_frame is None else whole_frame
         class_ids = None if classes is None else self.class_ids(classes)
-        frames = [_as_rgb_frame(f, i) for i, f in enumerate(frames)]
+        frames = [check_rgb(f, f"frame {i}", grey=True) for i, f in enumerate(frames)]
         if not frames:
             return []
         if class_ids == []:  # an empty filter keeps no boxes: skip the model

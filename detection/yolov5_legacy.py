@@ -13,7 +13,6 @@ letterbox (stride multiple, grey 114 padding), anchor-based decode, NMS on obj x
 from __future__ import annotations
 
 import pickle
-import types
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -25,6 +24,7 @@ import torchvision
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 from core.errors import ModelUnavailable
+from core.pickles import pickle_module
 from detection.checkpoint import resolve_safe_global
 
 # --------------------------------------------------------------------------------------------
@@ -172,27 +172,23 @@ class RefusedGlobal(pickle.UnpicklingError):
     """The checkpoint references a global the restricted unpickler does not allow."""
 
 
-class _RestrictedUnpickler(pickle.Unpickler):
+def _allowed_global(module: str, name: str) -> object:
     """Maps yolov5 class names to `LEGACY_CLASSES`; allows torch layers and plain data only."""
-
-    def find_class(self, module: str, name: str) -> object:
-        if module in ("models.common", "models.yolo"):
-            if name in LEGACY_CLASSES:
-                return LEGACY_CLASSES[name]
-            raise RefusedGlobal(
-                f"{module}.{name} is a yolov5 layer this loader does not implement "
-                f"(supported: {', '.join(sorted(LEGACY_CLASSES))})"
-            )
-        obj = resolve_safe_global(module, name)
-        if obj is None:
-            raise RefusedGlobal(f"{module}.{name} is not allowed in a model checkpoint")
-        return obj
+    if module in ("models.common", "models.yolo"):
+        if name in LEGACY_CLASSES:
+            return LEGACY_CLASSES[name]
+        raise RefusedGlobal(
+            f"{module}.{name} is a yolov5 layer this loader does not implement "
+            f"(supported: {', '.join(sorted(LEGACY_CLASSES))})"
+        )
+    obj = resolve_safe_global(module, name)
+    if obj is None:
+        raise RefusedGlobal(f"{module}.{name} is not allowed in a model checkpoint")
+    return obj
 
 
 #: A pickle module for ``torch.load(..., pickle_module=...)`` that uses the restricted unpickler.
-restricted_pickle = types.ModuleType("sighting_restricted_pickle")
-restricted_pickle.Unpickler = _RestrictedUnpickler  # type: ignore[attr-defined]
-restricted_pickle.load = lambda f, **kw: _RestrictedUnpickler(f, **kw).load()  # type: ignore[attr-defined]
+restricted_pickle = pickle_module(_allowed_global, "sighting_restricted_pickle")
 
 
 # --------------------------------------------------------------------------------------------

@@ -26,6 +26,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from core.errors import BadInput
+from core.images import long_side_size
 from embedding.embedder import Embedder
 from embedding.head import WithHead
 
@@ -61,8 +62,7 @@ def _content_box(h: int, w: int, size: int, resize: str) -> tuple[int, int, int,
     """
     if resize == "stretch":
         return 0, 0, size, size
-    scale = size / max(h, w)
-    out_h, out_w = max(1, round(h * scale)), max(1, round(w * scale))
+    out_h, out_w = long_side_size(h, w, size)
     return (size - out_h) // 2, (size - out_w) // 2, out_h, out_w
 
 

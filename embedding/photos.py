@@ -15,7 +15,7 @@ from PIL import Image
 from tqdm import tqdm
 
 from core.errors import SightingError
-from core.images import read_image
+from core.images import long_side_size, read_image
 
 
 def read_photos(paths: Sequence[Path], desc: str) -> Iterator[tuple[int, np.ndarray]]:
@@ -36,9 +36,8 @@ def shrink(image: np.ndarray, side: int) -> np.ndarray:
     h, w = image.shape[:2]
     if max(h, w) <= side:
         return image
-    scale = side / max(h, w)
-    size = (max(1, round(w * scale)), max(1, round(h * scale)))
-    return np.asarray(Image.fromarray(image).resize(size, Image.Resampling.BILINEAR))
+    new_h, new_w = long_side_size(h, w, side)
+    return np.asarray(Image.fromarray(image).resize((new_w, new_h), Image.Resampling.BILINEAR))
 
 
 def load_photos(paths: Sequence[Path], side: int) -> tuple[list[np.ndarray], list[int]]:

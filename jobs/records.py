@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import json
 import re
-import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal
 
 from catalog.store import Store
 from core.errors import BadInput, Conflict, NotFound, StoreUnavailable
+from core.retry import compare_and_swap
 
 JobState = Literal["queued", "running", "done", "failed"]
 STATES: tuple[str, ...] = ("queued", "running", "done", "failed")
@@ -193,17 +193,19 @@ class JobStore:
         Raises:
             Conflict: lost the race ``_CAS_TRIES`` times in a row.
         """
-        for attempt in range(_CAS_TRIES):
-            record, etag = self.get_with_etag(job_id)
+
+        def step(record: JobRecord) -> tuple[bytes, JobRecord] | None:
             new = change(record)
-            if new is None:
-                return None
-            try:
-                self.store.put_if(record_key(job_id), new.to_json(), expected_etag=etag)
-                return new
-            except Conflict:
-                time.sleep(0.01 * (attempt + 1))
-        raise Conflict(f"job {job_id!r} record kept changing; gave up")
+            return None if new is None else (new.to_json(), new)
+
+        return compare_and_swap(
+            lambda: self.get_with_etag(job_id),
+            step,
+            lambda data, etag: self.store.put_if(record_key(job_id), data, expected_etag=etag),
+            tries=_CAS_TRIES,
+            pause=lambda attempt: 0.01 * (attempt + 1),
+            gave_up=lambda: Conflict(f"job {job_id!r} record kept changing; gave up"),
+        )
 
     def put_file(self, job_id: str, name: str, data: bytes) -> None:
         """Write one result file (before the record names it)."""

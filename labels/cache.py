@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable
+
+from cachetools import FIFOCache, LRUCache
 
 from embedding.embedder import Embedder
 from labels.examples import ExampleLabeler
@@ -35,8 +36,11 @@ class LabelerCache:
         self.embedder = embedder
         self.max_sets = max_sets
         self.sync_interval_s = sync_interval_s
-        self._fitted: OrderedDict[str, tuple[int, ExampleLabeler]] = OrderedDict()
-        self._manifests: dict[str, tuple[float, object]] = {}  # id -> (read at, manifest)
+        self._fitted: LRUCache[str, tuple[int, ExampleLabeler]] = LRUCache(maxsize=max(max_sets, 0))
+        # id -> (read at, manifest); the oldest read goes beyond 4 x max_sets
+        self._manifests: FIFOCache[str, tuple[float, object]] = FIFOCache(
+            maxsize=4 * max(max_sets, 0)
+        )
         self._lock = threading.Lock()
 
     def manifest(self, catalog_id: str):
@@ -48,9 +52,8 @@ class LabelerCache:
             return hit[1]
         manifest = self.repository.get_manifest(catalog_id)  # type: ignore[attr-defined]
         with self._lock:
-            self._manifests[catalog_id] = (now, manifest)
-            while len(self._manifests) > 4 * self.max_sets:
-                self._manifests.pop(next(iter(self._manifests)))
+            if self.max_sets > 0:
+                self._manifests[catalog_id] = (now, manifest)
         return manifest
 
     def get(self, catalog_id: str, check: Callable[[object], None] | None = None) -> ExampleLabeler:
@@ -62,14 +65,11 @@ class LabelerCache:
             check(manifest)
         version = manifest.version  # type: ignore[attr-defined]
         with self._lock:
-            hit = self._fitted.get(catalog_id)
+            hit = self._fitted.get(catalog_id)  # now the most recently used
             if hit is not None and hit[0] == version:
-                self._fitted.move_to_end(catalog_id)
                 return hit[1]
         labeler = ExampleLabeler.fit(self.embedder, read_label_catalog(self.repository, catalog_id))
         with self._lock:
-            self._fitted[catalog_id] = (version, labeler)
-            self._fitted.move_to_end(catalog_id)
-            while len(self._fitted) > self.max_sets:
-                self._fitted.popitem(last=False)
+            if self.max_sets > 0:
+                self._fitted[catalog_id] = (version, labeler)  # the least recently used goes
         return labeler

@@ -14,7 +14,8 @@ from typing import Protocol
 
 import numpy as np
 
-from core.errors import BadInput
+from core.errors import BadInput, InternalError
+from core.images import check_rgb
 
 
 @dataclass(frozen=True)
@@ -35,7 +36,9 @@ class LabelResult:
     def __post_init__(self) -> None:
         p = np.asarray(self.probabilities, dtype=np.float32).reshape(-1)
         if len(p) != len(self.labels):
-            raise BadInput(f"LabelResult: {len(self.labels)} labels but {len(p)} probabilities")
+            raise InternalError(
+                f"LabelResult: {len(self.labels)} labels but {len(p)} probabilities"
+            )
         object.__setattr__(self, "probabilities", p)
 
     @property
@@ -98,11 +101,4 @@ def as_rgb(image: object, index: int = 0) -> np.ndarray:
     Raises:
         BadInput: not a uint8 array of shape (h, w), (h, w, 1) or (h, w, 3) with h, w > 0.
     """
-    if not isinstance(image, np.ndarray) or image.dtype != np.uint8:
-        got = image.dtype if isinstance(image, np.ndarray) else type(image).__name__
-        raise BadInput(f"image {index}: expected a uint8 numpy array, got {got}")
-    if image.ndim == 2 or (image.ndim == 3 and image.shape[2] == 1):
-        image = np.repeat(image.reshape(image.shape[0], image.shape[1], 1), 3, axis=2)
-    if image.ndim != 3 or image.shape[2] != 3 or image.shape[0] < 1 or image.shape[1] < 1:
-        raise BadInput(f"image {index}: expected shape (h, w, 3) RGB, got {image.shape}")
-    return image
+    return check_rgb(image, f"image {index}", grey=True)

@@ -9,12 +9,12 @@ catalogs grow while hot items are never recomputed.
 from __future__ import annotations
 
 import threading
-from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
+from cachetools import LRUCache
 
 from core.settings import default_of
 from matching.features import LocalFeatures
@@ -27,12 +27,13 @@ FeatureLoader = Callable[[str], LocalFeatures]
 
 
 class FeatureCache:
-    """A thread-safe LRU of catalog keypoints, keyed by image id."""
+    """A thread-safe LRU (`cachetools.LRUCache`) of catalog keypoints, keyed by image id;
+    ``size`` <= 0 keeps none."""
 
     def __init__(self, loader: FeatureLoader, size: int = default_of("keypoint_cache")) -> None:
         self._loader = loader
         self._size = size
-        self._items: OrderedDict[str, LocalFeatures] = OrderedDict()
+        self._items: LRUCache[str, LocalFeatures] = LRUCache(maxsize=max(size, 0))
         self._lock = threading.Lock()
         self.hits = 0
         self.misses = 0
@@ -40,19 +41,15 @@ class FeatureCache:
     def get(self, image_id: str) -> LocalFeatures:
         """Keypoints of one catalog image, loaded once and kept while recently used."""
         with self._lock:
-            found = self._items.get(image_id)
+            found = self._items.get(image_id)  # a hit becomes the most recently used
             if found is not None:
-                self._items.move_to_end(image_id)
                 self.hits += 1
                 return found
         features = self._loader(image_id)
         with self._lock:
             self.misses += 1
             if self._size > 0:
-                self._items[image_id] = features
-                self._items.move_to_end(image_id)
-                while len(self._items) > self._size:
-                    self._items.popitem(last=False)
+                self._items[image_id] = features  # the least recently used goes at the cap
         return features
 
     def put(self, image_id: str, features: LocalFeatures) -> None:
@@ -61,9 +58,6 @@ class FeatureCache:
             return
         with self._lock:
             self._items[image_id] = features
-            self._items.move_to_end(image_id)
-            while len(self._items) > self._size:
-                self._items.popitem(last=False)
 
     def discard(self, image_id: str) -> None:
         """Forget one image (it was removed from the catalog)."""

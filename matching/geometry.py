@@ -9,25 +9,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-
-def resize_long_side(image: np.ndarray, max_side: int) -> tuple[np.ndarray, tuple[float, float]]:
-    """Shrink an image so its long side is at most ``max_side`` (never enlarges).
-
-    Args:
-        image: uint8 (H, W) or (H, W, C).
-        max_side: the largest allowed side in pixels; <= 0 keeps the size.
-
-    Returns:
-        The resized image uint8 (h, w[, C]) and the scale (W / w, H / h) back to the original.
-    """
-    h, w = image.shape[:2]
-    long_side = max(h, w)
-    if max_side <= 0 or long_side <= max_side:
-        return image, (1.0, 1.0)
-    factor = max_side / long_side
-    new_w, new_h = max(1, round(w * factor)), max(1, round(h * factor))
-    small = cv2.resize(image, (new_w, new_h), interpolation=cv2.INTER_AREA)
-    return small, (w / new_w, h / new_h)
+from core.images import resize_long_side as resize_long_side  # the one; kept here for callers
 
 
 def to_original(points: np.ndarray, scale: tuple[float, float]) -> np.ndarray:

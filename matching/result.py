@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from core.errors import BadInput
+from core.errors import InternalError
 from detection.detections import Detections
 
 
@@ -47,7 +47,7 @@ class FrameResult:
             verdict, checked candidates included, of an earlier frame).
 
     Raises:
-        BadInput: ``matches`` or ``verified_now`` do not have one row per detection.
+        InternalError: ``matches`` or ``verified_now`` do not have one row per detection.
     """
 
     detections: Detections
@@ -58,14 +58,14 @@ class FrameResult:
     def __post_init__(self) -> None:
         n = len(self.detections)
         if len(self.matches) != n:
-            raise BadInput(f"FrameResult: {n} detections but {len(self.matches)} match lists")
+            raise InternalError(f"FrameResult: {n} detections but {len(self.matches)} match lists")
         if self.verified_now is None:
             checked = [any(m.checked for m in ms) for ms in self.matches]
             self.verified_now = np.array(checked, dtype=bool).reshape(n)
         else:
             self.verified_now = np.asarray(self.verified_now, dtype=bool)
             if self.verified_now.shape != (n,):
-                raise BadInput(
+                raise InternalError(
                     f"FrameResult.verified_now: expected shape ({n},), "
                     f"got {self.verified_now.shape}"
                 )

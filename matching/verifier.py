@@ -32,6 +32,7 @@ import numpy as np
 import torch
 
 from core.errors import BadInput
+from core.images import check_rgb
 from matching.features import LocalFeatures
 from matching.geometry import find_homography, hull_coverage, is_plausible_homography
 
@@ -279,7 +280,7 @@ class Verifier:
             BadInput: an image that is not uint8 (H, W, 3).
         """
         for image in images:
-            _check_image(image)
+            check_rgb(image)
         return self.backend.extract(images)
 
     # ---- matching ----------------------------------------------------------------------------
@@ -364,10 +365,3 @@ class Verifier:
             "device": str(self.device),
             **asdict(self.config),
         }
-
-
-def _check_image(image: np.ndarray) -> None:
-    if not isinstance(image, np.ndarray) or image.dtype != np.uint8:
-        raise BadInput(f"image must be a uint8 array, got {getattr(image, 'dtype', type(image))}")
-    if image.ndim != 3 or image.shape[2] != 3 or min(image.shape[:2]) <= 0:
-        raise BadInput(f"image must be (H, W, 3) RGB, got {image.shape}")

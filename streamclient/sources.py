@@ -13,6 +13,8 @@ from typing import Protocol
 import cv2
 import numpy as np
 
+from core.images import resize_long_side
+
 DEFAULT_FPS = 25.0  # when a source does not say
 
 
@@ -90,8 +92,7 @@ def encode_jpeg(image: np.ndarray, quality: int, max_side: int | None) -> tuple[
     h, w = image.shape[:2]
     if max_side and max(h, w) > max_side:
         scale = max_side / max(h, w)
-        size = (max(1, round(w * scale)), max(1, round(h * scale)))
-        image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+        image, _ = resize_long_side(image, max_side)
     ok, buf = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
     if not ok:
         raise SourceError("cannot encode a frame as JPEG")

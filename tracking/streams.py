@@ -18,9 +18,10 @@ from __future__ import annotations
 import re
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
+
+from cachetools import TTLCache
 
 from core.errors import BadInput, Conflict, NotFound
 from tracking.tracker import TrackedMatcher
@@ -73,6 +74,18 @@ class Stream:
         return frame_index
 
 
+class _OpenStreams(TTLCache):
+    """`cachetools.TTLCache` of open streams: each expires ``ttl`` after it was last (re)set,
+    i.e. after its last frame; counts the streams it expired."""
+
+    expired = 0
+
+    def expire(self, time=None):
+        gone = super().expire(time)
+        self.expired += len(gone)
+        return gone
+
+
 class StreamRegistry:
     """Open streams of one worker (thread-safe)."""
 
@@ -88,10 +101,14 @@ class StreamRegistry:
         self.idle_s = idle_s
         self.max_streams = max_streams
         self.clock = clock
-        self._streams: OrderedDict[StreamKey, Stream] = OrderedDict()
+        self._streams = _OpenStreams(maxsize=max_streams, ttl=idle_s, timer=clock)
         self._lock = threading.Lock()
         self.evicted = 0  # streams closed by the cap
-        self.expired = 0  # streams closed by the idle timeout
+
+    @property
+    def expired(self) -> int:
+        """Streams closed by the idle timeout."""
+        return self._streams.expired
 
     def sweep(self) -> int:
         """Close streams idle for longer than ``idle_s``; returns how many closed."""
@@ -99,15 +116,7 @@ class StreamRegistry:
             return self._sweep(self.clock())
 
     def _sweep(self, now: float) -> int:
-        closed = 0
-        while self._streams:
-            key, stream = next(iter(self._streams.items()))
-            if now - stream.last_seen <= self.idle_s:
-                break  # least recently used first: the rest are fresher
-            del self._streams[key]
-            closed += 1
-        self.expired += closed
-        return closed
+        return len(self._streams.expire(now))
 
     def open(self, key: StreamKey, client: str | None = None) -> Stream:
         """The stream named ``key``, opened if new (evicting the least recently used at cap)."""
@@ -116,13 +125,13 @@ class StreamRegistry:
             self._sweep(now)
             stream = self._streams.get(key)
             if stream is None:
-                while len(self._streams) >= self.max_streams:
-                    self._streams.popitem(last=False)
-                    self.evicted += 1
+                while len(self._streams) >= self.max_streams:  # the least recently seen goes
+                    oldest = min(self._streams.values(), key=lambda s: s.last_seen)
+                    if self._streams.pop(oldest.key, None) is not None:
+                        self.evicted += 1
                 stream = Stream(key, self.make_matcher(), client, now, now)
-                self._streams[key] = stream
             stream.last_seen = now
-            self._streams.move_to_end(key)
+            self._streams[key] = stream  # (re)starts its idle time
             return stream
 
     def get(self, key: StreamKey) -> Stream:
@@ -145,7 +154,8 @@ class StreamRegistry:
         """Open streams of a tenant (all of them when None), least recently used first."""
         with self._lock:
             self._sweep(self.clock())
-            return [s for k, s in self._streams.items() if tenant is None or k[0] == tenant]
+            streams = sorted(self._streams.values(), key=lambda s: s.last_seen)
+            return [s for s in streams if tenant is None or s.key[0] == tenant]
 
     def __len__(self) -> int:
         return len(self._streams)

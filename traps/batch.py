@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from core.errors import BadInput, SightingError
+from core.errors import BadInput, InternalError, SightingError
 from core.images import DEFAULT_MAX_PIXELS, decode_image
 from detection.detector import Detector
 from labels.result import Labeler
@@ -101,7 +101,9 @@ class TrapModels:
 
     def __post_init__(self) -> None:
         if (self.pipeline is None) != (self.catalog is None):
-            raise BadInput("a known-individual catalog needs a pipeline, and the other way round")
+            raise InternalError(
+                "a known-individual catalog needs a pipeline, and the other way round"
+            )
 
 
 def is_greyscale(image: np.ndarray, tolerance: int = 6) -> bool:

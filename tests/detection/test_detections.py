@@ -7,7 +7,7 @@ import re
 import numpy as np
 import pytest
 
-from core.errors import BadInput
+from core.errors import InternalError
 from detection.detections import Detections, object_array
 
 
@@ -62,7 +62,7 @@ def _dets(n: int, *, crops: bool = False) -> Detections:
     ],
 )
 def test_shape_validation_names_expected_and_actual(kwargs: dict, message: str) -> None:
-    with pytest.raises(BadInput, match=re.escape(message)):
+    with pytest.raises(InternalError, match=re.escape(message)):
         Detections(**kwargs)
 
 
@@ -106,7 +106,7 @@ def test_indexing_returns_detections(index: object, expected_rows: list[int]) ->
 
 
 def test_mask_of_wrong_length_is_refused() -> None:
-    with pytest.raises(BadInput, match=r"\(5,\)"):
+    with pytest.raises(InternalError, match=r"\(5,\)"):
         _dets(5)[np.array([True, False])]
 
 

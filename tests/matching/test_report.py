@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pytest
 
-from core.errors import BadInput
+from core.errors import InternalError
 from detection.detections import Detections, object_array
 from matching import report
 from matching.result import FrameResult, Match
@@ -56,11 +56,11 @@ def test_frame_result_checks_rows_and_derives_verified_now() -> None:
     assert result.verify_calls == 1 and not result.tracked
     assert result.track_ids.tolist() == [-1, -1]
     assert result.best(0).item_id == "milk" and result.best(1) is None
-    with pytest.raises(BadInput, match="2 detections but 1 match lists"):
+    with pytest.raises(InternalError, match="2 detections but 1 match lists"):
         FrameResult(detections(), MATCHES[:1])
-    with pytest.raises(BadInput, match="verified_now"):
+    with pytest.raises(InternalError, match="verified_now"):
         FrameResult(detections(), MATCHES, verified_now=np.zeros(3, bool))
-    with pytest.raises(BadInput, match="tracker_id"):
+    with pytest.raises(InternalError, match="tracker_id"):
         detections(tracker_id=[1, 2, 3])
     tracked = detections(tracker_id=[4, -1])
     assert tracked[np.array([False, True])].tracker_id.tolist() == [-1]  # selection keeps ids
