@@ -37,6 +37,7 @@ def create_app(settings: Settings | None = None, pipeline=None) -> APIFlask:
         matching,
         streams,
         traps,
+        watches,
     )
     from api.schemas import API_KEY, Error
     from api.state import ModelQueue, SightingState
@@ -89,7 +90,9 @@ def create_app(settings: Settings | None = None, pipeline=None) -> APIFlask:
         return response
 
     app.extensions["streams"] = streams.make_registry(settings, pipeline)
-    for module in (health, catalogs, items, matching, explain, streams, jobs, analytics, traps):
+    for module in (
+        health, catalogs, items, matching, explain, streams, jobs, analytics, traps, watches
+    ):  # fmt: skip
         app.register_blueprint(module.bp)
     app.register_blueprint(console_bp)  # the browser console: /console, / redirects there
     log.info("Sighting ready: storage=%s", settings.storage)

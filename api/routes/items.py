@@ -13,7 +13,7 @@ from flask import Response, request
 from analytics.upload_warnings import refuse_codes, upload_warnings
 from api.inputs import json_body, metadata_option, option, read_images
 from api.routes.catalogs import needs_reindex, owned_manifest
-from api.routes.jobs import refit_calibration_soon
+from api.routes.jobs import match_watches_soon, refit_calibration_soon
 from api.schemas import (
     AddedImages,
     ImagesForm,
@@ -123,6 +123,7 @@ def _add(catalog_id: str, item_id: str | None, metadata: dict | None, *, new_ite
     added = s.repository.add_images(catalog_id, item_id, metadata, images, fingerprints)
     s.catalogs.refresh(catalog_id)
     refit_calibration_soon(catalog_id, manifest.owner)
+    match_watches_soon(catalog_id, manifest.owner)
     return {
         "item_id": added.item.item_id,
         "image_ids": [r.image_id for r in added.images],

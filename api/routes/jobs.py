@@ -19,6 +19,7 @@ from api.state import state
 from core.errors import Conflict, NotFound, SightingError
 from jobs import JobQueue, JobRecord
 from jobs.calibration import schedule_refit
+from watches.service import schedule_match
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +48,16 @@ def refit_calibration_soon(catalog_id: str, owner: str) -> None:
         schedule_refit(job_queue(), catalog_id, owner)
     except SightingError as exc:
         log.warning("catalog %s: calibration refit not queued: %s", catalog_id, exc.message)
+
+
+def match_watches_soon(catalog_id: str, owner: str) -> None:
+    """Queue the matching of a catalog's new images for the watches that concern it
+    (`watches.service.schedule_match`); the upload never waits for it, and a failure to queue
+    never fails the upload (the next upload's job matches every image not matched yet)."""
+    try:
+        schedule_match(job_queue(), catalog_id, owner)
+    except SightingError as exc:
+        log.warning("catalog %s: watch matching not queued: %s", catalog_id, exc.message)
 
 
 def owned_job(job_id: str) -> JobRecord:

@@ -48,7 +48,7 @@ class Receiver:
                     self.close_connection = True
                     self.connection.close()  # no answer at all: "down"
                     return
-                receiver.release.wait(30)
+                receiver.release.wait(600)
                 time.sleep(receiver.delay_s)
                 if n < receiver.down_for + receiver.fail_for:
                     self.send_response(500)
