@@ -16,7 +16,7 @@ from api import create_app
 from jobs.records import JobStore
 from jobs.runner import run_job
 from tests.conftest import offline_settings
-from tests.watches.receiver import Receiver
+from watches.receiver import Receiver
 
 pytestmark = pytest.mark.slow  # the real models
 DOGS = Path(__file__).resolve().parents[3] / "shared" / "data" / "dogs"

@@ -10,9 +10,9 @@ import pytest
 
 from catalog.local_store import LocalStore
 from core.errors import BadInput
-from tests.watches.receiver import Receiver
 from watches.delivery import DeliveryPolicy, deliver_once
 from watches.model import Alert, Watch, alert_id_of
+from watches.receiver import Receiver
 from watches.store import WatchStore
 from watches.webhook import body_bytes, check_url, sign, verify_signature
 

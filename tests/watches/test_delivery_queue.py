@@ -15,8 +15,8 @@ from catalog.stores import open_store
 from core.settings import REPO_ROOT, Settings
 from jobs import JobQueue
 from tests.jobs.conftest import job_settings, settings_env
-from tests.watches.receiver import Receiver
 from watches.model import Alert, Watch, alert_id_of
+from watches.receiver import Receiver
 from watches.service import queue_delivery
 from watches.store import WatchStore
 
