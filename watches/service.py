@@ -17,7 +17,7 @@ from core.errors import BadInput, NotFound
 from jobs.queue import JobQueue
 from watches.delivery import needs_first_attempt
 from watches.model import RESOLUTIONS, Alert, Filters, Watch, now, with_changes
-from watches.store import WatchStore
+from watches.store import INDEX, WatchStore
 from watches.webhook import check_url
 
 log = logging.getLogger(__name__)
@@ -146,7 +146,7 @@ def schedule_match(queue: JobQueue, catalog_id: str, owner: str) -> str | None:
     Returns:
         The id of the job that will match the upload, or None when no watch concerns it.
     """
-    if not WatchStore(queue.jobs.store).store.list_children(f"watch-index/{catalog_id}/"):
+    if not queue.jobs.store.list_children(f"{INDEX}{catalog_id}/"):
         return None
     pending = pending_match(queue, catalog_id)
     if pending is not None:

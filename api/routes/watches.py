@@ -168,11 +168,14 @@ def create_watch(body: dict):
     """
     s = state()
     who = caller()
-    watch = parse_watch(
-        body, who.tenant, s.settings.watch_min_score, tuple(s.settings.webhook_allow)
-    )
-    for catalog_id in {watch.watched_catalog, watch.source_catalog}:
+    # the catalogs first (404), so that a foreign caller learns nothing and no name is resolved
+    for catalog_id in {
+        body["watched_catalog"],
+        body.get("source_catalog", body["watched_catalog"]),
+    }:
         check_owner(s.repository.get_manifest(catalog_id).owner, catalog_id)
+    allow = tuple(s.settings.webhook_allow)
+    watch = parse_watch(body, who.tenant, s.settings.watch_min_score, allow)
     return _body(_watches().create(watch), with_secret=True), 201
 
 
