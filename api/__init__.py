@@ -30,6 +30,7 @@ def create_app(settings: Settings | None = None, pipeline=None) -> APIFlask:
     from api.routes import (
         analytics,
         catalogs,
+        docs,
         explain,
         health,
         items,
@@ -39,13 +40,10 @@ def create_app(settings: Settings | None = None, pipeline=None) -> APIFlask:
         traps,
         watches,
     )
-    from api.schemas import API_KEY, Error
-    from api.state import ModelQueue, SightingState
-    from catalog.cache import CatalogCache
-    from catalog.repository import CatalogRepository
-    from catalog.stores import open_store
+    from api.schemas import API_KEY, Error, json_keywords
     from console import bp as console_bp
     from matching.engine import load_pipeline
+    from service.state import SightingState
 
     settings = settings or get_settings()
     app = APIFlask(__name__, title="Sighting", version="1.0", docs_path="/docs")
@@ -62,20 +60,9 @@ def create_app(settings: Settings | None = None, pipeline=None) -> APIFlask:
         'Errors share one shape: {"error": {"status", "code", "message", "details"}}.'
     }
 
-    repository = CatalogRepository(open_store(settings))
-    pipeline = pipeline or load_pipeline(settings)
-    app.extensions["sighting"] = SightingState(
-        settings=settings,
-        repository=repository,
-        pipeline=pipeline,
-        catalogs=CatalogCache(
-            repository,
-            lambda kind: pipeline.embedder_for(kind).dim,
-            sync_interval_s=settings.sync_interval_s,
-            keypoint_cache=settings.keypoint_cache,
-        ),
-        model_lock=ModelQueue(settings.max_queue),
-    )
+    app.spec_processor(json_keywords)
+    # the worker's one state object: store, models, caches, streams, jobs (service.state)
+    app.extensions["sighting"] = SightingState.build(settings, pipeline or load_pipeline(settings))
     register_error_handlers(app)
     init_metrics(app)
 
@@ -89,11 +76,11 @@ def create_app(settings: Settings | None = None, pipeline=None) -> APIFlask:
         response.headers["X-Sighting-Worker"] = str(os.getpid())  # which worker answered
         return response
 
-    app.extensions["streams"] = streams.make_registry(settings, pipeline)
     for module in (
         health, catalogs, items, matching, explain, streams, jobs, analytics, traps, watches
     ):  # fmt: skip
         app.register_blueprint(module.bp)
+    docs.configure(app)  # /docs with Swagger UI's files served here, not from a CDN
     app.register_blueprint(console_bp)  # the browser console: /console, / redirects there
     log.info("Sighting ready: storage=%s", settings.storage)
     return app

@@ -10,23 +10,17 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from dataclasses import dataclass
 
 from flask import current_app, g, request
 
-from core.errors import NotFound, Unauthorized
+from core.errors import Unauthorized
 from core.settings import Settings
+from service.access import Caller
+
+__all__ = ["HEADER", "LOCAL_TENANT", "Caller", "authenticate", "caller", "tenant_of"]
 
 HEADER = "X-API-Key"
 LOCAL_TENANT = "local"
-
-
-@dataclass(frozen=True)
-class Caller:
-    """The authenticated caller of a request."""
-
-    tenant: str
-    admin: bool = False
 
 
 def tenant_of(key: str) -> str:
@@ -61,10 +55,3 @@ def caller() -> Caller:
     if "caller" not in g:
         g.caller = authenticate(current_app.extensions["sighting"].settings)
     return g.caller
-
-
-def check_owner(owner: str, catalog_id: str) -> None:
-    """404 unless the caller owns the catalog or is an admin (404 hides foreign catalogs)."""
-    who = caller()
-    if not who.admin and owner != who.tenant:
-        raise NotFound(f"no catalog {catalog_id!r}")

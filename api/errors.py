@@ -3,8 +3,10 @@
     {"error": {"status": 404, "code": "not_found", "message": "...", "details": {...}}}
 
 `SightingError` subclasses carry their status; werkzeug's HTTP errors (unknown route, wrong
-method, body over the size limit) and APIFlask's validation errors use the same shape. Anything
-unexpected is logged with its traceback and answered 500 without internals.
+method, body over the size limit) and APIFlask's validation errors use the same shape. A broken
+internal invariant (a `SightingError` of status 500, e.g. the engine's internal error type) and
+anything unexpected (any other exception) are server errors: logged with their traceback and
+answered 500 without internals, never 422.
 """
 
 from __future__ import annotations
@@ -58,6 +60,8 @@ def register_error_handlers(app: APIFlask) -> None:
 
     @app.errorhandler(SightingError)
     def _sighting_error(error: SightingError):
+        if error.status == 500:  # an internal invariant failed: a bug, not the client's input
+            return _unexpected(error)
         if error.status >= 500:
             log.warning("%s: %s", type(error).__name__, error.message)
         body = error_body(error.status, error.message, error.code, error.details)
@@ -73,5 +77,5 @@ def register_error_handlers(app: APIFlask) -> None:
 
     @app.errorhandler(Exception)
     def _unexpected(error: Exception):
-        log.exception("unhandled error")
+        log.error("internal error: %s: %s", type(error).__name__, error, exc_info=error)
         return error_body(500, "internal error; see the server log"), 500

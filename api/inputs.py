@@ -1,33 +1,23 @@
-"""Reading images and options out of requests: raw bodies, multipart forms and JSON base64.
+"""Reading images out of requests: raw bodies, multipart forms and JSON base64.
 
 Every image is decoded here, at the edge, with the configured limits, so routes receive
-``uint8 (H, W, 3) RGB`` arrays or a typed error (413/415/422) with a message.
+``uint8 (H, W, 3) RGB`` arrays (`service.options.UploadedImage`) or a typed error
+(413/415/422) with a message. Options are read by `api.options`.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-import json
-from dataclasses import dataclass
 
-import numpy as np
 from flask import request
 
 from core.errors import BadInput, TooLarge, UnsupportedMedia
 from core.images import decode_image
 from core.settings import Settings
+from service.options import UploadedImage
 
 RAW_TYPES = ("image/", "application/octet-stream")
-
-
-@dataclass
-class UploadedImage:
-    """One decoded upload: the original bytes (stored as they came) and its pixels."""
-
-    data: bytes
-    content_type: str
-    pixels: np.ndarray  # uint8 (H, W, 3) RGB
 
 
 def _content_type(data: bytes, declared: str | None) -> str:
@@ -109,57 +99,3 @@ def read_images(settings: Settings, *, field: str, many: bool) -> list[UploadedI
             f"{len(raws)} images in one request; the limit is {settings.max_images_per_request}"
         )
     return [_decode(data, declared, settings, what) for data, declared, what in raws]
-
-
-def option(name: str, cast, default, *, lo=None, hi=None):
-    """An option from the query string, form fields or JSON body (first found), range-checked."""
-    raw = request.args.get(name)
-    if raw is None and request.form:
-        raw = request.form.get(name)
-    if raw is None and request.is_json:
-        raw = json_body().get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        if cast is bool:
-            value = raw if isinstance(raw, bool) else str(raw).lower() in ("1", "true", "yes", "on")
-        else:
-            value = cast(raw)
-    except (TypeError, ValueError):
-        raise BadInput(f"option {name!r}: {raw!r} is not a {cast.__name__}") from None
-    if (lo is not None and value < lo) or (hi is not None and value > hi):
-        raise BadInput(f"option {name!r} must be between {lo} and {hi}, got {value}")
-    return value
-
-
-def classes_option() -> tuple[str, ...] | None:
-    """The ``classes`` filter: a comma-separated string or a JSON list of class names."""
-    raw = request.args.get("classes") or (request.form.get("classes") if request.form else None)
-    if raw is None and request.is_json:
-        raw = json_body().get("classes")
-    if not raw:
-        return None
-    names = raw if isinstance(raw, list) else str(raw).split(",")
-    return tuple(str(n).strip() for n in names if str(n).strip())
-
-
-def metadata_option() -> dict:
-    """Free item metadata: a JSON object given as form field / JSON key ``metadata``."""
-    raw = request.form.get("metadata") if request.form else None
-    if raw is None and request.is_json:
-        body = json_body()
-        if "metadata" in body and not isinstance(body["metadata"], dict):
-            raise BadInput("metadata must be a JSON object")  # in JSON, the object itself
-        raw = body.get("metadata")
-    if raw is None or raw == "":
-        return {}
-    if isinstance(raw, str):
-        try:
-            raw = json.loads(raw)
-        except json.JSONDecodeError as exc:
-            raise BadInput(f"metadata is not valid JSON: {exc}") from None
-    if not isinstance(raw, dict):
-        raise BadInput("metadata must be a JSON object")
-    if len(json.dumps(raw)) > 16_384:
-        raise TooLarge("metadata is larger than 16 KiB")
-    return raw

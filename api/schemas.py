@@ -1,45 +1,72 @@
 """The OpenAPI shapes of the HTTP service: marshmallow schemas of every request and answer.
 
-APIFlask turns these into ``/openapi.json``: query options (``@bp.input(..., location=
-"query")``, validated), answers (``@bp.output`` / the ``responses`` of `v1_doc`), the one error
-shape (``HTTP_ERROR_SCHEMA``) and the request bodies, which come in several media types at
-once (raw image, multipart, JSON base64) and are therefore declared by `v1_doc` too.
+APIFlask turns these into ``/openapi.json``: each operation's options (one `OptionsIn` schema,
+loaded by `api.options` from the query string, form fields or JSON keys into a typed options
+object of `service.options`, and documented as query parameters and inside the bodies),
+answers (``@bp.output`` / the ``responses`` of `v1_doc`), the one error shape
+(``HTTP_ERROR_SCHEMA``) and the request bodies, which come in several media types at once (raw
+image, multipart, JSON base64) and are therefore declared by `v1_doc` too.
 
-A few limits depend on the serving app (``SIGHTING_MAX_TOP_K``, the detector's class names):
-their validators read the current app when the document is built or a request validated, and
-the defaults outside an app.
+Defaults and limits that are settings (``SIGHTING_TOP_K``, ``SIGHTING_MAX_TOP_K``, the
+detector's class names...) are read from the serving app when a request is loaded or the
+document built (`from_setting`, `UpToSetting`, `ClassNames`), and from the settings table's
+defaults outside an app: they are never restated here or in a route.
 """
 
 from __future__ import annotations
 
+import copy
+import json
 import re
-from typing import Any
+from functools import cache
+from typing import Any, ClassVar
 
 from apiflask import APIBlueprint, Schema
 from apiflask.fields import Boolean, Dict, File, Float, Integer, List, Nested, String
 from apiflask.validators import Length, OneOf, Range, Regexp
 from flask import current_app, has_app_context
-from marshmallow import INCLUDE, RAISE
+from marshmallow import INCLUDE, RAISE, ValidationError, post_load
 
 from analytics.upload_warnings import CODES as WARNING_CODES
+from analytics.upload_warnings import refuse_codes
+from catalog.repository import CATALOG_ID, ITEM_ID
+from core.errors import BadInput
 from core.kinds import KINDS
-from core.settings import Settings
+from core.settings import default_of
+from matching.explain import parse_box
+from service.options import (
+    BatchOptions,
+    DetectOptions,
+    ExplainOptions,
+    SearchOptions,
+    StreamOptions,
+    UploadOptions,
+    VideoOptions,
+)
+from service.traps import CARDS
+from tracking.streams import STREAM_ID
+from traps.batch import TrapConfig
 
 API_KEY = "ApiKeyAuth"  # the security scheme's name (header X-API-Key)
-STREAM_ID_PATTERN = r"^[A-Za-z0-9._-]{1,64}$"  # tracking.streams.STREAM_ID
-# catalog.repository._ITEM_ID, or empty (a new random id)
-CATALOG_ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
-ITEM_ID_PATTERN = r"^([A-Za-z0-9_-][A-Za-z0-9._-]{0,127})?$"
+# the id rules of the layers below, as anchored patterns (one rule per id)
+STREAM_ID_PATTERN = f"^{STREAM_ID.pattern}$"
+CATALOG_ID_PATTERN = f"^{CATALOG_ID.pattern}$"
+ITEM_ID_PATTERN = f"^({ITEM_ID.pattern})?$"  # or empty: a new random id
 VIDEO_KEY_PATTERN = r"^videos/[A-Za-z0-9_-][A-Za-z0-9._-]*(/[A-Za-z0-9_-][A-Za-z0-9._-]*)*$"
 IMAGE_TYPES = ("image/jpeg", "image/png")
 
 
 # --------------------------------------------------------------------------- live limits
-def _setting(name: str) -> Any:
+def setting(name: str) -> Any:
     """A setting of the serving app, or its default outside an app context."""
     if has_app_context() and "sighting" in current_app.extensions:
         return getattr(current_app.extensions["sighting"].settings, name)
-    return Settings.model_fields[name].default
+    return default_of(name)
+
+
+def from_setting(name: str):
+    """A ``load_default``: the serving app's setting ``name`` when the request is loaded."""
+    return lambda: setting(name)
 
 
 class UpToSetting(Range):
@@ -51,7 +78,7 @@ class UpToSetting(Range):
 
     @property
     def max(self) -> int:  # read by validation and by apispec (``maximum``)
-        return _setting(self.setting)
+        return setting(self.setting)
 
     @max.setter
     def max(self, value: object) -> None:  # Range.__init__ assigns it; the setting rules
@@ -191,21 +218,6 @@ class ItemList(Schema):
     version = Integer(required=True)
 
 
-_CODES = "|".join(("all", *WARNING_CODES))
-
-
-class UploadQuery(Schema):
-    """Options of an upload (also read from form fields or JSON keys of the same name)."""
-
-    refuse = String(
-        validate=Regexp(rf"^({_CODES})(,({_CODES}))*$"),
-        metadata={
-            "description": "warning codes (comma-separated, or all) that refuse the upload: "
-            "422 with the reasons, nothing stored"
-        },
-    )
-
-
 class AddedImages(Schema):
     item_id = String(required=True)
     image_ids = List(String(), required=True)
@@ -221,11 +233,233 @@ class AddedImages(Schema):
     )
 
 
+# ------------------------------------------------------------------------------ options
+class Classes(String):
+    """Detector class names: ``"a,b"`` (or, in JSON, a non-empty list of names)."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if isinstance(value, list):
+            if not value or not all(isinstance(v, str) and v for v in value):
+                raise ValidationError("a list of class names must hold at least one name")
+            value = ",".join(value)
+        return super()._deserialize(value, attr, data, **kwargs)
+
+
+class Box(String):
+    """``x0,y0,x1,y1`` pixels (or, in JSON, a list of four numbers): float64 (4,) xyxy."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, str | list):
+            raise ValidationError("box must be 'x0,y0,x1,y1' or a list of four numbers")
+        try:
+            return parse_box(value)
+        except BadInput as exc:
+            raise ValidationError(exc.message) from None
+
+
+class LowerString(String):
+    """A string compared without case (``PNG`` is ``png``)."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        return super()._deserialize(value, attr, data, **kwargs).lower()
+
+
+class JSONObject(Dict):
+    """A JSON object; in a form field, its JSON text."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if isinstance(value, str):
+            try:
+                value = json.loads(value)
+            except json.JSONDecodeError as exc:
+                raise ValidationError(f"not valid JSON: {exc}") from None
+        if not isinstance(value, dict):
+            raise ValidationError("must be a JSON object")
+        return super()._deserialize(value, attr, data, **kwargs)
+
+
+class OptionsIn(Schema):
+    """An operation's options (query string, form fields or JSON keys: `api.options`), loaded
+    into its typed options object (``OPTIONS``, a dataclass of `service.options`)."""
+
+    OPTIONS: ClassVar[type]
+    BODY_ONLY: ClassVar[tuple[str, ...]] = ()  # fields not read from (nor documented in) query
+
+    @post_load
+    def _typed(self, data: dict, **kwargs) -> Any:
+        return self.OPTIONS(**self.prepare(data))
+
+    def prepare(self, data: dict) -> dict:
+        """The loaded fields as the options object takes them."""
+        if "classes" in data:
+            names = tuple(n for n in data["classes"].split(",") if n)
+            data["classes"] = names or None
+        return data
+
+
+def _top_k(default: str) -> WholeNumber:
+    return WholeNumber(
+        load_default=from_setting(default),
+        validate=UpToSetting(1, "max_top_k"),
+        metadata={"description": f"candidates per object (default SIGHTING_{default.upper()})"},
+    )
+
+
+def _verify() -> Boolean:
+    return Boolean(load_default=True, metadata={"description": "keypoint verification"})
+
+
+def _min_score() -> Float:
+    return Float(
+        load_default=0.0,
+        validate=Range(0.0, 1.0),
+        metadata={"description": "hide matches scored below (0: every candidate)"},
+    )
+
+
+def _labels() -> String:
+    return String(
+        validate=Regexp(CATALOG_ID_PATTERN),
+        metadata={"description": "a label set's id: label each detection (default: none)"},
+    )
+
+
+def _classes() -> Classes:
+    return Classes(
+        validate=ClassNames(),
+        metadata={"description": "comma-separated detector class names to keep (default: all)"},
+    )
+
+
+_CODES = "|".join(("all", *WARNING_CODES))
+
+
+class ImagesOptionsIn(OptionsIn):
+    """Options of an upload of images."""
+
+    OPTIONS = UploadOptions
+
+    refuse = String(
+        validate=Regexp(rf"^({_CODES})(,({_CODES}))*$"),
+        metadata={
+            "description": "warning codes (comma-separated, or all) that refuse the upload: "
+            "422 with the reasons, nothing stored"
+        },
+    )
+
+    def prepare(self, data: dict) -> dict:
+        data["refuse"] = refuse_codes(data.get("refuse"))
+        return data
+
+
+class ItemOptionsIn(ImagesOptionsIn):
+    """Options of a new item; ``item_id`` and ``metadata`` come in the body only."""
+
+    BODY_ONLY = ("item_id", "metadata")
+
+    item_id = String(
+        validate=Regexp(ITEM_ID_PATTERN), metadata={"description": "default: a new random id"}
+    )
+    metadata = JSONObject(metadata={"description": "free JSON object, at most 16 KiB"})
+
+
+class DetectOptionsIn(OptionsIn):
+    """Options of detect."""
+
+    OPTIONS = DetectOptions
+
+    top_k = _top_k("top_k")
+    verify = _verify()
+    min_score = _min_score()
+    classes = _classes()
+    whole_frame = Boolean(
+        load_default=from_setting("whole_frame"),
+        metadata={"description": "also match the whole frame (default SIGHTING_WHOLE_FRAME)"},
+    )
+    labels = _labels()
+
+
+class SearchOptionsIn(OptionsIn):
+    """Options of search."""
+
+    OPTIONS = SearchOptions
+
+    top_k = _top_k("search_top_k")
+    verify = _verify()
+    min_score = _min_score()
+    classes = _classes()
+
+
+class StreamOptionsIn(OptionsIn):
+    """Options of a stream frame."""
+
+    OPTIONS = StreamOptions
+
+    frame_index = WholeNumber(
+        validate=Range(min=0), metadata={"description": "increasing; default: last + 1"}
+    )
+    top_k = _top_k("top_k")
+    verify = _verify()
+    classes = _classes()
+    labels = _labels()
+
+
+class VideoOptionsIn(OptionsIn):
+    """Options of a video."""
+
+    OPTIONS = VideoOptions
+
+    top_k = _top_k("top_k")
+    verify = _verify()
+    classes = _classes()
+    stride = WholeNumber(
+        load_default=1, validate=Range(1, 1000), metadata={"description": "every n-th frame"}
+    )
+
+
+class ExplainOptionsIn(OptionsIn):
+    """Options of explain."""
+
+    OPTIONS = ExplainOptions
+
+    item_id = String(
+        required=True, validate=Length(min=1), metadata={"description": "the catalog item"}
+    )
+    box = Box(
+        metadata={
+            "description": "x0,y0,x1,y1 pixels of the crop (x0 < x1, y0 < y1); default: the "
+            "detection that ranks the item best",
+            "pattern": r"^-?\d+(\.\d+)?(,-?\d+(\.\d+)?){3}$",
+        }
+    )
+    format = LowerString(
+        load_default="png", validate=OneOf(("png", "json")), metadata={"description": "png or json"}
+    )
+    classes = _classes()
+
+
+# ------------------------------------------------------------------------ request bodies
 class _Body(Schema):
     """A request body documented here and read by `api.inputs` (which ignores other keys)."""
 
     class Meta:
         unknown = INCLUDE
+
+
+@cache
+def with_options(body: type[Schema], options: type[OptionsIn]) -> type[Schema]:
+    """``body`` documented with the operation's options as optional fields beside it (the
+    options loader reads them from form fields and JSON keys too)."""
+    fields = {}
+    for name, field in options._declared_fields.items():
+        # a required option is documented in the query string only (where it is looked for
+        # first), so that no document says a body without it may omit it from the query
+        if name not in body._declared_fields and not field.required:
+            fields[name] = copy.copy(field)
+    name = body.__name__.replace("Form", "").replace("JSON", "")
+    suffix = "Form" if body.__name__.endswith("Form") else "JSON"
+    prefix = options.__name__.removesuffix("OptionsIn")
+    return type(f"{prefix}{name}{suffix}", (body,), fields)
 
 
 def _image_list(field: str) -> List:
@@ -241,6 +475,21 @@ def _image_list(field: str) -> List:
     )
 
 
+def _base64_image(description: str) -> String:
+    """A base64 image: a non-empty string of base64 JPEG or PNG bytes."""
+    return String(
+        required=True,
+        validate=Length(min=1),
+        metadata={
+            "format": "byte",
+            # JSON Schema keywords apispec does not pass for OpenAPI 3.0: `json_keywords`
+            "x-contentEncoding": "base64",
+            "x-contentMediaType": "image/*",
+            "description": description,
+        },
+    )
+
+
 class ItemForm(_Body):
     """multipart/form-data of a new item."""
 
@@ -249,6 +498,7 @@ class ItemForm(_Body):
         validate=Regexp(ITEM_ID_PATTERN),
         metadata={"description": "default: a new random id"},
     )
+    metadata = String(metadata={"description": "free JSON object (its JSON text), at most 16 KiB"})
 
 
 class ImagesForm(_Body):
@@ -259,12 +509,12 @@ class ImagesForm(_Body):
 
 def _base64_images() -> List:
     return List(
-        String(metadata={"format": "byte"}),
+        _base64_image("base64 JPEG or PNG (a data: URL prefix is allowed)"),
         required=True,
         validate=Length(min=1),
         metadata={
-            "description": "base64 JPEG or PNG images (a data: URL prefix is allowed); more "
-            "than SIGHTING_MAX_IMAGES_PER_REQUEST is answered 413"
+            "description": "base64 JPEG or PNG images; more than "
+            "SIGHTING_MAX_IMAGES_PER_REQUEST is answered 413"
         },
     )
 
@@ -283,7 +533,6 @@ class ImagesJSON(_Body):
     images = _base64_images()
 
 
-# --------------------------------------------------------------------- matching: inputs
 class ImageForm(_Body):
     """multipart/form-data with one image."""
 
@@ -293,65 +542,7 @@ class ImageForm(_Body):
 class ImageJSON(_Body):
     """application/json with one base64 image."""
 
-    image = String(
-        required=True,
-        metadata={"format": "byte", "description": "base64 JPEG or PNG (data: URL allowed)"},
-    )
-
-
-def _top_k(default: str) -> Integer:
-    return Integer(
-        validate=UpToSetting(1, "max_top_k"),
-        metadata={"description": f"candidates per object (default {default})"},
-    )
-
-
-_VERIFY = Boolean(metadata={"description": "keypoint verification (default true)"})
-_MIN_SCORE = Float(
-    validate=Range(0.0, 1.0), metadata={"description": "hide matches scored below (default 0)"}
-)
-_LABELS = String(
-    validate=Regexp(CATALOG_ID_PATTERN),
-    metadata={"description": "a label set's id: label each detection (default: none)"},
-)
-_CLASSES = String(
-    validate=ClassNames(),
-    metadata={"description": "comma-separated detector class names to keep (default: all)"},
-)
-
-
-class DetectQuery(Schema):
-    """Options of detect (also read from form fields or JSON keys of the same name)."""
-
-    top_k = _top_k("SIGHTING_TOP_K")
-    verify = _VERIFY
-    min_score = _MIN_SCORE
-    classes = _CLASSES
-    whole_frame = Boolean(
-        metadata={"description": "also match the whole frame (default SIGHTING_WHOLE_FRAME)"}
-    )
-    labels = _LABELS
-
-
-class SearchQuery(Schema):
-    """Options of search (also read from form fields or JSON keys of the same name)."""
-
-    top_k = _top_k("20")
-    verify = _VERIFY
-    min_score = _MIN_SCORE
-    classes = _CLASSES
-
-
-class StreamQuery(Schema):
-    """Options of a stream frame (also read from form fields or JSON keys)."""
-
-    frame_index = Integer(
-        validate=Range(min=0), metadata={"description": "increasing; default: last + 1"}
-    )
-    top_k = _top_k("SIGHTING_TOP_K")
-    verify = _VERIFY
-    classes = _CLASSES
-    labels = _LABELS
+    image = _base64_image("base64 JPEG or PNG (data: URL allowed)")
 
 
 class StreamPath(Schema):
@@ -366,38 +557,10 @@ class StreamHeaders(Schema):
     )
 
 
-class VideoQuery(Schema):
-    """Options of a video (also read from JSON keys of the same name)."""
-
-    top_k = _top_k("SIGHTING_TOP_K")
-    verify = _VERIFY
-    classes = _CLASSES
-    stride = Integer(
-        validate=Range(1, 1000), metadata={"description": "every n-th frame (default 1)"}
-    )
-
-
 class StoredVideo(_Body):
     """application/json naming a video of the store (admin key when keys are configured)."""
 
     key = String(required=True, validate=Regexp(VIDEO_KEY_PATTERN))
-
-
-class ExplainQuery(Schema):
-    """Options of explain (also read from form fields or JSON keys of the same name)."""
-
-    item_id = String(
-        required=True, validate=Length(min=1), metadata={"description": "the catalog item"}
-    )
-    box = String(
-        metadata={
-            "description": "x0,y0,x1,y1 pixels of the crop (x0 < x1, y0 < y1); default: the "
-            "detection that ranks the item best",
-            "pattern": r"^-?\d+(\.\d+)?(,-?\d+(\.\d+)?){3}$",
-        }
-    )
-    format = String(validate=OneOf(("png", "json")), metadata={"description": "default png"})
-    classes = _CLASSES
 
 
 # -------------------------------------------------------------------- matching: answers
@@ -552,27 +715,41 @@ class Ready(Schema):
 
 
 # ---------------------------------------------------------------- camera-trap batches
-CARDS_PREFIX = "cards/"  # cards an operator copied into the store
+CARDS_PREFIX = CARDS  # cards an operator copied into the store
 
 
-class BatchQuery(Schema):
-    """Options of a batch (also read from form fields or JSON keys of the same name)."""
+class AnalyticsIn(Schema):
+    """The JSON body of an analytics job."""
+
+    k = WholeNumber(load_default=0, validate=Range(0, 1000), metadata={"description": "0 = choose"})
+    method = String(load_default="kmeans", validate=OneOf(["kmeans", "hdbscan"]))
+    outlier_z = Float(load_default=3.5, validate=Range(0.0, 100.0))
+    duplicate_similarity = Float(load_default=0.97, validate=Range(0.0, 1.0))
+
+
+class BatchOptionsIn(OptionsIn):
+    """Options of a batch."""
+
+    OPTIONS = BatchOptions
 
     catalog = String(
         validate=Regexp(CATALOG_ID_PATTERN),
         metadata={"description": "catalog of known individuals"},
     )
-    labels = _LABELS
-    kind = String(validate=OneOf(KINDS), metadata={"description": "default animals"})
+    labels = _labels()
+    kind = String(load_default="animals", validate=OneOf(KINDS))
     threshold = Float(
+        load_default=from_setting("det_conf"),
         validate=Range(0.0, 1.0),
         metadata={"description": "animal score that means present (default SIGHTING_DET_CONF)"},
     )
     top_k = WholeNumber(
-        validate=Range(1, 20), metadata={"description": "known individuals per animal (3)"}
+        load_default=TrapConfig.top_k,
+        validate=Range(1, 20),
+        metadata={"description": "known individuals per animal"},
     )
-    verify = Boolean(metadata={"description": "keypoint-verify known individuals (true)"})
-    draw = Boolean(metadata={"description": "photos/<name>.jpg per photo with an animal (true)"})
+    verify = Boolean(load_default=True, metadata={"description": "keypoint-verify individuals"})
+    draw = Boolean(load_default=True, metadata={"description": "photos/<name>.jpg per animal"})
 
 
 #: multipart/form-data of a batch: photo files, or one zip, or both (at least one of them;
@@ -610,13 +787,44 @@ class BatchJSON(_Body):
 
 
 # ------------------------------------------------------------------------------- docs
+MATCH_ERRORS = {  # the error answers of every matching operation
+    409: "the catalog was indexed with another embedder: re-index it",
+    413: "image over the pixel limit",
+    415: "not an image",
+    422: "corrupt image or bad option",
+}
+
+
+_KEYWORDS = ("contentEncoding", "contentMediaType")
+
+
+def json_keywords(spec: Any) -> Any:
+    """The API document with ``x-contentEncoding`` / ``x-contentMediaType`` written as the
+    JSON Schema keywords they stand for (an APIFlask spec processor)."""
+    if isinstance(spec, dict):
+        for key in _KEYWORDS:
+            if f"x-{key}" in spec:
+                spec[key] = spec.pop(f"x-{key}")
+        for value in spec.values():
+            json_keywords(value)
+    elif isinstance(spec, list):
+        for value in spec:
+            json_keywords(value)
+    return spec
+
+
 def binary() -> dict:
     """The media type object of a raw (non-JSON) body or answer: bytes."""
     return {"schema": {"type": "string", "format": "binary"}}
 
 
-def image_body(form: type[Schema], json: type[Schema]) -> dict:
-    """The request body of the image routes: raw JPEG/PNG, multipart or JSON base64."""
+def image_body(
+    form: type[Schema], json: type[Schema], options: type[OptionsIn] | None = None
+) -> dict:
+    """The request body of the image routes: raw JPEG/PNG, multipart or JSON base64; the
+    multipart and JSON bodies list the operation's ``options`` beside the image(s)."""
+    if options is not None:
+        form, json = with_options(form, options), with_options(json, options)
     content = {t: binary() for t in IMAGE_TYPES}
     content["multipart/form-data"] = {"schema": form}
     content["application/json"] = {"schema": json}

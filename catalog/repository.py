@@ -44,6 +44,7 @@ ROOT = "catalogs/"
 _ID_ALPHABET = string.ascii_lowercase + string.digits  # safe on case-insensitive file systems
 _ITEM_ID = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}")
 _CATALOG_ID = re.compile(r"[a-z0-9]{1,64}")
+CATALOG_ID, ITEM_ID = _CATALOG_ID, _ITEM_ID  # the id rules (the API's schemas use them)
 _FEATURE_KIND = re.compile(r"[a-z0-9][a-z0-9._-]{0,31}")
 _EXTENSIONS = {
     "image/jpeg": "jpg",

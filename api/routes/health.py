@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import os
-
 from apiflask import APIBlueprint
 
 from api.auth import caller
 from api.metrics import render
 from api.schemas import Alive, Ready, binary, v1_doc
 from api.state import state
-from core.errors import SightingError
-from core.kinds import KINDS
+from service.health import readiness, service_info
 
 bp = APIBlueprint("health", __name__, tag="Health")
 
@@ -34,14 +31,7 @@ def healthz():
 )
 def readyz():
     """Ready: models loaded and the store reachable (503 otherwise)."""
-    s = state()
-    checks = {"models": s.pipeline is not None}
-    try:
-        s.repository.store.check()
-        checks["store"] = True
-    except SightingError as exc:
-        checks["store"] = False
-        checks["store_error"] = exc.message
+    checks = readiness(state())
     ok = all(v is True for k, v in checks.items() if k in ("models", "store"))
     return {"status": "ready" if ok else "not_ready", "checks": checks}, 200 if ok else 503
 
@@ -60,32 +50,7 @@ def metrics():
 @bp.get("/v1/info")
 @v1_doc(bp, "info", {}, responses={200: {"description": "Workers, models of each kind, limits"}})
 def info():
-    """The service's configuration as a client sees it: workers, the models each catalog kind
-    runs (detector, embedder, verifier, score threshold) and limits. Needs a key when keys
-    are configured (as every ``/v1`` route)."""
-    s = state()
-    who = caller()
-    pipeline, settings = s.pipeline, s.settings
-    verifier = pipeline.verifier.fingerprint if pipeline.verifier is not None else None
-    return {
-        "workers": settings.workers,
-        "worker_threads": settings.worker_threads,
-        "worker": os.getpid(),
-        "storage": settings.storage,
-        "auth": settings.auth_enabled,
-        "admin": who.admin,
-        "kinds": {
-            kind: {
-                "detector": settings.detector,
-                "embedder": pipeline.embedder_for(kind).fingerprint,
-                "verifier": verifier,
-                "threshold": pipeline.calibration(kind).threshold,
-            }
-            for kind in KINDS
-        },
-        "limits": {
-            "max_top_k": settings.max_top_k,
-            "max_body_bytes": settings.max_body_bytes,
-            "max_image_pixels": settings.max_image_pixels,
-        },
-    }
+    """The service's configuration as a client sees it: workers (the processes serving now),
+    the models each catalog kind runs (detector, embedder, verifier, score threshold) and
+    limits. Needs a key when keys are configured (as every ``/v1`` route)."""
+    return service_info(state(), caller())

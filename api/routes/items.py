@@ -8,32 +8,30 @@ upload is never lost.
 from __future__ import annotations
 
 from apiflask import APIBlueprint
-from flask import Response, request
+from flask import Response
 
-from analytics.upload_warnings import refuse_codes, upload_warnings
-from api.inputs import json_body, metadata_option, option, read_images
-from api.routes.catalogs import needs_reindex, owned_manifest
-from api.routes.jobs import match_watches_soon, refit_calibration_soon
+from api.auth import caller
+from api.inputs import read_images
+from api.options import options
 from api.schemas import (
     AddedImages,
     ImagesForm,
     ImagesJSON,
+    ImagesOptionsIn,
     ItemForm,
     ItemJSON,
     ItemList,
+    ItemOptionsIn,
     MetadataPatch,
-    UploadQuery,
     binary,
     image_body,
     v1_doc,
 )
 from api.schemas import Item as ItemOut
+from api.serialise import added_json, item_json, items_json
 from api.state import state
-from catalog.cache import model_fingerprints
-from catalog.manifest import Item, Manifest
-from catalog.repository import NewImage
-from core.errors import BadInput, Conflict, NotFound
-from matching.references import to_blobs
+from service import items
+from service.options import UploadOptions
 
 bp = APIBlueprint("items", __name__, tag="Items", url_prefix="/v1/catalogs/<catalog_id>/items")
 
@@ -63,85 +61,16 @@ _UPLOAD_ERRORS = {
 _STORED_TYPES = ("image/jpeg", "image/png", "image/webp", "image/bmp", "image/tiff", "image/gif")
 
 
-def item_json(item: Item) -> dict:
-    """An item as JSON."""
-    return {
-        "item_id": item.item_id,
-        "metadata": item.metadata,
-        "images": [
-            {
-                "image_id": r.image_id,
-                "width": r.width,
-                "height": r.height,
-                "content_type": r.content_type,
-                "added_at": r.added_at,
-            }
-            for r in item.images.values()
-        ],
-    }
-
-
-def _item(manifest: Manifest, item_id: str) -> Item:
-    item = manifest.items.get(item_id)
-    if item is None:
-        raise NotFound(f"no item {item_id!r} in catalog {manifest.catalog_id!r}")
-    return item
-
-
-def _add(catalog_id: str, item_id: str | None, metadata: dict | None, *, new_item: bool):
-    s = state()
-    manifest = owned_manifest(catalog_id)
-    if not new_item:
-        _item(manifest, item_id or "")
-    elif item_id is not None and item_id in manifest.items:
-        raise Conflict(f"item {item_id!r} exists; add images with POST .../items/{item_id}/images")
-    uploads = read_images(s.settings, field="images", many=True)
-    refuse = refuse_codes(option("refuse", str, None))
-    pipeline = s.pipeline
-    images, refs = [], []
-    with s.model_lock:
-        for up in uploads:
-            ref = pipeline.describe_reference(up.pixels, manifest.kind)
-            h, w = up.pixels.shape[:2]
-            refs.append(ref)
-            images.append(NewImage(up.data, up.content_type, w, h, to_blobs(ref)))
-    before = None if needs_reindex(manifest) else s.catalogs.get(catalog_id)[1]
-    names = [f"upload image {i}" for i in range(len(uploads))]
-    warnings = upload_warnings([up.pixels for up in uploads], refs, names, before)
-    refused = [
-        {"image": i, "warnings": [w for w in warn if w.split()[0] in refuse]}
-        for i, warn in enumerate(warnings)
-        if any(w.split()[0] in refuse for w in warn)
-    ]
-    if refused:
-        raise BadInput(
-            f"{len(refused)} of {len(uploads)} images refused (refuse={','.join(sorted(refuse))}); "
-            "nothing was stored",
-            details={"refused": refused, "warnings": warnings},
-        )
-    fingerprints = model_fingerprints(pipeline, manifest.kind)
-    added = s.repository.add_images(catalog_id, item_id, metadata, images, fingerprints)
-    s.catalogs.refresh(catalog_id)
-    refit_calibration_soon(catalog_id, manifest.owner)
-    match_watches_soon(catalog_id, manifest.owner)
-    return {
-        "item_id": added.item.item_id,
-        "image_ids": [r.image_id for r in added.images],
-        "version": added.manifest.version,
-        "warnings": warnings,
-    }, 201
-
-
 @bp.post("")
-@bp.input(UploadQuery, location="query", arg_name="query")
+@options(bp, ItemOptionsIn)
 @bp.output(AddedImages, status_code=201, description="Stored", links=ITEM_LINKS)
 @v1_doc(
     bp,
     "add_item",
     _UPLOAD_ERRORS | {409: "the item exists"},
-    body=image_body(ItemForm, ItemJSON),
+    body=image_body(ItemForm, ItemJSON, ItemOptionsIn),
 )
-def add_item(catalog_id: str, query: dict):
+def add_item(catalog_id: str, opts: UploadOptions):
     """Add an item with one or more images.
 
     Multipart: files in ``images``, optional ``item_id`` and ``metadata`` (a JSON string);
@@ -151,15 +80,9 @@ def add_item(catalog_id: str, query: dict):
     ``refuse=<codes>`` (comma-separated, or ``all``) an upload with such a warning is 422 with
     the reasons, and nothing is stored.
     """
-    item_id = request.form.get("item_id") if request.form else None
-    if item_id is None and request.is_json:
-        body = json_body()
-        if "item_id" in body and not isinstance(body["item_id"], str):
-            raise BadInput("item_id must be a string")
-        item_id = body.get("item_id")
-    if item_id is not None and not isinstance(item_id, str):
-        raise BadInput("item_id must be a string")
-    return _add(catalog_id, item_id or None, metadata_option(), new_item=True)
+    uploads = read_images(state().settings, field="images", many=True)
+    added = items.add_item(state(), caller(), catalog_id, uploads, opts)
+    return added_json(added), 201
 
 
 @bp.get("")
@@ -167,8 +90,7 @@ def add_item(catalog_id: str, query: dict):
 @v1_doc(bp, "list_items", {})
 def list_items(catalog_id: str):
     """Every item with its metadata and image ids."""
-    manifest = owned_manifest(catalog_id)
-    return {"items": [item_json(i) for i in manifest.items.values()], "version": manifest.version}
+    return items_json(items.list_items(state(), caller(), catalog_id))
 
 
 @bp.get("/<item_id>")
@@ -183,7 +105,7 @@ def list_items(catalog_id: str):
 )
 def get_item(catalog_id: str, item_id: str):
     """One item."""
-    return item_json(_item(owned_manifest(catalog_id), item_id))
+    return item_json(items.get_item(state(), caller(), catalog_id, item_id))
 
 
 @bp.patch("/<item_id>")
@@ -202,10 +124,8 @@ def update_item(catalog_id: str, item_id: str, body: dict):
     with ``"replace": true`` the metadata becomes exactly ``metadata``. Answers 200 with the
     item; 404 unknown catalog or item, 422 when ``metadata`` is not a JSON object.
     """
-    _item(owned_manifest(catalog_id), item_id)
     metadata, replace = body["metadata"], body["replace"]
-    item = state().repository.update_metadata(catalog_id, item_id, metadata, replace=replace)
-    state().catalogs.refresh(catalog_id)
+    item = items.update_metadata(state(), caller(), catalog_id, item_id, metadata, replace)
     return item_json(item)
 
 
@@ -213,26 +133,24 @@ def update_item(catalog_id: str, item_id: str, body: dict):
 @v1_doc(bp, "delete_item", {}, responses={204: {"description": "Deleted"}})
 def delete_item(catalog_id: str, item_id: str):
     """Delete an item, its images and their features. Answers 204."""
-    manifest = owned_manifest(catalog_id)
-    _item(manifest, item_id)
-    state().repository.remove_item(catalog_id, item_id)
-    state().catalogs.refresh(catalog_id)
-    refit_calibration_soon(catalog_id, manifest.owner)
+    items.delete_item(state(), caller(), catalog_id, item_id)
     return "", 204
 
 
 @bp.post("/<item_id>/images")
-@bp.input(UploadQuery, location="query", arg_name="query")
+@options(bp, ImagesOptionsIn)
 @bp.output(AddedImages, status_code=201, description="Stored", links=ITEM_LINKS)
 @v1_doc(
     bp,
     "add_images",
     _UPLOAD_ERRORS | {409: "the catalog changed models meanwhile"},
-    body=image_body(ImagesForm, ImagesJSON),
+    body=image_body(ImagesForm, ImagesJSON, ImagesOptionsIn),
 )
-def add_images(catalog_id: str, item_id: str, query: dict):
+def add_images(catalog_id: str, item_id: str, opts: UploadOptions):
     """Add images to an existing item (same bodies as adding an item). Answers 201."""
-    return _add(catalog_id, item_id, None, new_item=False)
+    uploads = read_images(state().settings, field="images", many=True)
+    added = items.add_images(state(), caller(), catalog_id, item_id, uploads, opts)
+    return added_json(added), 201
 
 
 @bp.get("/<item_id>/images/<image_id>")
@@ -249,9 +167,7 @@ def add_images(catalog_id: str, item_id: str, query: dict):
 )
 def get_image(catalog_id: str, item_id: str, image_id: str):
     """The stored original of one reference image."""
-    if image_id not in _item(owned_manifest(catalog_id), item_id).images:
-        raise NotFound(f"no image {image_id!r} in item {item_id!r}")
-    record, data = state().repository.get_image(catalog_id, image_id)
+    record, data = items.get_image(state(), caller(), catalog_id, item_id, image_id)
     return Response(data, mimetype=record.content_type)
 
 
@@ -259,10 +175,5 @@ def get_image(catalog_id: str, item_id: str, image_id: str):
 @v1_doc(bp, "delete_image", {}, responses={204: {"description": "Deleted"}})
 def delete_image(catalog_id: str, item_id: str, image_id: str):
     """Delete one image of an item and its features. Answers 204."""
-    manifest = owned_manifest(catalog_id)
-    if image_id not in _item(manifest, item_id).images:
-        raise NotFound(f"no image {image_id!r} in item {item_id!r}")
-    state().repository.remove_image(catalog_id, image_id)
-    state().catalogs.refresh(catalog_id)
-    refit_calibration_soon(catalog_id, manifest.owner)
+    items.delete_image(state(), caller(), catalog_id, item_id, image_id)
     return "", 204

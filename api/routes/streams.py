@@ -11,40 +11,38 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-import time
+from pathlib import Path
 
 from apiflask import APIBlueprint
-from flask import Response, current_app, request, stream_with_context
+from flask import Response, request, stream_with_context
 
 from api.auth import caller
-from api.inputs import classes_option, option, read_images
-from api.labels import add_labels, frame_labels, labels_option
+from api.inputs import read_images
 from api.metrics import observe_stages
-from api.routes.matching import MATCH_ERRORS, catalog_for_matching
+from api.options import options
 from api.schemas import (
+    MATCH_ERRORS,
     ImageForm,
     ImageJSON,
     StoredVideo,
     StreamFrame,
     StreamHeaders,
     StreamList,
+    StreamOptionsIn,
     StreamPath,
-    StreamQuery,
     VideoLine,
-    VideoQuery,
+    VideoOptionsIn,
     binary,
     image_body,
     v1_doc,
 )
+from api.serialise import stream_frame_json, streams_json
 from api.state import state
-from catalog.videos import VIDEO_PREFIX, check_video_key
-from core.errors import BadInput, Forbidden, UnsupportedMedia
-from core.settings import Settings
-from matching.pipeline import Pipeline, PipelineConfig, Timer
-from matching.report import stream_frame_to_dict, timings_to_dict, video_lines, video_summary
-from tracking.streams import StreamRegistry, check_stream_id
-from tracking.tracker import TrackedMatcher, TrackerConfig
-from tracking.video import VideoStats, open_video, run_video
+from core.errors import BadInput, UnsupportedMedia
+from matching.pipeline import Timer
+from matching.report import video_lines, video_summary
+from service import streams
+from service.options import StreamOptions, VideoOptions
 
 bp = APIBlueprint("streams", __name__, tag="Streams")
 
@@ -60,34 +58,9 @@ STREAM_LINKS = {
 }
 
 
-def make_registry(settings: Settings, pipeline: Pipeline) -> StreamRegistry:
-    """The worker's stream registry (kept in ``app.extensions["streams"]``)."""
-    config = TrackerConfig.from_settings(settings, settings.stream_imgsz)
-    return StreamRegistry(
-        lambda: TrackedMatcher(pipeline, config),
-        idle_s=settings.stream_idle_s,
-        max_streams=settings.max_streams,
-    )
-
-
-def registry() -> StreamRegistry:
-    """The current app's `StreamRegistry`."""
-    return current_app.extensions["streams"]
-
-
-def _config(settings: Settings) -> PipelineConfig:
-    return PipelineConfig.from_settings(
-        settings,
-        top_k=option("top_k", int, settings.top_k, lo=1, hi=settings.max_top_k),
-        verify=option("verify", bool, True),
-        classes=classes_option(),
-        whole_frame=False,
-    )
-
-
 @bp.post("/v1/catalogs/<catalog_id>/streams/<stream_id>/frames")
 @bp.input(StreamPath, location="path", arg_name="path")
-@bp.input(StreamQuery, location="query", arg_name="query")
+@options(bp, StreamOptionsIn)
 @bp.input(StreamHeaders, location="headers", arg_name="headers")
 @bp.output(StreamFrame, description="The frame's tracked detections", links=STREAM_LINKS)
 @v1_doc(
@@ -95,9 +68,9 @@ def _config(settings: Settings) -> PipelineConfig:
     "stream_frame",
     MATCH_ERRORS
     | {409: "frame index not forward, another X-Stream-Client, or another embedder's catalog"},
-    body=image_body(ImageForm, ImageJSON),
+    body=image_body(ImageForm, ImageJSON, StreamOptionsIn),
 )
-def stream_frame(catalog_id: str, stream_id: str, path: dict, query: dict, headers: dict):
+def stream_frame(catalog_id: str, stream_id: str, path: dict, opts: StreamOptions, headers: dict):
     """One frame of a live stream: detections with track ids and (cached) matches.
 
     Body: one frame, as for detect (raw ``image/jpeg``/``image/png``, multipart ``image``, or
@@ -110,33 +83,15 @@ def stream_frame(catalog_id: str, stream_id: str, path: dict, query: dict, heade
     "frame_index", "detections": [{"track_id", "box", "class", "confidence", "matches",
     "verified_now"}], "timings"}``; the whole frame is not matched on streams.
     """
-    # path, query and headers: validated by their schemas; `option` reads the options
-    s = state()
-    check_stream_id(stream_id)
     timer = Timer()
     with timer.stage("decode"):
-        image = read_images(s.settings, field="image", many=False)[0]
-    frame_index = option("frame_index", int, None, lo=0)
-    config = _config(s.settings)
-    label_set = labels_option()
-    view = catalog_for_matching(catalog_id)
-    client = request.headers.get(CLIENT_HEADER) or None
-    stream = registry().open((caller().tenant, catalog_id, stream_id), client)
-    with stream.lock:  # one frame of a stream at a time, in order
-        index = stream.accept(frame_index, client)
-        with s.model_lock:
-            result = stream.matcher.process(image.pixels, view, config)
-        stream.last_index = index
-        if stream.client is None:
-            stream.client = client
-        body = stream_frame_to_dict(result, stream_id, index)
-        if label_set is not None:  # each track labelled once, when first seen
-            with timer.stage("labels"):
-                add_labels(body, frame_labels(result, label_set, stream.labels))
-    result.timings = timer.seconds | result.timings
-    observe_stages(result.timings)
-    body["timings"] = timings_to_dict(result.timings)
-    return body | {"catalog_version": view.version}
+        image = read_images(state().settings, field="image", many=False)[0]
+    client = headers.get("client") or None
+    answer = streams.stream_frame(
+        state(), caller(), catalog_id, stream_id, image.pixels, opts, client, timer
+    )
+    observe_stages(answer.result.timings)
+    return stream_frame_json(answer)
 
 
 @bp.delete("/v1/catalogs/<catalog_id>/streams/<stream_id>")
@@ -144,8 +99,7 @@ def stream_frame(catalog_id: str, stream_id: str, path: dict, query: dict, heade
 @v1_doc(bp, "close_stream", {}, responses={204: {"description": "Closed"}})
 def close_stream(catalog_id: str, stream_id: str, path: dict):
     """Close a stream of this worker and forget its tracks. 204; 404 if it is not open."""
-    check_stream_id(stream_id)
-    registry().close((caller().tenant, catalog_id, stream_id))
+    streams.close_stream(state(), caller(), catalog_id, stream_id)
     return "", 204
 
 
@@ -154,59 +108,20 @@ def close_stream(catalog_id: str, stream_id: str, path: dict):
 @v1_doc(bp, "list_streams", {})
 def list_streams():
     """The caller's open streams on the worker that answers (see ``X-Sighting-Worker``)."""
-    who = caller()
-    now = registry().clock()
-    return {
-        "streams": [
-            {
-                "id": st.key[2],
-                "catalog": st.key[1],
-                "frames": st.matcher.frames,
-                "last_frame_index": st.last_index,
-                "idle_s": round(now - st.last_seen, 3),
-                "last_seen": round(time.time() - (now - st.last_seen), 3),
-                "tracks": st.matcher.open_tracks,
-                "verify_calls": st.matcher.verify_calls,
-            }
-            for st in registry().of_tenant(None if who.admin else who.tenant)
-        ]
-    }
+    return streams_json(streams.list_streams(state(), caller()))
 
 
-def _video_file() -> str:
-    """The request's video in a temp file, uploaded or named in the store; returns its path
-    (the caller deletes it)."""
+def _video_file() -> Path:
+    """The request's video in a temp file, uploaded or named in the store (the caller deletes
+    it): ``application/json`` ``{"key": "videos/..."}`` names a stored video."""
     if (request.mimetype or "").lower() == "application/json":
-        return _copy_stored_video()
+        body = request.get_json(silent=True)
+        key = body.get("key") if isinstance(body, dict) else None
+        return streams.copy_stored_video(state(), caller(), key)
     return _save_upload()
 
 
-def _copy_stored_video() -> str:
-    """Copy the stored video a JSON body names (``{"key": "videos/..."}``) to a temp file.
-
-    Recorded footage lives in the store under ``videos/`` (operators put it there with
-    ``python -m catalog put-video`` or their own S3 tools); a request can name nothing else,
-    so catalog data never leaves through this route. Naming a stored video is an operator's
-    act: it needs an admin key when API keys are configured.
-    """
-    who = caller()
-    if state().settings.auth_enabled and not who.admin:
-        raise Forbidden("naming a stored video needs an admin key; upload the video instead")
-    body = request.get_json(silent=True)
-    if not isinstance(body, dict) or "key" not in body:
-        raise BadInput(f'JSON body must be {{"key": "{VIDEO_PREFIX}..."}}, a stored video')
-    key = check_video_key(body["key"])
-    fd, path = tempfile.mkstemp(suffix=".video")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            state().repository.store.copy_to(key, f, limit=state().settings.max_video_bytes)
-    except BaseException:
-        os.unlink(path)
-        raise
-    return path
-
-
-def _save_upload() -> str:
+def _save_upload() -> Path:
     """The request's video body in a temp file; returns its path (the caller deletes it)."""
     ctype = (request.mimetype or "").lower()
     if ctype.startswith("multipart/form-data"):
@@ -226,11 +141,11 @@ def _save_upload() -> str:
     fd, path = tempfile.mkstemp(suffix=".video")
     with os.fdopen(fd, "wb") as f:
         f.write(data)
-    return path
+    return Path(path)
 
 
 @bp.post("/v1/catalogs/<catalog_id>/videos")
-@bp.input(VideoQuery, location="query", arg_name="query")
+@options(bp, VideoOptionsIn)
 @v1_doc(
     bp,
     "process_video",
@@ -252,7 +167,7 @@ def _save_upload() -> str:
         }
     },
 )
-def process_video(catalog_id: str, query: dict):
+def process_video(catalog_id: str, opts: VideoOptions):
     """Match a whole video file with tracking; answers ``application/x-ndjson``.
 
     Body: ``video/mp4`` (or multipart field ``video``), within the body size limit; or
@@ -264,38 +179,20 @@ def process_video(catalog_id: str, query: dict):
     "verify_per_frame", "seconds", "stages_ms"}}``. A file OpenCV cannot decode is 422.
     The detector runs at ``SIGHTING_VIDEO_IMGSZ`` for speed.
     """
-    s = state()
-    view = catalog_for_matching(catalog_id)
-    config = _config(s.settings)
-    stride = option("stride", int, 1, lo=1, hi=1000)
-    path = _video_file()
-    try:
-        video = open_video(path)
-    except BadInput:
-        os.unlink(path)
-        raise
-    tconfig = TrackerConfig.from_settings(s.settings, s.settings.video_imgsz)
-    matcher = TrackedMatcher(s.pipeline, tconfig)
-    lock = s.model_lock
+    run = streams.process_video(state(), caller(), catalog_id, _video_file, opts)
 
     def lines():
-        stats = VideoStats()
-        try:
-            for record in run_video(
-                iter(video), view, config, matcher=matcher, stride=stride, stats=stats, lock=lock
-            ):
-                for line in video_lines(record.result, record.index, video.fps):
-                    yield json.dumps(line) + "\n"
-            summary = video_summary(
-                frames=stats.frames,
-                seconds=stats.seconds,
-                verify_calls=stats.verify_calls,
-                stages=stats.stages,
-                video_fps=video.fps,
-            )
-            yield json.dumps(summary) + "\n"
-        finally:
-            video.capture.release()
-            os.unlink(path)
+        for index, result in run.records:
+            for line in video_lines(result, index, run.fps):
+                yield json.dumps(line) + "\n"
+        stats = run.stats
+        summary = video_summary(
+            frames=stats.frames,
+            seconds=stats.seconds,
+            verify_calls=stats.verify_calls,
+            stages=stats.stages,
+            video_fps=run.fps,
+        )
+        yield json.dumps(summary) + "\n"
 
     return Response(stream_with_context(lines()), mimetype="application/x-ndjson")

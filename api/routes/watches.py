@@ -12,12 +12,12 @@ from apiflask.fields import Boolean, Dict, Float, Integer, List, Nested, String
 from apiflask.validators import Length, OneOf, Range
 from marshmallow import RAISE
 
-from api.auth import caller, check_owner
-from api.routes.jobs import job_queue
+from api.auth import caller
 from api.schemas import v1_doc
+from api.serialise import alert_json, alerts_json, watch_json, watches_json
 from api.state import state
-from watches.model import RESOLUTIONS, Watch
-from watches.service import Watches, parse_watch
+from service import watches
+from watches.model import RESOLUTIONS
 
 bp = APIBlueprint("watches", __name__, tag="Watches", url_prefix="/v1/watches")
 
@@ -134,19 +134,6 @@ class ResolutionIn(Schema):
 
 
 # ------------------------------------------------------------------------------- routes
-def _watches() -> Watches:
-    return Watches(state().repository.store, job_queue())
-
-
-def _owner() -> str | None:
-    who = caller()
-    return None if who.admin else who.tenant
-
-
-def _body(watch: Watch, *, with_secret: bool = False) -> dict:
-    return watch.to_public(with_secret=with_secret)
-
-
 @bp.post("")
 @bp.input(WatchIn, arg_name="body")
 @bp.output(WatchOut, status_code=201, description="The new watch", links=WATCH_LINKS)
@@ -166,17 +153,7 @@ def create_watch(body: dict):
     shown only in this answer. Addresses on private, loopback or link-local networks are
     refused (422) unless ``SIGHTING_WEBHOOK_ALLOW`` lists them.
     """
-    s = state()
-    who = caller()
-    # the catalogs first (404), so that a foreign caller learns nothing and no name is resolved
-    for catalog_id in {
-        body["watched_catalog"],
-        body.get("source_catalog", body["watched_catalog"]),
-    }:
-        check_owner(s.repository.get_manifest(catalog_id).owner, catalog_id)
-    allow = tuple(s.settings.webhook_allow)
-    watch = parse_watch(body, who.tenant, s.settings.watch_min_score, allow)
-    return _body(_watches().create(watch), with_secret=True), 201
+    return watch_json(watches.create_watch(state(), caller(), body), with_secret=True), 201
 
 
 @bp.get("")
@@ -184,7 +161,7 @@ def create_watch(body: dict):
 @v1_doc(bp, "list_watches", {})
 def list_watches():
     """The caller's watches (an admin key sees every watch)."""
-    return {"watches": [_body(w) for w in _watches().store.list(_owner())]}
+    return watches_json(watches.list_watches(state(), caller()))
 
 
 @bp.get("/<watch_id>")
@@ -192,14 +169,14 @@ def list_watches():
 @v1_doc(bp, "get_watch", {})
 def get_watch(watch_id: str):
     """One watch (without its secret)."""
-    return _body(_watches().get(watch_id, _owner()))
+    return watch_json(watches.get_watch(state(), caller(), watch_id))
 
 
 @bp.delete("/<watch_id>")
 @v1_doc(bp, "delete_watch", {}, responses={204: {"description": "Deleted"}})
 def delete_watch(watch_id: str):
     """Delete a watch and its alerts; deliveries still queued find it gone. Answers 204."""
-    _watches().delete(watch_id, _owner())
+    watches.delete_watch(state(), caller(), watch_id)
     return "", 204
 
 
@@ -210,8 +187,7 @@ def list_alerts(watch_id: str):
     """The watch's alerts, oldest first: both items, their best image pair, ``score``,
     ``verified``, the explanation (POST the source image to ``explain_url``), the
     resolution and the webhook's delivery log (status, attempts, last error)."""
-    watch, alerts = _watches().alerts(watch_id, _owner())
-    return {"alerts": [a.to_public(watch) for a in alerts]}
+    return alerts_json(*watches.list_alerts(state(), caller(), watch_id))
 
 
 @bp.post("/<watch_id>/alerts/<alert_id>/resolve")
@@ -225,6 +201,5 @@ def list_alerts(watch_id: str):
 )
 def resolve_alert(watch_id: str, alert_id: str, body: dict):
     """Mark an alert ``reunited`` or ``not_same`` (a person looked at the pair)."""
-    watches = _watches()
-    alert = watches.resolve(watch_id, alert_id, _owner(), body["resolution"])
-    return alert.to_public(watches.store.get(watch_id))
+    s, who = state(), caller()
+    return alert_json(*watches.resolve_alert(s, who, watch_id, alert_id, body["resolution"]))

@@ -110,7 +110,7 @@ def test_bad_stream_requests(shop, frame, sid: str, cid: str | None, status: int
 
 def test_idle_timeout_closes_stream(shop, frame, monkeypatch) -> None:
     client, cid = shop
-    registry = client.application.extensions["streams"]
+    registry = client.application.extensions["sighting"].streams
     now = [registry.clock()]
     monkeypatch.setattr(registry, "clock", lambda: now[0])
     assert post(client, cid, "sleepy", frame).status_code == 200

@@ -1,0 +1,108 @@
+"""Matching a photo against a catalog: detect (every object), search (a ranked list) and
+explain (why a photo matches one item)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from core.errors import NotFound
+from core.images import decode_image
+from labels.result import LabelResult
+from matching.explain import Explanation, explain_match
+from matching.pipeline import Timer
+from matching.result import FrameResult, Match
+from service.access import Caller, calibration_source, catalog_for_matching
+from service.labels import frame_labels
+from service.options import DetectOptions, ExplainOptions, SearchOptions
+from service.state import SightingState
+
+
+@dataclass
+class Detected:
+    """A matched frame: its detections (and their labels when asked), with what scored it."""
+
+    result: FrameResult  # timings: seconds per stage, the edge's own stages included
+    labels: list[LabelResult | None] | None  # per detection; None: not asked
+    catalog_version: int
+    calibration: str  # catalog or kind_default
+
+
+@dataclass
+class Searched:
+    """A photo's ranked list of items."""
+
+    matches: list[Match]
+    timings: dict[str, float]  # seconds per stage
+    catalog_version: int
+    calibration: str
+
+
+@dataclass
+class Explained:
+    explanation: Explanation
+    catalog_version: int
+
+
+def detect(
+    s: SightingState,
+    caller: Caller,
+    catalog_id: str,
+    pixels: np.ndarray,
+    options: DetectOptions,
+    timer: Timer | None = None,
+) -> Detected:
+    """Every object of a frame and the catalog items it is (labelled with ``options.labels``).
+
+    ``timer`` holds the caller's own stages so far (e.g. decode); they lead the timings.
+    """
+    timer = timer or Timer()
+    view = catalog_for_matching(s, caller, catalog_id)
+    with s.model_lock:
+        result = s.pipeline.match_frames([pixels], view, options.config(s.settings))[0]
+    labels = None
+    if options.labels is not None:
+        with timer.stage("labels"):
+            labels = frame_labels(s, caller, result, options.labels)
+    result.timings = timer.seconds | result.timings
+    return Detected(result, labels, view.version, calibration_source(s, view))
+
+
+def search(
+    s: SightingState, caller: Caller, catalog_id: str, pixels: np.ndarray, options: SearchOptions
+) -> Searched:
+    """A ranked list of catalog items for a whole photo: the photo and its detected objects
+    are matched, items ranked by their best score; nothing cut unless ``min_score``."""
+    view = catalog_for_matching(s, caller, catalog_id)
+    with s.model_lock:
+        result = s.pipeline.match_frames([pixels], view, options.config(s.settings))[0]
+    matches = result.ranked_items(options.top_k)
+    return Searched(matches, result.timings, view.version, calibration_source(s, view))
+
+
+def explain(
+    s: SightingState, caller: Caller, catalog_id: str, pixels: np.ndarray, options: ExplainOptions
+) -> Explained:
+    """Why a photo matches one catalog item: keypoint correspondences and Grad-CAM heat-maps
+    of the crop ``options.box`` (default: the detection that ranks the item best)."""
+    view = catalog_for_matching(s, caller, catalog_id)
+    item_id = options.item_id
+    if item_id not in view.images_of and not view.index.images_of(item_id):
+        raise NotFound(f"no item {item_id!r} in catalog {catalog_id!r}")
+
+    def load_image(image_id: str) -> np.ndarray:
+        _, data = s.repository.get_image(catalog_id, image_id)
+        return decode_image(data, max_pixels=s.settings.max_image_pixels)
+
+    with s.model_lock:
+        explanation = explain_match(
+            s.pipeline,
+            view,
+            pixels,
+            item_id,
+            options.box,
+            load_image=load_image,
+            config=options.config(s.settings),
+        )
+    return Explained(explanation, view.version)

@@ -1,0 +1,120 @@
+"""The typed options of each use case, as the API's options loader validates them.
+
+Every default and range comes from the settings table (`core.settings.Settings`, through the
+schemas of ``api.schemas``); a service function receives one of these objects and never reads
+a request.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from core.settings import Settings
+from matching.pipeline import PipelineConfig
+
+
+@dataclass
+class UploadedImage:
+    """One decoded upload: the original bytes (stored as they came) and its pixels."""
+
+    data: bytes
+    content_type: str
+    pixels: np.ndarray  # uint8 (H, W, 3) RGB
+
+
+@dataclass(frozen=True)
+class MatchOptions:
+    """What every matching call takes: candidates per object, verification, a class filter."""
+
+    top_k: int
+    verify: bool = True
+    classes: tuple[str, ...] | None = None  # detector class names to keep; None: all
+
+    def pipeline_config(self, settings: Settings, **more) -> PipelineConfig:
+        """The pipeline's configuration for these options."""
+        return PipelineConfig.from_settings(
+            settings, top_k=self.top_k, verify=self.verify, classes=self.classes, **more
+        )
+
+
+@dataclass(frozen=True)
+class DetectOptions(MatchOptions):
+    min_score: float = 0.0  # hide matches scored below (0: every candidate)
+    whole_frame: bool = False
+    labels: str | None = None  # a label set's id: label each detection
+
+    def config(self, settings: Settings) -> PipelineConfig:
+        return self.pipeline_config(
+            settings, min_score=self.min_score, whole_frame=self.whole_frame
+        )
+
+
+@dataclass(frozen=True)
+class SearchOptions(MatchOptions):
+    min_score: float = 0.0
+
+    def config(self, settings: Settings) -> PipelineConfig:
+        return self.pipeline_config(settings, min_score=self.min_score, whole_frame=True)
+
+
+@dataclass(frozen=True)
+class StreamOptions(MatchOptions):
+    frame_index: int | None = None  # None: the stream's last + 1
+    labels: str | None = None
+
+    def config(self, settings: Settings) -> PipelineConfig:
+        return self.pipeline_config(settings, whole_frame=False)
+
+
+@dataclass(frozen=True)
+class VideoOptions(MatchOptions):
+    stride: int = 1  # every n-th frame
+
+    def config(self, settings: Settings) -> PipelineConfig:
+        return self.pipeline_config(settings, whole_frame=False)
+
+
+@dataclass(frozen=True)
+class ExplainOptions:
+    item_id: str
+    box: np.ndarray | None = None  # float64 (4,) xyxy pixels; None: the best detection
+    format: str = "png"  # png or json
+    classes: tuple[str, ...] | None = None
+
+    def config(self, settings: Settings) -> PipelineConfig:
+        return PipelineConfig.from_settings(settings, classes=self.classes)
+
+
+@dataclass(frozen=True)
+class UploadOptions:
+    """An upload of reference images (a new item, or more images of one)."""
+
+    refuse: frozenset[str] = frozenset()  # warning codes that refuse the upload
+    item_id: str | None = None  # a new item's id; None: a new random id
+    metadata: dict = field(default_factory=dict)  # a new item's free metadata
+
+
+@dataclass(frozen=True)
+class BatchOptions:
+    """A camera-trap batch."""
+
+    kind: str
+    threshold: float
+    top_k: int
+    verify: bool = True
+    draw: bool = True
+    catalog: str | None = None  # known individuals
+    labels: str | None = None  # a label set
+
+    def params(self) -> dict:
+        """The job's parameters (kind ``traps``): the given catalogs and every option."""
+        named = {n: v for n, v in (("catalog", self.catalog), ("labels", self.labels)) if v}
+        return named | {
+            "kind": self.kind,
+            "threshold": self.threshold,
+            "top_k": self.top_k,
+            "verify": self.verify,
+            "draw": self.draw,
+        }
