@@ -18,16 +18,17 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from analytics.inputs import combine, load_descriptor_file, read_labels
+from analytics.inputs import combine, load_descriptor_file, match_labels, read_labels
 from analytics.outputs.write import write_outputs
 from analytics.pipeline import AnalyticsConfig, run
 from analytics.quality import add_quality
 from analytics.sources import catalog_descriptors, embed_folder, file_reader
+from analytics.steps.cluster import CHOICES
 from analytics.steps.map2d import MAPS
 from analytics.steps.outliers import METHODS
 from analytics.steps.scale import SCALINGS
 from core import cli
-from core.errors import SightingError
+from core.errors import BadInput, SightingError
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -51,7 +52,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--pca", type=int, default=d.pca_dims, help="dimensions kept by PCA")
     p.add_argument("--method", choices=("kmeans", "hdbscan"), default=d.method)
     p.add_argument("--k", type=int, default=d.k, help="clusters (0 = choose)")
-    p.add_argument("--choose-by", choices=("silhouette", "ch", "db"), default=d.choose_by)
+    p.add_argument(
+        "--choose-by",
+        choices=CHOICES,
+        default=d.choose_by,
+        help="how k is chosen when --k is 0: readable (default: the best silhouette among "
+        "k >= sqrt(images)/2, clusters a person can read), silhouette, ch, db (the whole grid)",
+    )
     p.add_argument("--max-k", type=int, default=d.max_k)
     p.add_argument("--outliers", choices=METHODS, default=d.outlier_method)
     p.add_argument("--outlier-z", type=float, default=d.outlier_z)
@@ -119,7 +126,18 @@ def main(argv: list[str] | None = None) -> int:
     bars = _Bars()
     try:
         data, reader = _load(args, get_settings(), bars)
-        labels = read_labels(args.labels) if args.labels else None
+        labels = None
+        if args.labels:
+            roots = [Path(s) for s in args.inputs if Path(s).is_dir()]
+            roots += [Path(args.image_root)] if args.image_root else []
+            match = match_labels(read_labels(args.labels), data.paths, roots)
+            print(match.summary(), file=sys.stderr)
+            if not match.matched:
+                raise BadInput(
+                    f"{args.labels}: no row's path matched an image of the run "
+                    f"(e.g. {data.paths[0]!r}); NMI/ARI need labels of these images"
+                )
+            labels = match.labels
         config = AnalyticsConfig(
             scaling=args.scaling if len(args.inputs) == 1 else "none",
             pca_dims=args.pca,

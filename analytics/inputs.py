@@ -7,7 +7,10 @@ a catalog's stored embeddings (`analytics.catalog_input`) give the same `Descrip
 
 from __future__ import annotations
 
-from pathlib import Path
+import os
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
 
 import numpy as np
 
@@ -169,3 +172,62 @@ def read_labels(path: Path) -> dict[str, str]:
     header = [c.strip().lower() for c in rows[0]]
     start = 1 if header[0] in PATH_COLUMNS or header[1] in ("label", "class", "item") else 0
     return {r[0]: r[1] for r in rows[start:] if len(r) >= 2}
+
+
+@dataclass(frozen=True)
+class LabelMatch:
+    """A labels CSV matched to the images of a run.
+
+    Attributes:
+        labels: image path (as the run names it) -> label, for the rows that matched.
+        rows: rows of the CSV.
+        matched: rows that matched an image.
+    """
+
+    labels: dict[str, str]
+    rows: int
+    matched: int
+
+    def summary(self) -> str:
+        """``labels: 790 of 800 rows matched an image`` (what the command prints)."""
+        return f"labels: {self.matched} of {self.rows} rows matched an image"
+
+
+def _norm(path: str | Path) -> str:
+    return os.path.normpath(os.path.abspath(path))
+
+
+def match_labels(labels: dict[str, str], paths: list[str], roots: list[Path]) -> LabelMatch:
+    """Match each row of a labels CSV to one image of the run, whatever form its path takes.
+
+    A row's path matches an image when it is the run's own name of the image, the same file
+    (absolute, or relative to the working folder or to one of ``roots``, the input folders),
+    ends with the run's name (``data/set/Banana/x.jpg`` for ``Banana/x.jpg``), or is a bare
+    file name that only one image has.
+    """
+    exact = set(paths)
+    by_file: dict[str, str] = {}
+    for p in paths:
+        for root in [Path("."), *roots]:
+            by_file.setdefault(_norm(Path(root) / p), p)
+    names = Counter(PurePosixPath(p).name for p in paths)
+    by_name = {PurePosixPath(p).name: p for p in paths if names[PurePosixPath(p).name] == 1}
+    out: dict[str, str] = {}
+    matched = 0
+    for key, label in labels.items():
+        k = key.strip().replace("\\", "/")
+        hit = k if k in exact else None
+        if hit is None:
+            files = (_norm(Path(r) / k) for r in [Path("."), *roots])
+            hit = next((by_file[a] for a in files if a in by_file), None)
+        if hit is None:
+            parts = PurePosixPath(k).parts
+            hit = next(
+                (s for i in range(1, len(parts)) if (s := "/".join(parts[i:])) in exact), None
+            )
+        if hit is None and "/" not in k:
+            hit = by_name.get(k)
+        if hit is not None:
+            out[hit] = label
+            matched += 1
+    return LabelMatch(out, len(labels), matched)

@@ -29,8 +29,8 @@ class AnalyticsConfig:
     pca_dims: int = 64  # reduce to this many dims before clustering (>= D: no PCA)
     method: str = "kmeans"  # kmeans | hdbscan
     k: int = 0  # clusters; 0 = choose by `choose_by` on a sample
-    choose_by: str = "silhouette"  # silhouette | ch | db
-    max_k: int = 50  # largest k tried when choosing
+    choose_by: str = "readable"  # readable | silhouette | ch | db (steps/cluster.py)
+    max_k: int = 1000  # largest k tried when choosing
     hdbscan_dims: int = 16  # HDBSCAN runs on this many PCA dims
     outlier_method: str = "knn"  # knn | centre | lof | iforest
     outlier_z: float = 3.5  # robust z-score above which an image is an outlier
@@ -41,6 +41,9 @@ class AnalyticsConfig:
     sample: int = 20_000  # sample for choosing k, HDBSCAN, LOF/IsolationForest, metrics
     seed: int = 0
 
+
+#: images x dimensions up to which k-means runs on the scaled vectors, not the PCA-reduced ones
+CLUSTER_FULL_DIMS_MAX = 50_000 * 256
 
 ProgressFn = Callable[[str, int, int], None]  # step name, done, total
 
@@ -84,19 +87,23 @@ def run(
     steps = Steps(report)
     with steps("scale"):
         x = scale(data.vectors, config.scaling)
+    # k-means on every dimension where that is cheap (PCA to 64 lost ARI: 400 dog photos,
+    # k = 285 dogs: 0.752 against 0.803 on the scaled vectors); the reduced ones beyond
+    whole = x if x.size <= CLUSTER_FULL_DIMS_MAX else None
     with steps("pca"):
         x, kept = pca(x, config.pca_dims, sample=max(config.sample, 50_000), seed=config.seed)
-    with steps("cluster", config.max_k if not config.k else 1) as tick:
+    trials = len(clustering.K_GRID)
+    with steps("cluster", trials if not config.k else 1) as tick:
         tried = iter(range(1, 10_000))
         if config.method == "kmeans":
             result = clustering.kmeans(
-                x,
+                x if whole is None else whole,
                 config.k,
                 choose_by=config.choose_by,
                 max_k=config.max_k,
                 sample=config.sample,
                 seed=config.seed,
-                on_try=lambda k: tick(min(next(tried), config.max_k)),
+                on_try=lambda k: tick(min(next(tried), trials)),
             )
         elif config.method == "hdbscan":
             low, _ = pca(x, config.hdbscan_dims, seed=config.seed)

@@ -75,6 +75,20 @@ class Settings(BaseSettings):
     s3_secret_access_key: str | None = None
     sync_interval_s: float = Field(2.0, ge=0.0, description="how stale a worker's catalog may be")
 
+    # --- vector index (issue 27: docs/milvus.md) ----------------------------------------
+    index_backend: Literal["faiss", "milvus"] = Field(
+        "faiss", description="faiss: each worker indexes its catalogs; milvus: a shared engine"
+    )
+    milvus_uri: str = Field(
+        "", description="Milvus Lite folder (one process) or http://host:19530; '' = data_dir"
+    )
+    milvus_token: str | None = Field(None, description="user:password or API key of a server")
+    milvus_timeout_s: float = Field(10.0, gt=0.0, description="slower Milvus calls answer 503")
+    milvus_flat_max: int = Field(
+        200_000, ge=0, description="vectors per collection kept in an exact FLAT index"
+    )
+    milvus_ef: int = Field(256, ge=1, description="HNSW search breadth (at least k)")
+
     # --- API and limits -----------------------------------------------------------------
     api_keys: Annotated[list[str], NoDecode] = Field(default_factory=list)
     admin_keys: Annotated[list[str], NoDecode] = Field(default_factory=list)

@@ -24,6 +24,7 @@ from core.images import list_images, read_image
 from core.settings import REPO_ROOT
 from matching.catalog_view import CatalogView
 from matching.features import LocalFeatures
+from matching.index import new_index
 from matching.pipeline import Pipeline, Reference
 from matching.references import from_blobs, to_blobs
 
@@ -153,7 +154,15 @@ def load_folder_catalog(
         features.__getitem__,
         cache_size=0,  # every keypoint is in ``features`` already
         embedder=embedder.fingerprint,
+        index=new_index(  # SIGHTING_INDEX_BACKEND's: in memory, or Milvus
+            None,
+            embedder.dim,
+            catalog_id=f"folder-{folder.name}-{kind}",
+            tenant="folder",
+            embedder=embedder.fingerprint,
+        ),
     )
+    view.index.clear()  # a folder catalog is built anew each run (Milvus keeps old rows)
     for image in images:
         ref = refs.get(image.image_id)
         if ref is None:

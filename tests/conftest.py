@@ -1,4 +1,11 @@
-"""Fixtures shared by every test: where the real weights, photos and sample images are."""
+"""Fixtures shared by every test: where the real weights, photos and sample images are; and
+which tests are ``slow`` (the fast tier is ``pytest -m "not slow"``, the full run ``pytest``).
+
+A test is marked ``slow`` here, at collection, when it uses a fixture of `SLOW_FIXTURES` (real
+models, gunicorn, Chromium, Redis consumers), so a new test that asks for one is classified
+without a marker of its own. A test slow for another reason takes ``@pytest.mark.slow`` (or its
+module ``pytestmark = pytest.mark.slow``).
+"""
 
 from __future__ import annotations
 
@@ -13,6 +20,29 @@ from core.settings import REPO_ROOT, Settings
 from tests.s3_server import MotoS3, running_moto_s3
 
 prepare_environment()
+
+#: Fixtures that load the real models or start a real gunicorn, Chromium or Redis: a test that
+#: uses one, directly or through another fixture, is ``slow``.
+SLOW_FIXTURES = frozenset(
+    {
+        "weights_dir",  # real weights (../shared/weights): a model is loaded from them
+        "pipeline",  # the offline models, end to end
+        "offline_env",  # commands run in subprocesses that load the offline models
+        "label_embedder",  # tests/labels: the real embedder
+        "grocery",  # tests/analytics: real shelf photos embedded with the products model
+        "server",  # tests/deploy, tests/console, ...: a real gunicorn with real models
+        "browser",  # tests/console: headless Chromium
+        "consumers",  # tests/jobs: queue consumer processes (Redis across hosts)
+    }
+)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark ``slow`` every test that uses one of `SLOW_FIXTURES`."""
+    for item in items:
+        if SLOW_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
+
 
 SHARED = Path(os.environ.get("SIGHTING_SHARED_DIR", REPO_ROOT.parent / "shared"))
 WEIGHTS = SHARED / "weights"

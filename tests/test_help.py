@@ -21,6 +21,7 @@ COMMANDS = [
     "bench.video",
     "bench.streams",
     "bench.compare_dumps",
+    "bench.index",
     "embedding.train",
     "streamclient.cli",  # python -m streamclient
     "catalog.__main__",  # python -m catalog

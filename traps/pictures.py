@@ -8,6 +8,8 @@ OpenCV for boxes via `detection.draw`) and reads the batch's JSON objects (`trap
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -17,6 +19,22 @@ import numpy as np
 from detection.draw import draw_detections
 
 GREEN, ORANGE, GREY = (40, 200, 40), (230, 160, 20), (150, 150, 150)
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
+PICTURE_INDEX = "photos/index.json"  # card file -> its picture's name
+
+
+def picture_name(file: str, taken: set[str]) -> str:
+    """``photos/<name>.jpg`` for a card file: ``/`` becomes ``__``, any other character a job
+    file may not hold (``<``, spaces, accents...) ``_``, at most 120 characters, and ``-2``,
+    ``-3``... when that name is taken. Adds the name to ``taken``."""
+    stem = Path(file.replace("/", "__")).stem
+    safe = _UNSAFE.sub("_", stem).lstrip(".-")[:120] or "photo"
+    name, n = f"photos/{safe}.jpg", 1
+    while name in taken:
+        n += 1
+        name = f"photos/{safe}-{n}.jpg"
+    taken.add(name)
+    return name
 
 
 def _top_text(labels: dict | None) -> str:
@@ -211,23 +229,29 @@ def write_pictures(
 ) -> list[str]:
     """A batch's pictures into ``out_dir``: ``animals.jpg`` and ``empties.jpg`` (contact
     sheets) and, when ``photos``, ``photos/<name>.jpg`` for each photo with an animal (its
-    boxes and label bar chart; ``/`` in a name becomes ``__``).
+    boxes and label bar chart; named by `picture_name`, listed in ``photos/index.json``).
 
     Returns:
         The names written, relative to ``out_dir``.
     """
     written = []
     if photos:
+        taken: set[str] = set()
+        index: dict[str, str] = {}
         for record in records:
             if record.get("error") or not record.get("animal_present"):
                 continue
             image = read(record["file"])
             if image is None:
                 continue
-            name = f"photos/{Path(record['file'].replace('/', '__')).stem}.jpg"
+            name = picture_name(record["file"], taken)
             (out_dir / "photos").mkdir(parents=True, exist_ok=True)
             cv2.imwrite(str(out_dir / name), photo_card(image, record)[..., ::-1])
             written.append(name)
+            index[record["file"]] = name
+        if index:
+            (out_dir / PICTURE_INDEX).write_text(json.dumps(index, ensure_ascii=False))
+            written.append(PICTURE_INDEX)
     for empties, name in ((False, "animals.jpg"), (True, "empties.jpg")):
         sheet = contact_sheet(records, read, empties=empties)
         if sheet is not None:

@@ -74,10 +74,10 @@ export const photoType = (blob) => blob.type || 'image/jpeg';
  * A multipart upload with progress (XMLHttpRequest: fetch has no upload progress).
  * ``onProgress(fraction)``; resolves to the JSON answer, rejects with ApiError.
  */
-export function upload(path, form, onProgress) {
+export function upload(path, form, onProgress, query) {
   return new Promise((resolve, reject) => {
     const xhr = new XMLHttpRequest();
-    xhr.open('POST', path);
+    xhr.open('POST', url(path, query));
     const key = getKey();
     if (key) xhr.setRequestHeader('X-API-Key', key);
     xhr.responseType = 'json';
@@ -124,6 +124,35 @@ export function imageUrl(cid, item, imageId) {
   }
   return images.get(k);
 }
+
+/** A blob: URL of any GET answer (a job's picture), fetched with the key, a few at a time
+ * and cached for the page's life. */
+const blobs = new Map();
+export function blobUrl(path) {
+  if (!blobs.has(path)) {
+    const p = slot(async () => URL.createObjectURL(await (await call('GET', path)).blob()));
+    p.catch(() => blobs.delete(path));
+    blobs.set(path, p);
+  }
+  return blobs.get(path);
+}
+
+/** Save a GET answer (a CSV, JSON lines) as a file named ``filename`` (the key goes in the
+ * header, so a plain link cannot do it). Resolves to the number of bytes saved. */
+export async function download(path, filename) {
+  const blob = await (await call('GET', path)).blob();
+  const href = URL.createObjectURL(blob);
+  const a = Object.assign(document.createElement('a'), { href, download: filename });
+  document.body.append(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(href), 10000);
+  return blob.size;
+}
+
+export const jobPath = (id) => `/v1/jobs/${encodeURIComponent(id)}`;
+/** A job file's path; ``name`` may be one folder deep (``photos/x.jpg``, ``sheets/c_0.jpg``). */
+export const jobFilePath = (id, name) => `${jobPath(id)}/files/${name.split('/').map(encodeURIComponent).join('/')}`;
 
 /** The OpenAPI document's paths (to know which optional pages the service has). */
 let spec = null;

@@ -2,14 +2,16 @@
 
 import { apiPaths, getKey, setKey } from './api.js';
 import { fill, h } from './dom.js';
-import { modal } from './ui.js';
+import { clearToasts, modal } from './ui.js';
 import * as catalog from './pages/catalog.js';
 import * as catalogs from './pages/catalogs.js';
-import * as coming from './pages/coming.js';
 import * as health from './pages/health.js';
 import * as live from './pages/live.js';
 import * as lost from './pages/lost.js';
 import * as tryPhoto from './pages/try.js';
+import * as traps from './pages/traps.js';
+import * as analytics from './pages/analytics.js';
+import * as videos from './pages/videos.js';
 
 const PAGES = [
   { id: 'catalogs', title: 'Catalogs', pattern: /^catalogs$/, page: catalogs },
@@ -17,9 +19,10 @@ const PAGES = [
   { id: 'try', title: 'Try a photo', pattern: /^try$/, page: tryPhoto },
   { id: 'lost', title: 'Lost-pet search', pattern: /^lost$/, page: lost },
   { id: 'live', title: 'Live', pattern: /^live$/, page: live },
+  { id: 'videos', title: 'Whole video', pattern: /^videos$/, page: videos },
   { id: 'health', title: 'Health', pattern: /^health$/, page: health },
-  { id: 'traps', title: 'Camera traps', pattern: /^traps$/, page: coming, optional: true },
-  { id: 'analytics', title: 'Analytics', pattern: /^analytics$/, page: coming, optional: true },
+  { id: 'traps', title: 'Camera traps', pattern: /^traps$/, page: traps },
+  { id: 'analytics', title: 'Analytics', pattern: /^analytics$/, page: analytics },
 ];
 
 const view = document.getElementById('view');
@@ -68,6 +71,8 @@ async function route() {
     try { cleanup(); } catch { /* the old page is gone */ }
     cleanup = null;
   }
+  clearToasts();
+  document.body.classList.remove('nav-open');
   const [path, qs] = (location.hash.replace(/^#\/?/, '') || 'catalogs').split('?');
   const found = PAGES.map((p) => [p, path.match(p.pattern)]).find(([, m]) => m);
   if (!found) { location.hash = '#/catalogs'; return; }
@@ -90,7 +95,6 @@ async function discover() {
     traps: paths.some((p) => /trap|camera-?trap|batches/i.test(p)),
     analytics: paths.some((p) => /analytics|quality|clusters/i.test(p)),
   };
-  coming.setPaths(paths);
 }
 
 window.addEventListener('hashchange', route);
@@ -101,3 +105,9 @@ window.addEventListener('sighting:unauthorized', () => askKey(getKey()
 document.getElementById('key-button').addEventListener('click', () => askKey());
 renderKeyButton();
 discover().finally(route);
+
+// A narrow window: the sidebar is a top bar whose menu opens on demand.
+document.getElementById('nav-toggle').addEventListener('click', (e) => {
+  const open = document.body.classList.toggle('nav-open');
+  e.currentTarget.setAttribute('aria-expanded', String(open));
+});

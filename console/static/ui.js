@@ -10,9 +10,39 @@ export function toast(message, bad = false) {
   setTimeout(() => t.remove(), bad ? 7000 : 3500);
 }
 
-/** A readable message for an error of a call. */
+/** Remove every toast (a new page starts with none of the old page's messages). */
+export function clearToasts() {
+  fill(document.getElementById('toasts'));
+}
+
+const LOCATIONS = new Set(['json', 'query', 'form', 'files', 'headers', 'view_args', 'path', 'cookies']);
+
+/**
+ * The field reasons of a 400/422 answer's ``details`` as lines, e.g. ``name: Must not be
+ * blank.`` (webargs nests them as location -> field -> messages; other shapes are walked).
+ */
+export function detailLines(details) {
+  const out = [];
+  const walk = (v, path) => {
+    if (v === null || v === undefined || v === '') return;
+    if (Array.isArray(v)) {
+      if (v.every((x) => typeof x !== 'object' || x === null)) out.push(`${path.join('.') || 'input'}: ${v.join(' ')}`);
+      else v.forEach((x, i) => walk(x, [...path, String(i)]));
+    } else if (typeof v === 'object') {
+      for (const [k, x] of Object.entries(v)) walk(x, path.length === 0 && LOCATIONS.has(k) ? path : [...path, k]);
+    } else out.push(`${path.join('.') || 'input'}: ${v}`);
+  };
+  walk(details, []);
+  return out;
+}
+
+/** A readable message for an error of a call (with the server's field reasons on a 400/422). */
 export function errorText(err) {
-  if (err instanceof ApiError) return err.status ? `${err.message} (${err.status})` : err.message;
+  if (err instanceof ApiError) {
+    const why = [400, 422].includes(err.status) ? detailLines(err.details) : [];
+    const text = why.length ? `${err.message}: ${why.join('; ')}` : err.message;
+    return err.status ? `${text} (${err.status})` : text;
+  }
   return String((err && err.message) || err);
 }
 

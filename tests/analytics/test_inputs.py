@@ -99,3 +99,27 @@ def test_labels_csv_with_crlf(tmp_path: Path) -> None:
     path = tmp_path / "labels.csv"
     path.write_bytes(b"path,label\r\na.jpg,cat\r\nb.jpg,dog\r\n")
     assert read_labels(path) == {"a.jpg": "cat", "b.jpg": "dog"}
+
+
+def test_labels_match_absolute_relative_and_bare_paths(tmp_path: Path) -> None:
+    """A labels CSV names an image by its absolute path, a path relative to the working folder,
+    a path ending with the run's name, or a bare file name only one image has; rows that match
+    nothing are counted, not silently dropped."""
+    from analytics.inputs import match_labels
+
+    root = tmp_path / "photos"
+    paths = ["Banana/a.jpg", "Milk/b.jpg", "Milk/c.jpg", "Oat/c.jpg"]
+    labels = {
+        str(root / "Banana" / "a.jpg"): "fruit",  # absolute
+        os.path.relpath(root / "Milk" / "b.jpg"): "dairy",  # relative to the working folder
+        "data/set/Oat/c.jpg": "oat",  # ends with the run's own name
+        "c.jpg": "ambiguous",  # two images have this name: no match
+        "nowhere/z.jpg": "none",
+    }
+    m = match_labels(labels, paths, [root])
+    assert m.labels == {"Banana/a.jpg": "fruit", "Milk/b.jpg": "dairy", "Oat/c.jpg": "oat"}
+    assert (m.rows, m.matched) == (5, 3)
+    assert m.summary() == "labels: 3 of 5 rows matched an image"
+    bare = match_labels({"a.jpg": "fruit", "b.jpg": "dairy"}, paths, [])
+    assert bare.labels == {"Banana/a.jpg": "fruit", "Milk/b.jpg": "dairy"}
+    assert match_labels({"Milk/b.jpg": "dairy"}, paths, []).matched == 1  # the run's own form

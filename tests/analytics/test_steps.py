@@ -103,3 +103,28 @@ def test_bad_runs(grocery: Descriptors) -> None:
         run(grocery, AnalyticsConfig(method="agglomerative"))
     with pytest.raises(BadInput, match="mixed|2-D"):
         Descriptors(["a"], np.ones(3, np.float32))
+
+
+def test_readable_k_is_not_the_two_that_silhouette_favours() -> None:
+    """Two far-apart groups of six tight clusters each: the silhouette over the whole grid
+    says 2 (the groups); the readable choice looks from sqrt(n)/2 clusters up and finds the
+    12 a person would read, at the best silhouette among those."""
+    from sklearn.metrics import normalized_mutual_info_score
+
+    from analytics.steps.cluster import readable_floor
+
+    rng = np.random.default_rng(0)
+    centres = []
+    for group in (-500.0, 500.0):
+        for j in range(6):
+            c = np.zeros(8)
+            c[0] = group
+            c[1 + j % 7] = 6.0 * (1 + j // 7)
+            centres.append(c)
+    truth = np.repeat(np.arange(12), 10)
+    x = (np.stack(centres)[truth] + rng.normal(0, 0.05, (120, 8))).astype(np.float32)
+    assert kmeans(x, choose_by="silhouette").k == 2
+    readable = kmeans(x)
+    assert readable.k == 12
+    assert min(readable.scores) == readable_floor(120) == 6
+    assert normalized_mutual_info_score(truth, readable.labels) > 0.99

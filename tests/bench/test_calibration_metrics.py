@@ -106,6 +106,7 @@ def test_merge_dumps_keeps_each_photo_once() -> None:
     assert merge_dumps([]) == []
 
 
+@pytest.mark.slow  # loads the offline models twice
 def test_calibrate_saves_to_the_configured_file_and_the_service_loads_it(
     tmp_path, monkeypatch, capsys, settings
 ) -> None:

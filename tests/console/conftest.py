@@ -25,13 +25,13 @@ from tests.deploy.conftest import (
     free_port,
     server_env,
     stop_process,
-    wait_workers_ready,
 )
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
 SHOTS = REPO_ROOT / "out" / "console"
 WAIT_S = 90.0  # longest wait for one answer of the service on a busy 2-core machine
+READY_S = 400.0  # models loading while other helpers' tests share the 2 cores
 
 
 def browser_missing() -> str | None:
@@ -67,10 +67,24 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         )
     srv = Server(proc, url, root, log)
     try:
-        wait_workers_ready(url, proc.pid, 1, log)
+        wait_ready(proc, url, log)
         yield srv
     finally:
         stop_process(proc)
+
+
+def wait_ready(proc: subprocess.Popen, url: str, log: Path) -> None:
+    """Wait for gunicorn's one web worker to answer /readyz 200 (at most `READY_S`)."""
+    deadline = time.monotonic() + READY_S
+    while True:
+        try:
+            if requests.get(url + "/readyz", timeout=10).status_code == 200:
+                return
+        except requests.RequestException:
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            pytest.fail(f"gunicorn not ready in {READY_S:.0f} s:\n{log.read_text()[-3000:]}")
+        time.sleep(0.5)
 
 
 class Api:

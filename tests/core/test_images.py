@@ -9,7 +9,14 @@ import pytest
 from PIL import Image
 
 from core.errors import BadInput, TooLarge, UnsupportedMedia
-from core.images import decode_image, encode_jpeg, encode_png
+from core.images import (
+    check_rgb,
+    decode_image,
+    encode_jpeg,
+    encode_png,
+    long_side_size,
+    resize_long_side,
+)
 from tests.images import png_header_only
 
 
@@ -83,3 +90,48 @@ def test_pixel_limit_is_a_setting() -> None:
 
 def test_http_statuses_of_image_errors() -> None:
     assert (BadInput.status, UnsupportedMedia.status, TooLarge.status) == (422, 415, 413)
+
+
+@pytest.mark.parametrize(
+    ("image", "grey", "error"),
+    [
+        (np.zeros((4, 5, 3), np.uint8), False, None),
+        (np.zeros((4, 5), np.uint8), True, None),  # grey: three equal channels
+        (np.zeros((4, 5, 1), np.uint8), True, None),
+        (np.zeros((4, 5), np.uint8), False, "shape"),  # grey refused unless asked for
+        (np.zeros((4, 5, 3), np.float32), False, "uint8"),
+        ([[0, 0, 0]], True, "uint8"),  # not an array
+        (np.zeros((0, 5, 3), np.uint8), False, "shape"),
+        (np.zeros((4, 5, 4), np.uint8), True, "shape"),  # RGBA
+    ],
+)
+def test_check_rgb(image, grey: bool, error: str | None) -> None:
+    if error is None:
+        out = check_rgb(image, "frame 2", grey=grey)
+        assert out.shape == (4, 5, 3) and out.dtype == np.uint8
+    else:
+        with pytest.raises(BadInput, match=f"frame 2: .*{error}"):
+            check_rgb(image, "frame 2", grey=grey)
+
+
+@pytest.mark.parametrize(
+    ("shape", "side", "enlarge", "expected"),
+    [
+        ((100, 200, 3), 50, False, (25, 50, 3)),
+        ((100, 200, 3), 400, False, (100, 200, 3)),  # never enlarged unless asked
+        ((100, 200, 3), 400, True, (200, 400, 3)),
+        ((100, 200, 3), 0, True, (100, 200, 3)),  # <= 0 keeps the size
+        ((1, 300), 30, False, (1, 30)),  # at least 1 px
+    ],
+)
+def test_resize_long_side(shape: tuple, side: int, enlarge: bool, expected: tuple) -> None:
+    image = np.full(shape, 7, np.uint8)
+    out, (sx, sy) = resize_long_side(image, side, enlarge=enlarge)
+    assert out.shape == expected and out.dtype == np.uint8
+    assert (sx, sy) == (shape[1] / expected[1], shape[0] / expected[0])
+
+
+def test_long_side_size_keeps_the_aspect_and_one_pixel() -> None:
+    assert long_side_size(100, 200, 50) == (25, 50)
+    assert long_side_size(300, 200, 150) == (150, 100)
+    assert long_side_size(1, 1000, 10) == (1, 10)  # 0.01 px rounds up to 1

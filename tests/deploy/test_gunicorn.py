@@ -294,6 +294,7 @@ def healthz_pid(url: str) -> int | None:
     return int(r.headers[WORKER_HEADER]) if r.status_code == 200 else None
 
 
+@pytest.mark.slow  # a real gunicorn daemon with the real models
 def test_daemon_start_reload_stop(tmp_path: Path) -> None:
     port = free_port()
     url = f"http://127.0.0.1:{port}"

@@ -48,7 +48,7 @@ def crops(ultralytics_assets: Path) -> list[np.ndarray]:
 @pytest.mark.parametrize(
     ("model", "dim"),
     [
-        ("mobilenet", 1280),  # the real offline file
+        pytest.param("mobilenet", 1280, marks=pytest.mark.slow),  # the real offline file
         ("resnet", 512),  # torchvision layout, checkpoint written by the test
     ],
 )
@@ -63,7 +63,7 @@ def test_embed_shapes_and_unit_norm(request, crops, model, dim):
     assert np.abs(vectors[0] - vectors[1]).max() > 1e-3
 
 
-@pytest.mark.parametrize("model", ["mobilenet", "resnet"])
+@pytest.mark.parametrize("model", [pytest.param("mobilenet", marks=pytest.mark.slow), "resnet"])
 def test_empty_batch(request, model):
     embedder = request.getfixturevalue(model)
     for empty in ([], np.zeros((0, 32, 32, 3), np.uint8)):

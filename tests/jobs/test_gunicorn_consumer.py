@@ -30,6 +30,7 @@ def consumer_of(master: int) -> int | None:
     return None
 
 
+@pytest.mark.slow  # a real gunicorn
 def test_gunicorn_starts_and_stops_the_consumer(tmp_path: Path) -> None:
     settings = job_settings(tmp_path / "store")
     env = server_env(tmp_path) | {

@@ -191,6 +191,7 @@ def test_cli_writes_the_picture_and_prints_the_numbers(
     assert "error:" in capsys.readouterr().err
 
 
+@pytest.mark.slow  # several Python processes, each importing the whole engine
 def test_python_m_matching_explain_is_the_command(tmp_path: Path) -> None:
     """The README's ``python -m matching.explain`` runs `matching.explain_cli` (no models for
     --help and for arguments it refuses)."""

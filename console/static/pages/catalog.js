@@ -15,6 +15,25 @@ export function idFromName(name) {
   return id || `item-${Date.now().toString(36)}`;
 }
 
+/** What each upload warning code means for the person who took the photo. */
+export const WARNING_WORDS = {
+  dark: 'too dark: the details the matcher needs are lost; take it again in more light',
+  over_exposed: 'over-exposed: parts are burnt white; avoid direct light or flash on shiny packaging',
+  blurry: 'blurry: keep the camera still and focused; keypoint verification needs sharp edges',
+  low_information: 'almost plain: little texture or print to match; fill the frame with the item',
+  odd_size: 'an unusual size or shape (very small or very elongated): matching works best on ordinary photos',
+  greyscale: 'black and white: colour helps tell look-alike items apart',
+  no_object: 'the detector found no object in it: search will match the whole photo only; crop closer to the item',
+  exact_duplicate: 'the same photo is already stored: it adds nothing',
+  near_duplicate: 'almost the same as a stored photo: a different angle adds more',
+};
+
+/** A warning line with its explanation: "blurry" -> "blurry — blurry: keep the camera...". */
+export function explainWarning(line) {
+  const code = [...line.matchAll(/\b[a-z_]+\b/g)].map((m) => m[0]).find((w) => Object.hasOwn(WARNING_WORDS, w));
+  return { line, why: code ? WARNING_WORDS[code] : '' };
+}
+
 /** The warnings of an upload answer as lines of text (whatever their shape). */
 export function warningLines(answer) {
   const out = [];
@@ -32,13 +51,13 @@ export function warningLines(answer) {
   return out;
 }
 
-export async function render(root, { args }) {
+export async function render(root, { args, params = {} }) {
   const [cid] = args;
   const head = h('div', { class: 'page-head' }, loading('Loading the catalog…'));
-  const items = h('div', { class: 'grid', dataset: { role: 'items' } });
+  const items = h('div', {});
   const count = h('span', { class: 'muted small' });
   const search = h('input', { type: 'search', placeholder: 'Search item ids and metadata', dataset: { role: 'search' }, style: 'min-width:300px' });
-  const state = { cid, catalog: null, items: [] };
+  const state = { cid, catalog: null, items: [], page: 0 };
 
   const refresh = async () => {
     try {
@@ -48,13 +67,16 @@ export async function render(root, { args }) {
       renderHead(head, state);
       renderItems(items, count, search.value, state, refresh);
     } catch (err) {
-      fill(head, errorBox(err));
+      if (!state.catalog) fill(root, crumbs(), errorBox(err)); // an unknown catalog: its 404 only
+      else fill(head, errorBox(err));
     }
   };
-  search.addEventListener('input', () => renderItems(items, count, search.value, state, refresh));
+  if (params.q) search.value = params.q; // an item opened from another page (the analytics map)
+  search.addEventListener('input', () => { state.page = 0; renderItems(items, count, search.value, state, refresh); });
 
+  const crumbs = () => h('div', { class: 'crumbs' }, h('a', { href: '#/catalogs' }, 'Catalogs'), ' / ');
   root.append(
-    h('div', { class: 'crumbs' }, h('a', { href: '#/catalogs' }, 'Catalogs'), ' / '),
+    crumbs(),
     head,
     addPanel(state, refresh),
     h('section', {},
@@ -116,12 +138,24 @@ function uploadRow(name) {
     progress: (f) => { bar.value = f; status.textContent = f < 1 ? `uploading ${Math.round(f * 100)} %` : 'indexing…'; },
     done: (text, warnings) => {
       bar.value = 1;
+      bar.classList.add('done');
       status.textContent = text;
       status.className = 'status ok';
       row.dataset.state = 'done';
-      if (warnings.length) row.append(h('div', { class: 'warnings', dataset: { role: 'warnings' } }, warnings.map((w) => h('div', {}, `⚠ ${w}`))));
+      if (warnings.length) {
+        row.append(h('div', { class: 'warnings', dataset: { role: 'warnings' } }, warnings.map((w) => {
+          const { line, why } = explainWarning(w);
+          return h('div', {}, `⚠ ${line}`, why ? h('span', { class: 'why', dataset: { role: 'why' } }, `— ${why}`) : null);
+        })));
+      }
     },
-    fail: (err) => { status.textContent = errorText(err); status.className = 'status bad'; row.dataset.state = 'failed'; },
+    fail: (err) => {
+      bar.value = 1; // a refused upload: the whole bar red, not a blue "success"
+      bar.classList.add('failed');
+      status.textContent = `refused: ${errorText(err)}`;
+      status.className = 'status bad';
+      row.dataset.state = 'failed';
+    },
   };
 }
 
@@ -164,14 +198,28 @@ function matches(item, q) {
   return q.toLowerCase().split(/\s+/).filter(Boolean).every((w) => hay.includes(w));
 }
 
-function renderItems(grid, count, q, state, refresh) {
+export const ITEMS_PAGE = 24;
+
+/** One page of the (searched) items: only its cards and thumbnails are made. */
+function renderItems(box, count, q, state, refresh) {
   const shown = state.items.filter((i) => matches(i, q));
   count.textContent = q ? `${shown.length} of ${state.items.length}` : `${state.items.length}`;
   if (!state.items.length) {
-    fill(grid, h('div', { class: 'empty panel', style: 'grid-column:1/-1' }, 'No items yet: drop reference photos above.'));
+    fill(box, h('div', { class: 'empty panel' }, 'No items yet: drop reference photos above.'));
     return;
   }
-  fill(grid, shown.map((item) => itemCard(state, item, refresh)));
+  const pages = Math.max(1, Math.ceil(shown.length / ITEMS_PAGE));
+  state.page = Math.min(state.page, pages - 1);
+  const p = state.page;
+  const go = (n) => { state.page = n; renderItems(box, count, q, state, refresh); box.scrollIntoView({ block: 'start' }); };
+  const grid = h('div', { class: 'grid', dataset: { role: 'items' } }, shown.slice(p * ITEMS_PAGE, (p + 1) * ITEMS_PAGE).map((item) => itemCard(state, item, refresh)));
+  const pager = pages > 1
+    ? h('div', { class: 'pager', dataset: { role: 'items-pager' } },
+      h('button', { type: 'button', disabled: p === 0, dataset: { role: 'prev' }, onclick: () => go(p - 1) }, '← Previous'),
+      h('span', { class: 'muted small', dataset: { role: 'page' } }, `page ${p + 1} of ${pages} · items ${p * ITEMS_PAGE + 1}–${Math.min(shown.length, (p + 1) * ITEMS_PAGE)} of ${shown.length}`),
+      h('button', { type: 'button', disabled: p + 1 >= pages, dataset: { role: 'next' }, onclick: () => go(p + 1) }, 'Next →'))
+    : null;
+  fill(box, grid, pager);
 }
 
 function itemCard(state, item, refresh) {

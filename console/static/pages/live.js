@@ -12,7 +12,7 @@ const SEND_WIDTH = 640; // frames are sent at most this wide (the detector's own
 export async function render(root, { params }) {
   const { select, catalogs } = await catalogSelect({ selected: params.catalog });
   root.append(h('div', { class: 'page-head' }, h('div', {}, h('h1', {}, 'Live'),
-    h('p', { class: 'muted' }, 'A camera or a video file, frame by frame: tracked objects and the items they are. Frames that arrive while the service is busy are dropped.'))));
+    h('p', { class: 'muted' }, 'A camera or a video file, frame by frame: tracked objects and the items they are. Frames that arrive while the service is busy are dropped: for every frame of a recorded file use ', h('a', { href: '#/videos' }, 'Whole video'), '.'))));
   if (!catalogs.length) {
     root.append(h('div', { class: 'panel empty' }, 'No catalog yet. ', h('a', { href: '#/catalogs' }, 'Create one'), ' first.'));
     return null;

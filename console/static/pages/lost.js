@@ -78,5 +78,5 @@ function card(cid, photo, m, rank, metadata) {
       h('span', { class: 'score' }, fmt.pct(m.score))),
     h('div', { class: 'row', style: 'gap:.4rem' }, m.verified ? h('span', { class: 'badge ok' }, 'verified') : h('span', { class: 'badge' }, 'candidate'),
       h('span', { class: 'muted small' }, `sim ${m.similarity.toFixed(2)} · ${m.inliers} inliers`)),
-    fields.length ? h('dl', { class: 'meta' }, fields.slice(0, 4).map(([k, v]) => [h('dt', {}, k), h('dd', {}, asText(v))])) : null));
+    fields.length ? h('dl', { class: 'meta' }, fields.map(([k, v]) => [h('dt', {}, k), h('dd', {}, asText(v))])) : null));
 }
