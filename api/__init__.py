@@ -39,6 +39,7 @@ def create_app(settings: Settings | None = None, pipeline=None) -> APIFlask:
         sightings,
         streams,
         traps,
+        watches,
     )
     from api.schemas import API_KEY, Error, json_keywords
     from console import bp as console_bp
@@ -77,7 +78,7 @@ def create_app(settings: Settings | None = None, pipeline=None) -> APIFlask:
         return response
 
     modules = (health, catalogs, items, matching, explain, streams, jobs, analytics, traps)
-    for module in (*modules, sightings):
+    for module in (*modules, sightings, watches):
         app.register_blueprint(module.bp)
     docs.configure(app)  # /docs with Swagger UI's files served here, not from a CDN
     app.register_blueprint(console_bp)  # the browser console: /console, / redirects there

@@ -25,6 +25,7 @@ from service.streams import OpenStream, StreamAnswer
 from sightings.duplicates import duplicate_to_dict
 from sightings.model import Sighting, SightingPage
 from sightings.review import ReviewOutcome
+from watches.model import Alert, Watch
 
 
 def catalog_json(summary: CatalogSummary) -> dict:
@@ -174,3 +175,23 @@ def reviewed_json(outcome: ReviewOutcome) -> dict:
         "removed_image_id": outcome.removed_image_id,
         "catalog_version": outcome.catalog_version,
     }
+
+
+def watch_json(watch: Watch, *, with_secret: bool = False) -> dict:
+    """A watch as the API answers it (its secret only when just created)."""
+    return watch.to_public(with_secret=with_secret)
+
+
+def watches_json(watches: list[Watch]) -> dict:
+    """A list of watches."""
+    return {"watches": [watch_json(w) for w in watches]}
+
+
+def alert_json(watch: Watch, alert: Alert) -> dict:
+    """An alert as the API lists it (the webhook sends the same, without its delivery log)."""
+    return alert.to_public(watch)
+
+
+def alerts_json(watch: Watch, alerts: list[Alert]) -> dict:
+    """A watch's alerts."""
+    return {"alerts": [alert_json(watch, a) for a in alerts]}

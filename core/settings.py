@@ -144,7 +144,7 @@ class Settings(BaseSettings):
     job_timeout_s: float = Field(60.0, gt=0.0, description="no heartbeat this long = worker dead")
     job_max_attempts: int = Field(2, ge=1, description="runs of a job whose worker keeps dying")
     job_modules: Annotated[list[str], NoDecode] = Field(
-        default_factory=lambda: ["analytics.job", "traps.job", "jobs.calibration"],
+        default_factory=lambda: ["analytics.job", "traps.job", "jobs.calibration", "watches.job"],
         description="modules registering job kinds",
     )
 
@@ -165,6 +165,24 @@ class Settings(BaseSettings):
         10.0, ge=0.0, description="a refit waits until the catalog is unchanged this long"
     )
 
+    # --- watches and webhooks (watches/) ---------------------------------------------------
+    watch_debounce_s: float = Field(
+        2.0, ge=0.0, description="a watch's match job waits until uploads pause this long"
+    )
+    watch_top_k: int = Field(5, ge=1, description="candidates per image a watch considers")
+    watch_min_score: float = Field(
+        0.5, ge=0.0, le=1.0, description="a new watch's default minimum score"
+    )
+    webhook_allow: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="hosts/CIDRs on private, loopback or link-local ranges webhooks may reach",
+    )
+    webhook_timeout_s: float = Field(5.0, gt=0.0, description="one webhook POST's timeout")
+    webhook_max_attempts: int = Field(8, ge=1, description="POSTs of one alert before giving up")
+    webhook_backoff_s: float = Field(
+        2.0, gt=0.0, description="wait before the 2nd POST; doubles each retry (cap 1 h)"
+    )
+
     # --- deploy (read by gunicorn.conf.py) --------------------------------------------------
     bind: str = "127.0.0.1:8000"
     workers: int = Field(2, ge=1, description="gunicorn worker processes, each with its own models")
@@ -173,7 +191,9 @@ class Settings(BaseSettings):
     pidfile: Path = Field(REPO_ROOT / "run" / "sighting.pid")
     log_dir: Path = Field(REPO_ROOT / "logs", description="access.log and error.log (daemon)")
 
-    @field_validator("api_keys", "admin_keys", "job_modules", "local_rank_kinds", mode="before")
+    @field_validator(
+        "api_keys", "admin_keys", "job_modules", "local_rank_kinds", "webhook_allow", mode="before"
+    )
     @classmethod
     def _split_keys(cls, value: object) -> object:
         if isinstance(value, str):

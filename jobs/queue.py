@@ -64,13 +64,17 @@ class JobQueue:
         self._task = self.huey.task(name=TASK_NAME)(self._run)
 
     # --- the submitting side ----------------------------------------------------------
-    def submit(self, kind: str, params: dict[str, Any], owner: str) -> JobRecord:
+    def submit(
+        self, kind: str, params: dict[str, Any], owner: str, delay_s: float = 0.0
+    ) -> JobRecord:
         """Create the job's record (``queued``) and put its id on the queue.
 
         Args:
             kind: a registered kind (checked by the consumer, which imports the kinds).
             params: JSON parameters of the kind.
             owner: tenant id of the submitter (``api.auth.caller().tenant``).
+            delay_s: run no sooner than this many seconds from now (a retry's back-off);
+                the record is ``queued`` meanwhile.
 
         Returns:
             The new record.
@@ -94,12 +98,16 @@ class JobQueue:
         except (TypeError, ValueError) as exc:
             raise BadInput(f"job params are not JSON: {exc}") from exc
         self.jobs.create(record)  # the record first: a consumer never meets an unknown id
-        self.enqueue(record.job_id)
+        self.enqueue(record.job_id, delay_s)
         return record
 
-    def enqueue(self, job_id: str) -> None:
-        """Put a job id on the queue (again)."""
-        self._task(job_id)
+    def enqueue(self, job_id: str, delay_s: float = 0.0) -> None:
+        """Put a job id on the queue (again); with ``delay_s`` > 0, Huey's schedule holds it
+        until then (the consumer's scheduler moves it to the queue)."""
+        if delay_s > 0:
+            self._task.schedule(args=(job_id,), delay=delay_s)
+        else:
+            self._task(job_id)
 
     def get(self, job_id: str) -> JobRecord:
         """The job's record; a job whose worker died is re-queued or failed first.

@@ -17,7 +17,7 @@ from catalog.repository import NewImage
 from core.errors import BadInput, Conflict, IndexUnavailable, NotFound, TooLarge
 from matching.references import to_blobs
 from service.access import Caller, needs_reindex, owned_manifest
-from service.jobs import refit_calibration_soon
+from service.jobs import match_watches_soon, refit_calibration_soon
 from service.options import UploadedImage, UploadOptions
 from service.state import SightingState
 from sightings.duplicates import DuplicateLog, PossibleDuplicate, possible_duplicates
@@ -135,6 +135,7 @@ def _add(
     s.catalogs.refresh(catalog_id)
     refit_calibration_soon(s, catalog_id, manifest.owner)
     DuplicateLog(s.repository.store).record(catalog_id, added.item.item_id, duplicates)
+    match_watches_soon(s, catalog_id, manifest.owner)
     return Added(
         item_id=added.item.item_id,
         image_ids=[r.image_id for r in added.images],

@@ -9,6 +9,7 @@ from jobs import JobRecord
 from jobs.calibration import schedule_refit
 from service.access import Caller
 from service.state import SightingState
+from watches.service import schedule_match
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +29,16 @@ def refit_calibration_soon(s: SightingState, catalog_id: str, owner: str) -> Non
         schedule_refit(s.jobs, catalog_id, owner)
     except SightingError as exc:
         log.warning("catalog %s: calibration refit not queued: %s", catalog_id, exc.message)
+
+
+def match_watches_soon(s: SightingState, catalog_id: str, owner: str) -> None:
+    """Queue the matching of a catalog's new images for the watches that concern it
+    (`watches.service.schedule_match`); the upload never waits for it, and a failure to queue
+    never fails the upload (the next upload's job matches every image not matched yet)."""
+    try:
+        schedule_match(s.jobs, catalog_id, owner)
+    except SightingError as exc:
+        log.warning("catalog %s: watch matching not queued: %s", catalog_id, exc.message)
 
 
 def get_job(s: SightingState, caller: Caller, job_id: str) -> JobRecord:

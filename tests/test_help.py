@@ -31,6 +31,8 @@ COMMANDS = [
     "traps.__main__",  # python -m traps
     "analytics.cli",  # python -m analytics
     "jobs.__main__",  # python -m jobs
+    "watches.receiver",  # python -m watches.receiver
+    "bench.watch",
     "bench.labels_examples",
     "bench.traps_present",
     "bench.traps_speed",

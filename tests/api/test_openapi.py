@@ -39,9 +39,8 @@ def test_every_v1_operation_needs_the_api_key_and_documents_401(spec) -> None:
         "name": "X-API-Key",
     }
     v1 = [(p, m, op) for p, m, op in operations(spec) if p.startswith("/v1/")]
-    assert (
-        len(v1) == 31
-    )  # incl. PATCH item, jobs, analytics, quality, info, trap batches, sightings
+    # incl. PATCH item, jobs, analytics, quality, info, trap batches, sightings, watches
+    assert len(v1) == 37
     for path, method, op in v1:
         assert op["security"] == [{"ApiKeyAuth": []}], (method, path)
         assert "401" in op["responses"], (method, path)
