@@ -36,6 +36,7 @@ def create_app(settings: Settings | None = None, pipeline=None) -> APIFlask:
         items,
         jobs,
         matching,
+        sightings,
         streams,
         traps,
     )
@@ -75,7 +76,8 @@ def create_app(settings: Settings | None = None, pipeline=None) -> APIFlask:
         response.headers["X-Sighting-Worker"] = str(os.getpid())  # which worker answered
         return response
 
-    for module in (health, catalogs, items, matching, explain, streams, jobs, analytics, traps):
+    modules = (health, catalogs, items, matching, explain, streams, jobs, analytics, traps)
+    for module in (*modules, sightings):
         app.register_blueprint(module.bp)
     docs.configure(app)  # /docs with Swagger UI's files served here, not from a CDN
     app.register_blueprint(console_bp)  # the browser console: /console, / redirects there

@@ -183,9 +183,19 @@ class CatalogCalibrationState(Schema):
     reason = String(metadata={"description": "why it is too small to calibrate"})
     genuine_pairs = Integer()
     impostor_pairs = Integer()
+    reviewed_pairs = Integer(
+        metadata={"description": "pairs from reviewed sightings the fit rests on (issue 23)"}
+    )
+    reviewed_genuine_pairs = Integer()
+    reviewed_impostor_pairs = Integer()
+    reviewed_sightings = Integer(metadata={"description": "reviewed sightings the fit used"})
     fitted_at = String(metadata={"description": "ISO 8601 UTC"})
     look_alikes = List(
-        Dict(), metadata={"description": "worst look-alike pairs: item, looks_like, score, ..."}
+        Dict(),
+        metadata={
+            "description": "worst look-alike pairs: item, looks_like, score, ...; an upload's "
+            "possible duplicates carry source: upload"
+        },
     )
     fit = Dict(metadata={"description": "the fit's figures on the catalog's own pairs"})
 
@@ -218,6 +228,15 @@ class ItemList(Schema):
     version = Integer(required=True)
 
 
+class PossibleDuplicate(Schema):
+    item_id = String(required=True)
+    score = Float(required=True)
+    similarity = Float(required=True)
+    inliers = Integer(required=True)
+    verified = Boolean(required=True)
+    image_index = Integer(required=True, metadata={"description": "which uploaded image"})
+
+
 class AddedImages(Schema):
     item_id = String(required=True)
     image_ids = List(String(), required=True)
@@ -229,6 +248,14 @@ class AddedImages(Schema):
             "description": "per image, in upload order: dark, over_exposed, blurry, "
             "low_information, odd_size, greyscale, no_object, exact_duplicate|near_duplicate "
             "of image X of item Y (the first word is the code refuse= names)"
+        },
+    )
+    possible_duplicates = List(
+        Nested(PossibleDuplicate),
+        required=True,
+        metadata={
+            "description": "existing items the new images may show (score >= "
+            "SIGHTING_DUPLICATE_MIN_SCORE, or verified), best first"
         },
     )
 
@@ -317,6 +344,16 @@ def _min_score() -> Float:
     )
 
 
+def _keep() -> Boolean:
+    return Boolean(
+        load_default=False,
+        metadata={
+            "description": "keep the matched objects as sightings to review (also always with "
+            "SIGHTING_SIGHTINGS_KEEP_ALL); the answer lists their sighting_ids"
+        },
+    )
+
+
 def _labels() -> String:
     return String(
         validate=Regexp(CATALOG_ID_PATTERN),
@@ -371,6 +408,7 @@ class DetectOptionsIn(OptionsIn):
     top_k = _top_k("top_k")
     verify = _verify()
     min_score = _min_score()
+    keep = _keep()
     classes = _classes()
     whole_frame = Boolean(
         load_default=from_setting("whole_frame"),
@@ -387,6 +425,7 @@ class SearchOptionsIn(OptionsIn):
     top_k = _top_k("search_top_k")
     verify = _verify()
     min_score = _min_score()
+    keep = _keep()
     classes = _classes()
 
 
@@ -400,6 +439,7 @@ class StreamOptionsIn(OptionsIn):
     )
     top_k = _top_k("top_k")
     verify = _verify()
+    keep = _keep()
     classes = _classes()
     labels = _labels()
 
@@ -616,6 +656,7 @@ class _MatchAnswer(Schema):
         validate=OneOf(["catalog", "kind_default"]),
         metadata={"description": "whether the catalog's own calibration scored the answer"},
     )
+    sighting_ids = List(String(), metadata={"description": "with keep: the sightings kept"})
 
 
 class DetectResult(_MatchAnswer):
@@ -639,6 +680,9 @@ class StreamFrame(Schema):
     detections = List(Nested(TrackedDetection), required=True)
     timings = _TIMINGS
     catalog_version = Integer(required=True)
+    sighting_ids = List(
+        String(), metadata={"description": "with keep: sightings kept or updated (one per track)"}
+    )
 
 
 class OpenStream(Schema):

@@ -16,6 +16,9 @@ from service.catalogs import CatalogSummary
 from service.items import Added
 from service.matching import Detected, Explained, Searched
 from service.streams import OpenStream, StreamAnswer
+from sightings.duplicates import duplicate_to_dict
+from sightings.model import Sighting, SightingPage
+from sightings.review import ReviewOutcome
 
 
 def catalog_json(summary: CatalogSummary) -> dict:
@@ -67,6 +70,7 @@ def added_json(added: Added) -> dict:
         "image_ids": added.image_ids,
         "version": added.version,
         "warnings": added.warnings,
+        "possible_duplicates": [duplicate_to_dict(d) for d in added.possible_duplicates],
     }
 
 
@@ -81,11 +85,15 @@ def _with_labels(body: dict, labels: list[LabelResult | None] | None) -> dict:
 def detected_json(d: Detected) -> dict:
     body = _with_labels(frame_to_dict(d.result), d.labels)
     body["timings"] = timings_to_dict(d.result.timings)
+    if d.sighting_ids is not None:
+        body["sighting_ids"] = d.sighting_ids
     return body | {"catalog_version": d.catalog_version, "calibration": d.calibration}
 
 
 def searched_json(r: Searched) -> dict:
     body = search_to_dict(r.matches, r.timings)
+    if r.sighting_ids is not None:
+        body["sighting_ids"] = r.sighting_ids
     return body | {"catalog_version": r.catalog_version, "calibration": r.calibration}
 
 
@@ -96,6 +104,8 @@ def explained_json(e: Explained) -> dict:
 def stream_frame_json(a: StreamAnswer) -> dict:
     body = _with_labels(stream_frame_to_dict(a.result, a.stream_id, a.frame_index), a.labels)
     body["timings"] = timings_to_dict(a.result.timings)
+    if a.sighting_ids is not None:
+        body["sighting_ids"] = a.sighting_ids
     return body | {"catalog_version": a.catalog_version}
 
 
@@ -122,4 +132,38 @@ def quality_json(images: list[ImageQuality]) -> dict:
             for q in images
         ],
         "flagged": sum(1 for q in images if q.warnings),
+    }
+
+
+def sighting_json(s: Sighting) -> dict:
+    """A sighting as the API's JSON: its stored form (less store keys and tenant) plus the URLs
+    of its crop, its photo and each candidate's catalog image."""
+    body = s.to_dict()
+    for key in ("tenant", "crop_key", "photo_key", "embedder"):
+        body.pop(key, None)
+    base = f"/v1/catalogs/{s.catalog_id}"
+    body["crop_url"] = f"{base}/sightings/{s.sighting_id}/crop"
+    body["photo_url"] = f"{base}/sightings/{s.sighting_id}/photo" if s.photo_key else None
+    for cand in body["candidates"]:
+        cand["image_url"] = f"{base}/items/{cand['item_id']}/images/{cand['image_id']}"
+    return body
+
+
+def sighting_page_json(page: SightingPage) -> dict:
+    return {
+        "sightings": [sighting_json(s) for s in page.sightings],
+        "total": page.total,
+        "offset": page.offset,
+        "limit": page.limit,
+        "counts": page.counts,
+    }
+
+
+def reviewed_json(outcome: ReviewOutcome) -> dict:
+    return {
+        "sighting": sighting_json(outcome.sighting),
+        "created_item": outcome.created_item,
+        "reference_image_id": outcome.reference_image_id,
+        "removed_image_id": outcome.removed_image_id,
+        "catalog_version": outcome.catalog_version,
     }

@@ -11,12 +11,14 @@ fits again. Never a silent mix of a calibration and a catalog it was not fitted 
 
 from __future__ import annotations
 
+import json
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from catalog.manifest import Manifest
-from catalog.repository import CatalogRepository
-from core.errors import Conflict
+from catalog.repository import SIGHTINGS_FOLDER, CatalogRepository, catalog_prefix
+from core.errors import Conflict, NotFound
 from core.images import decode_image
 from matching.catalog_calibration import (
     CatalogCalibration,
@@ -92,14 +94,24 @@ def refit_catalog_calibration(
     catalog_id: str,
     options: FitOptions = FitOptions(),
     progress: bool = False,
+    reviewed: Sequence[dict] | None = None,
+    reviews_digest: str = "",
 ) -> RefitResult:
-    """Fit a catalog's calibration on itself and store it (module docstring).
+    """Fit a catalog's calibration on itself (and on ``reviewed``: records of its reviewed
+    sightings, `sightings.pairs`) and store it (module docstring).
+
+    The catalog's own pair records and the reviewed ones are kept beside it
+    (`own_pairs_key`), so a refit that only new reviews call for scores no catalog image
+    again, and a caller that does not read the sightings (``reviewed`` None: ``python -m
+    catalog calibrate``) refits on the reviews of the last fit instead of dropping them.
 
     Raises:
         NotFound: no such catalog.
         Conflict: the catalog was indexed with another embedder than ``pipeline`` runs for
             its kind (re-index it first: its vectors are not this model's).
     """
+    from matching.catalog_calibration import calibration_digest, fit_adjustment
+
     manifest = repository.get_manifest(catalog_id)
     mine = pipeline.embedder_for(manifest.kind).fingerprint
     if manifest.indexed_with_other(mine):
@@ -110,15 +122,41 @@ def refit_catalog_calibration(
     digest = manifest.content_digest()
     current = stored_calibration(repository, manifest)
     base = pipeline.calibration(manifest.kind)
-    if current is not None and current.content_digest == digest:
-        from matching.catalog_calibration import calibration_digest
-
-        if current.base_digest == calibration_digest(base):
-            return RefitResult(current, stored=True, skipped=True)
-    images = stored_images(repository, manifest)
-    cal, _ = fit_catalog_calibration(
-        pipeline, images, manifest.kind, digest, options, progress=progress
+    side = _side(repository, catalog_id)
+    if reviewed is None:
+        reviewed = [r for r in side.get("reviewed") or () if r["true"] in (None, *manifest.items)]
+        reviews_digest = str(side.get("reviews_digest") or "")
+    if len(reviewed) < options.min_reviewed:
+        reviewed, reviews_digest = (), ""  # too few to count: they do not call for a refit
+    if (
+        current is not None
+        and current.content_digest == digest
+        and current.base_digest == calibration_digest(base)
+        and current.reviews_digest == reviews_digest
+    ):
+        return RefitResult(current, stored=True, skipped=True)
+    same_content = (side.get("content_digest"), side.get("base_digest")) == (
+        digest,
+        calibration_digest(base),
     )
+    own = side.get("records") if same_content else None
+    if own is not None:
+        cal = fit_adjustment(own, base, manifest.kind, digest, options, reviewed, reviews_digest)
+    else:
+        images = stored_images(repository, manifest)
+        cal, own = fit_catalog_calibration(
+            pipeline,
+            images,
+            manifest.kind,
+            digest,
+            options,
+            progress=progress,
+            reviewed=reviewed,
+            reviews_digest=reviews_digest,
+        )
+    side = {"content_digest": digest, "base_digest": calibration_digest(base), "records": own}
+    side |= {"reviewed": list(reviewed), "reviews_digest": reviews_digest}
+    repository.store.put(own_pairs_key(catalog_id), json.dumps(side).encode())
     try:
         repository.save_calibration(catalog_id, cal.to_json(), digest, cal.status, cal.fitted_at)
     except Conflict as exc:
@@ -127,3 +165,18 @@ def refit_catalog_calibration(
         log.info("catalog %s changed during its calibration fit: fit again", catalog_id)
         return RefitResult(cal, stored=False)
     return RefitResult(cal, stored=True)
+
+
+def own_pairs_key(catalog_id: str) -> str:
+    """Where the catalog's own pair records of its last fit are kept (beside its sightings,
+    which `CatalogRepository.gc_orphans` leaves alone)."""
+    return f"{catalog_prefix(catalog_id)}{SIGHTINGS_FOLDER}/own-pairs.json"
+
+
+def _side(repository: CatalogRepository, catalog_id: str) -> dict:
+    """The pair records kept beside the catalog's last fit ({} when none or unreadable)."""
+    try:
+        raw = json.loads(repository.store.get(own_pairs_key(catalog_id)))
+    except (NotFound, ValueError):
+        return {}
+    return raw if isinstance(raw, dict) else {}

@@ -15,7 +15,9 @@ Consistency rules (the store is the source of truth; see DESIGN.md):
 Keys: ``catalogs/<catalog_id>/manifest.json``,
 ``catalogs/<catalog_id>/images/<item_id>/<image_id>.<ext>``,
 ``catalogs/<catalog_id>/features/<image_id>.<kind>`` (kind e.g. ``emb.npy``, ``kp.npz``),
-``catalogs/<catalog_id>/calibration/<digest>-<run>.json`` (the catalog's own calibration).
+``catalogs/<catalog_id>/calibration/<digest>-<run>.json`` (the catalog's own calibration),
+``catalogs/<catalog_id>/sightings/...`` (kept sightings: the sightings package; not named by
+the manifest, so `gc_orphans` leaves them alone, and deleting the catalog deletes them).
 """
 
 from __future__ import annotations
@@ -55,6 +57,8 @@ _EXTENSIONS = {
     "image/gif": "gif",
 }
 MAX_NAME_CHARS = 200
+#: ``catalogs/<id>/sightings/``: kept sightings, not named by the manifest (never orphans).
+SIGHTINGS_FOLDER = "sightings"
 
 
 # --- keys -------------------------------------------------------------------------------
@@ -652,8 +656,15 @@ class CatalogRepository:
             referenced.add(manifest_key(catalog_id))
         except NotFound:
             referenced = set()
+        # sightings (and what the calibration keeps beside them) live under the catalog's
+        # prefix but not in its manifest: their own documents name them (sightings package)
+        kept = f"{catalog_prefix(catalog_id)}{SIGHTINGS_FOLDER}/"
         orphans = sorted(
-            info.key for info in infos if info.key not in referenced and info.modified < cutoff
+            info.key
+            for info in infos
+            if info.key not in referenced
+            and info.modified < cutoff
+            and not info.key.startswith(kept)
         )
         for key in orphans:
             self.store.delete(key)

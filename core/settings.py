@@ -100,6 +100,16 @@ class Settings(BaseSettings):
         description="modules registering job kinds",
     )
 
+    sightings_keep_all: bool = Field(
+        False, description="keep every detect/search/stream answer as sightings (keep=true)"
+    )
+    sightings_retention: int = Field(
+        10_000, ge=1, description="sightings kept per catalog (oldest unreviewed dropped first)"
+    )
+    duplicate_min_score: float = Field(
+        0.5, ge=0.0, le=1.0, description="an upload names existing items scoring at least this"
+    )
+
     calibration_refit: bool = Field(
         True, description="refit a catalog's own calibration (a job) after it changes"
     )

@@ -10,7 +10,8 @@ and fits again if items arrived during the fit (the stored calibration must matc
 catalog's content digest, or it is not used: the kind's default stays, marked so).
 
 Calibration-only writes change the manifest's version but not its content digest, so a refit
-never triggers another.
+never triggers another. A review of one of the catalog's sightings schedules a refit too: the
+fit reads the reviewed sightings (`sightings.pairs`) and rests on them first.
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ from core.errors import Conflict, NotFound
 from jobs.queue import JobQueue
 from jobs.registry import job_kind
 from jobs.runner import JobContext
+from sightings.pairs import reviewed_pairs
+from sightings.repository import SightingRepository
 
 log = logging.getLogger(__name__)
 KIND = "calibration"
@@ -97,7 +100,16 @@ def refit_job(params: dict[str, Any], ctx: JobContext) -> dict[str, Any]:
             digest = _settle(store, catalog_id, quiet_s, ctx)
             ctx.progress(fits, MAX_FITS, "fitting the catalog's calibration")
             pipeline = shared_pipeline(ctx.settings)  # loaded once per consumer
-            result = refit_catalog_calibration(repository, pipeline, catalog_id)
+            reviewed = reviewed_pairs(
+                SightingRepository(store), repository.get_manifest(catalog_id)
+            )
+            result = refit_catalog_calibration(
+                repository,
+                pipeline,
+                catalog_id,
+                reviewed=reviewed.records,
+                reviews_digest=reviewed.digest,
+            )
             fits += 0 if result.skipped else 1
             if result.stored and repository.get_manifest(catalog_id).content_digest() == digest:
                 break
@@ -113,6 +125,7 @@ def refit_job(params: dict[str, Any], ctx: JobContext) -> dict[str, Any]:
         "threshold": cal.threshold if cal is not None else None,
         "genuine": cal.genuine if cal is not None else 0,
         "impostors": cal.impostors if cal is not None else 0,
+        "reviewed_pairs": cal.reviewed_pairs if cal is not None else 0,
         "fits": fits,
         "stored": bool(result and result.stored),
     }

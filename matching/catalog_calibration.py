@@ -40,7 +40,7 @@ import hashlib
 import json
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Literal
 
@@ -89,6 +89,15 @@ class FitOptions:
     # At 1 (before) the dogs catalog through the products model (13.3 %, 6 of 45, lower bound
     # 8.3 %) kept the products calibration and confirmed 10 % of open-set photos (README)
     gate_z: float = 0.0
+    # --- reviewed sightings (real query photos a person labelled, `sightings.pairs`) -------
+    min_reviewed: int = 20  # fewer reviewed sightings and the fit ignores them
+    # reviewed sightings weigh one query each; the catalog's own pairs fill in up to this many
+    # queries' worth (at 200 reviews and more they only give the look-alikes)
+    fill_to: int = 200
+    # with reviews, the lowest threshold at which the Wilson bound (``bound_z``) of the share
+    # of wrong top answers among the reviewed ones confirmed is <= this
+    max_false_confirm: float = 0.05
+    min_self_queries: int = 40  # catalog images still scored for look-alikes when reviews fill in
 
 
 @dataclass(frozen=True)
@@ -129,6 +138,11 @@ class CatalogCalibration:
         metrics: the fit's figures on its own pairs (module docstring).
         fitted_at: ISO 8601 UTC.
         reason: why ``too_small``.
+        reviewed_sightings: reviewed sightings the fit used (0: none, or fewer than
+            `FitOptions.min_reviewed`).
+        reviewed_genuine, reviewed_impostors: the reviewed pairs it rests on.
+        reviews_digest: `sightings.pairs.ReviewedPairs.digest` of the verdicts it saw (another
+            digest now: a refit is due; the calibration stays usable meanwhile).
     """
 
     content_digest: str
@@ -144,6 +158,15 @@ class CatalogCalibration:
     metrics: dict = field(default_factory=dict)
     fitted_at: str = ""
     reason: str = ""
+    reviewed_sightings: int = 0
+    reviewed_genuine: int = 0
+    reviewed_impostors: int = 0
+    reviews_digest: str = ""
+
+    @property
+    def reviewed_pairs(self) -> int:
+        """Reviewed pairs (genuine and impostor) the fit rests on."""
+        return self.reviewed_genuine + self.reviewed_impostors
 
     def usable(self, content_digest: str, base: Calibration) -> bool:
         """Whether it applies: fitted, on this catalog content, over this kind calibration."""
@@ -160,7 +183,8 @@ class CatalogCalibration:
             self.offset,
             self.threshold,
             fitted_on=f"catalog calibration ({self.genuine} genuine, {self.impostors} impostor "
-            f"pairs, fitted {self.fitted_at}) over: {base.fitted_on}",
+            f"pairs, {self.reviewed_pairs} reviewed pairs of {self.reviewed_sightings} "
+            f"sightings, fitted {self.fitted_at}) over: {base.fitted_on}",
         )
 
     def to_json(self) -> bytes:
@@ -218,6 +242,10 @@ def describe_state(
         out |= {
             "genuine_pairs": record.genuine,
             "impostor_pairs": record.impostors,
+            "reviewed_pairs": record.reviewed_pairs,
+            "reviewed_genuine_pairs": record.reviewed_genuine,
+            "reviewed_impostor_pairs": record.reviewed_impostors,
+            "reviewed_sightings": record.reviewed_sightings,
             "fitted_at": record.fitted_at,
             "look_alikes": list(record.look_alikes),
         }
@@ -467,17 +495,37 @@ def _platt(
     return best[1], best[2]
 
 
+def review_pair_counts(reviewed: Sequence[dict]) -> tuple[int, int]:
+    """(genuine, impostor) pairs of reviewed-sighting records: the candidate of the
+    confirmed item is genuine, every other candidate (all of a ``none``) an impostor."""
+    genuine = impostors = 0
+    for r in reviewed:
+        for crop in r["crops"]:
+            for cand in crop:
+                if r["true"] is not None and cand["item_id"] == r["true"]:
+                    genuine += 1
+                else:
+                    impostors += 1
+    return genuine, impostors
+
+
 def fit_adjustment(
     records: Sequence[dict],
     base: Calibration,
     kind: str,
     content_digest: str,
     options: FitOptions = FitOptions(),
+    reviewed: Sequence[dict] = (),
+    reviews_digest: str = "",
 ) -> CatalogCalibration:
-    """Fit a catalog's calibration on its `collect_pairs` records (module docstring)."""
+    """Fit a catalog's calibration on its `collect_pairs` records (module docstring), and on
+    ``reviewed`` (records of reviewed sightings, `sightings.pairs`) when there are at least
+    `FitOptions.min_reviewed` of them (`_fit_with_reviews`)."""
     now = datetime.now(UTC).isoformat()
     common = {"content_digest": content_digest, "base_digest": calibration_digest(base)}
-    common |= {"kind": kind, "fitted_at": now}
+    common |= {"kind": kind, "fitted_at": now, "reviews_digest": reviews_digest}
+    if len(reviewed) >= options.min_reviewed:
+        return _fit_with_reviews(records, reviewed, base, kind, options, common)
     tops = [(r, _top(r, base)) for r in records]
     tops = [(r, t) for r, t in tops if t is not None]
     genuine = [(r, t) for r, t in tops if r["true"] is not None]
@@ -548,6 +596,118 @@ def fit_adjustment(
         "bound_z": options.bound_z,
         "stranger_share": share,
     }
+    looks = _look_alikes(impostors, imp_scores)
+    return CatalogCalibration(
+        **common,
+        status="fitted",
+        scale=round(scale, 6),
+        offset=round(offset, 6),
+        threshold=threshold,
+        genuine=len(genuine),
+        impostors=len(impostors),
+        look_alikes=tuple(looks),
+        metrics=metrics,
+    )
+
+
+def _fit_with_reviews(
+    records: Sequence[dict],
+    reviewed: Sequence[dict],
+    base: Calibration,
+    kind: str,
+    options: FitOptions,
+    common: dict,
+) -> CatalogCalibration:
+    """The fit once people have reviewed enough sightings: real query photos first.
+
+    The Platt adjustment is fitted on every reviewed sighting's top answer (one query each,
+    right when it is the item a person confirmed; a ``none`` is always wrong) and on the
+    catalog's own pairs, which weigh ``fill_to - reviewed`` queries' worth (none from
+    ``fill_to`` reviews on). Its range is free for every kind: the reviews are photos of this
+    very catalog, so where they say the kind's calibration is too careful (or too bold) it
+    moves. The threshold is the lowest (never below the kind's, or `UNTRAINED_FLOOR`) at which
+    the Wilson bound of the wrong share among the confirmed reviewed answers is <=
+    ``max_false_confirm``; none such: `NEVER` (the score still carries its fitted meaning).
+    """
+    rev = [(r, _top(r, base)) for r in reviewed]
+    rev = [(r, t) for r, t in rev if t is not None]
+    own = [(r, _top(r, base)) for r in records]
+    own = [(r, t) for r, t in own if t is not None]
+    z_r = np.array([t["logit"] for _, t in rev])
+    right_r = np.array([t["item_id"] == r["true"] for r, t in rev], dtype=bool)
+    z_s = np.array([t["logit"] for _, t in own], dtype=np.float64)
+    right_s = np.array([t["item_id"] == r["true"] for r, t in own], dtype=bool)
+    imp_s = np.array([r["true"] is None for r, _ in own], dtype=bool)
+    fill = max(0, options.fill_to - len(rev))
+    w_s = np.zeros(len(own))
+    share = options.stranger_share
+    if fill and imp_s.any() and (~imp_s).any():
+        w_s = np.where(imp_s, share / imp_s.sum(), (1 - share) / (~imp_s).sum()) * fill
+    z = np.concatenate([z_r, z_s])
+    right = np.concatenate([right_r, right_s])
+    w = np.concatenate([np.ones(len(rev)), w_s])
+    keep = w > 0
+    if right[keep].all() or not right[keep].any():
+        scale, offset = 1.0, 0.0
+    else:
+        scale, offset = _platt(z[keep], right[keep], w[keep], 4.0, 5.0)
+
+    def adjusted(values: np.ndarray) -> np.ndarray:
+        return 1.0 / (1.0 + np.exp(-np.clip(scale * values + offset, -60, 60)))
+
+    score_r = adjusted(z_r)
+    floor = base.threshold if kind in TRAINED_KINDS else UNTRAINED_FLOOR
+    threshold = NEVER
+    for t in np.round(np.arange(0.3, 0.995, 0.01), 2):
+        if t < floor - 1e-9:
+            continue
+        confirmed = score_r >= t
+        wrong = int((confirmed & ~right_r).sum())
+        if not confirmed.any():
+            break
+        if wilson_interval(wrong, int(confirmed.sum()), options.bound_z)[1] <= (
+            options.max_false_confirm
+        ):
+            threshold = float(t)
+            break
+    genuine_r, impostors_r = review_pair_counts([r for r, _ in rev])
+    open_r = np.array([r["true"] is None for r, _ in rev], dtype=bool)
+    confirmed = score_r >= threshold
+    known = ~open_r
+    metrics = {
+        "reviewed_top1": round(float(right_r[known].mean()) if known.any() else 0.0, 4),
+        "reviewed_confirmed": int(confirmed.sum()),
+        "reviewed_wrong_confirmed": int((confirmed & ~right_r).sum()),
+        "reviewed_confirm_recall": round(
+            float((confirmed & right_r).sum() / max(1, int(known.sum()))), 4
+        ),
+        "reviewed_open": int(open_r.sum()),
+        "reviewed_open_confirmed": int((confirmed & open_r).sum()),
+        "own_pairs_weight": round(float(w_s.sum()), 2),
+        "max_false_confirm": options.max_false_confirm,
+        "bound_z": options.bound_z,
+    }
+    own_imp = [(r, t) for r, t in own if r["true"] is None]
+    own_gen = [(r, t) for r, t in own if r["true"] is not None]
+    looks = _look_alikes(own_imp, adjusted(z_s[imp_s])) if own_imp else []
+    return CatalogCalibration(
+        **common,
+        status="fitted",
+        scale=round(scale, 6),
+        offset=round(offset, 6),
+        threshold=threshold,
+        genuine=len(own_gen),
+        impostors=len(own_imp),
+        look_alikes=tuple(looks),
+        metrics=metrics,
+        reviewed_sightings=len(rev),
+        reviewed_genuine=genuine_r,
+        reviewed_impostors=impostors_r,
+    )
+
+
+def _look_alikes(impostors: Sequence[tuple[dict, dict]], imp_scores: np.ndarray) -> list[dict]:
+    """The worst look-alike pairs (one per pair of items), highest adjusted score first."""
     order = np.argsort(-imp_scores)
     looks: list[dict] = []
     pairs_seen: set[frozenset] = set()
@@ -570,17 +730,7 @@ def fit_adjustment(
         )
         if len(looks) == LOOK_ALIKES:
             break
-    return CatalogCalibration(
-        **common,
-        status="fitted",
-        scale=round(scale, 6),
-        offset=round(offset, 6),
-        threshold=threshold,
-        genuine=len(genuine),
-        impostors=len(impostors),
-        look_alikes=tuple(looks),
-        metrics=metrics,
-    )
+    return looks
 
 
 def fit_catalog_calibration(
@@ -590,9 +740,19 @@ def fit_catalog_calibration(
     content_digest: str,
     options: FitOptions = FitOptions(),
     progress: bool = False,
+    reviewed: Sequence[dict] = (),
+    reviews_digest: str = "",
 ) -> tuple[CatalogCalibration, list[dict]]:
     """Collect a catalog's own pairs and fit its calibration over the pipeline's kind
-    calibration; returns it with the pair records (`collect_pairs`)."""
-    records = collect_pairs(pipeline, images, kind, options, progress=progress)
+    calibration; returns it with the pair records (`collect_pairs`). With enough
+    ``reviewed`` sightings (real pairs first) the catalog's own pairs only fill in: fewer of
+    its images are scored (``fill_to`` less the reviews, at least ``min_self_queries``)."""
+    if len(reviewed) >= options.min_reviewed:
+        queries = max(options.min_self_queries, options.max_queries - len(reviewed))
+        options_self = replace(options, max_queries=min(options.max_queries, queries))
+    else:
+        options_self = options
+    records = collect_pairs(pipeline, images, kind, options_self, progress=progress)
     base = pipeline.calibration(kind)
-    return fit_adjustment(records, base, kind, content_digest, options), records
+    cal = fit_adjustment(records, base, kind, content_digest, options, reviewed, reviews_digest)
+    return cal, records

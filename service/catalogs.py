@@ -9,6 +9,7 @@ from catalog.manifest import Manifest
 from jobs.calibration import forget_refit
 from service.access import Caller, needs_reindex, owned_manifest
 from service.state import SightingState
+from sightings.duplicates import DuplicateLog
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,9 @@ def get_catalog(s: SightingState, caller: Caller, catalog_id: str) -> CatalogSum
     """One catalog with its calibration state."""
     manifest = owned_manifest(s, caller, catalog_id)
     state = calibration_state(s.repository, manifest, s.pipeline)
+    uploads = DuplicateLog(s.repository.store).pairs(manifest)
+    if uploads:  # an upload's possible duplicates join the look-alike list
+        state["look_alikes"] = list(state.get("look_alikes", [])) + uploads
     return CatalogSummary(manifest, needs_reindex(s, manifest), state)
 
 

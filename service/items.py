@@ -8,7 +8,7 @@ is never lost.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from analytics.upload_warnings import upload_warnings
 from catalog.cache import model_fingerprints
@@ -20,6 +20,7 @@ from service.access import Caller, needs_reindex, owned_manifest
 from service.jobs import refit_calibration_soon
 from service.options import UploadedImage, UploadOptions
 from service.state import SightingState
+from sightings.duplicates import DuplicateLog, PossibleDuplicate, possible_duplicates
 
 MAX_METADATA_BYTES = 16_384
 
@@ -33,6 +34,7 @@ class Added:
     image_ids: list[str]
     version: int
     warnings: list[list[str]]
+    possible_duplicates: list[PossibleDuplicate] = field(default_factory=list)
 
 
 def _item(manifest: Manifest, item_id: str) -> Item:
@@ -116,14 +118,26 @@ def _add(
             details={"refused": refused, "warnings": warnings},
         )
     fingerprints = model_fingerprints(pipeline, manifest.kind)
+    # which existing items the new images may show, matched against the catalog before them
+    with s.model_lock:
+        duplicates = possible_duplicates(
+            pipeline,
+            before,
+            item_id,
+            [up.pixels for up in uploads],
+            refs,
+            min_score=s.settings.duplicate_min_score,
+        )
     added = s.repository.add_images(catalog_id, item_id, metadata, images, fingerprints)
     s.catalogs.refresh(catalog_id)
     refit_calibration_soon(s, catalog_id, manifest.owner)
+    DuplicateLog(s.repository.store).record(catalog_id, added.item.item_id, duplicates)
     return Added(
         item_id=added.item.item_id,
         image_ids=[r.image_id for r in added.images],
         version=added.manifest.version,
         warnings=warnings,
+        possible_duplicates=duplicates,
     )
 
 

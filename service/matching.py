@@ -16,7 +16,9 @@ from matching.result import FrameResult, Match
 from service.access import Caller, calibration_source, catalog_for_matching
 from service.labels import frame_labels
 from service.options import DetectOptions, ExplainOptions, SearchOptions
+from service.sightings import keep_detected, keep_searched, wants_keep
 from service.state import SightingState
+from sightings.model import SightingSource
 
 
 @dataclass
@@ -27,6 +29,7 @@ class Detected:
     labels: list[LabelResult | None] | None  # per detection; None: not asked
     catalog_version: int
     calibration: str  # catalog or kind_default
+    sighting_ids: list[str] | None = None  # kept as sightings (keep); None: not asked
 
 
 @dataclass
@@ -37,6 +40,7 @@ class Searched:
     timings: dict[str, float]  # seconds per stage
     catalog_version: int
     calibration: str
+    sighting_ids: list[str] | None = None  # kept as sightings (keep); None: not asked
 
 
 @dataclass
@@ -52,6 +56,7 @@ def detect(
     pixels: np.ndarray,
     options: DetectOptions,
     timer: Timer | None = None,
+    source: SightingSource | None = None,
 ) -> Detected:
     """Every object of a frame and the catalog items it is (labelled with ``options.labels``).
 
@@ -66,11 +71,20 @@ def detect(
         with timer.stage("labels"):
             labels = frame_labels(s, caller, result, options.labels)
     result.timings = timer.seconds | result.timings
-    return Detected(result, labels, view.version, calibration_source(s, view))
+    kept = None
+    if wants_keep(s, options.keep):  # each matched object kept as a sighting to review
+        source = source or SightingSource("detect")
+        kept = keep_detected(s, caller, view, result, pixels, source).sighting_ids
+    return Detected(result, labels, view.version, calibration_source(s, view), kept)
 
 
 def search(
-    s: SightingState, caller: Caller, catalog_id: str, pixels: np.ndarray, options: SearchOptions
+    s: SightingState,
+    caller: Caller,
+    catalog_id: str,
+    pixels: np.ndarray,
+    options: SearchOptions,
+    source: SightingSource | None = None,
 ) -> Searched:
     """A ranked list of catalog items for a whole photo: the photo and its detected objects
     are matched, items ranked by their best score; nothing cut unless ``min_score``."""
@@ -78,7 +92,11 @@ def search(
     with s.model_lock:
         result = s.pipeline.match_frames([pixels], view, options.config(s.settings))[0]
     matches = result.ranked_items(options.top_k)
-    return Searched(matches, result.timings, view.version, calibration_source(s, view))
+    kept = None
+    if wants_keep(s, options.keep):  # the photo and its ranked list kept as one sighting
+        source = source or SightingSource("search")
+        kept = keep_searched(s, caller, view, matches, pixels, source).sighting_ids
+    return Searched(matches, result.timings, view.version, calibration_source(s, view), kept)
 
 
 def explain(

@@ -31,6 +31,7 @@ class MatchOptions:
     top_k: int
     verify: bool = True
     classes: tuple[str, ...] | None = None  # detector class names to keep; None: all
+    keep: bool = False  # keep the matched objects as sightings (issue 23)
 
     def pipeline_config(self, settings: Settings, **more) -> PipelineConfig:
         """The pipeline's configuration for these options."""
@@ -118,3 +119,16 @@ class BatchOptions:
             "verify": self.verify,
             "draw": self.draw,
         }
+
+
+@dataclass(frozen=True)
+class SightingListOptions:
+    """Filters and page of a sightings listing."""
+
+    offset: int = 0
+    limit: int = 50
+    state: str | None = None
+    item_id: str | None = None
+    source: str | None = None
+    since: str | None = None
+    until: str | None = None

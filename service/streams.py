@@ -25,7 +25,10 @@ from matching.result import FrameResult
 from service.access import Caller, catalog_for_matching
 from service.labels import frame_labels
 from service.options import StreamOptions, VideoOptions
+from service.sightings import keep_tracks, wants_keep
 from service.state import SightingState
+from sightings.keep import TrackKeeper
+from sightings.model import SightingSource
 from tracking.streams import check_stream_id
 from tracking.tracker import TrackedMatcher, TrackerConfig
 from tracking.video import Video, VideoStats, open_video, run_video
@@ -40,6 +43,7 @@ class StreamAnswer:
     result: FrameResult  # timings: seconds per stage, the edge's own stages included
     labels: list[LabelResult | None] | None  # per detection; None: not asked
     catalog_version: int
+    sighting_ids: list[str] | None = None  # tracks kept or updated (keep); None: not asked
 
 
 @dataclass(frozen=True)
@@ -82,8 +86,15 @@ def stream_frame(
         if options.labels is not None:  # each track labelled once, when first seen
             with timer.stage("labels"):
                 labels = frame_labels(s, caller, result, options.labels, stream.labels)
+        kept = None
+        if wants_keep(s, options.keep):  # one sighting per track: its best view
+            if stream.keeper is None:
+                stream.keeper = TrackKeeper()
+            source = SightingSource("stream", stream_id=stream_id, frame_index=index)
+            keeper = stream.keeper
+            kept = keep_tracks(s, caller, view, keeper, result, pixels, source).sighting_ids
     result.timings = timer.seconds | result.timings
-    return StreamAnswer(stream_id, index, result, labels, view.version)
+    return StreamAnswer(stream_id, index, result, labels, view.version, kept)
 
 
 def close_stream(s: SightingState, caller: Caller, catalog_id: str, stream_id: str) -> None:

@@ -16,6 +16,7 @@ COMMANDS = [
     "bench.accuracy",
     "bench.calibrate",
     "bench.catalog_calibration",
+    "bench.review",
     "bench.speed",
     "bench.load",
     "bench.video",

@@ -50,6 +50,7 @@ class Stream:
     last_index: int = -1  # the last frame index received
     lock: threading.Lock = field(default_factory=threading.Lock)
     labels: dict = field(default_factory=dict)  # track id -> (label set, labels), api.labels
+    keeper: object | None = None  # its tracks' sightings (sightings.keep.TrackKeeper), on keep
 
     def accept(self, frame_index: int | None, client: str | None) -> int:
         """Check that a frame belongs to this stream; returns its frame index.

@@ -25,6 +25,7 @@ from detection.detector import Detector
 from labels.result import Labeler
 from matching.catalog_view import CatalogView
 from matching.pipeline import Pipeline, PipelineConfig
+from matching.result import FrameResult
 from traps.exif import read_meta
 from traps.records import AnimalDetection, PhotoRecord, ResultsFile, latest, write_csv
 from traps.sources import PhotoSource
@@ -115,11 +116,22 @@ def is_greyscale(image: np.ndarray, tolerance: int = 6) -> bool:
     return bool(np.percentile(spread, 99) <= tolerance)
 
 
-def process_photo(data: bytes, name: str, models: TrapModels, config: TrapConfig) -> PhotoRecord:
+#: Called with a photo's record, its matched animals (a `FrameResult`) and its pixels: keeps
+#: them as sightings (`sightings.keep`; the ``keep`` option of a batch).
+KeepHook = Callable[[PhotoRecord, FrameResult, np.ndarray], None]
+
+
+def process_photo(
+    data: bytes,
+    name: str,
+    models: TrapModels,
+    config: TrapConfig,
+    keep_hook: KeepHook | None = None,
+) -> PhotoRecord:
     """One photo's `PhotoRecord` from its encoded bytes.
 
     Unreadable bytes give a record with ``error`` set, never an exception (model errors
-    still raise).
+    still raise). ``keep_hook`` gets the matched animals (when a catalog matched them).
     """
     record = PhotoRecord(file=name)
     try:
@@ -152,6 +164,8 @@ def process_photo(data: bytes, name: str, models: TrapModels, config: TrapConfig
         vectors = pipeline.embedder_for(catalog.kind).embed(crops)
         pconfig = PipelineConfig(top_k=config.top_k, verify=config.verify)
         matches = pipeline.match_vectors(vectors, crops, catalog, pconfig)
+    if keep_hook is not None and models.catalog is not None and crops:
+        keep_hook(record, FrameResult(keep, matches), image)
     names = keep.class_name
     for i in range(len(keep)):
         x1, y1, x2, y2 = (float(v) for v in keep.xyxy[i])
@@ -185,6 +199,7 @@ def run_batch(
     *,
     progress: Progress | None = None,
     on_record: Callable[[dict], None] | None = None,
+    keep_hook: KeepHook | None = None,
 ) -> BatchSummary:
     """Process a source's photos into ``out_dir/results.jsonl`` and ``results.csv``; resumable.
 
@@ -197,6 +212,7 @@ def run_batch(
         progress: called with (done, total) after each photo, done counting earlier runs'.
         on_record: called with each new photo's JSON object once it is in results.jsonl
             (a job checkpoints the file there).
+        keep_hook: called with each photo's matched animals (`process_photo`).
 
     Returns:
         A `BatchSummary`.
@@ -217,7 +233,7 @@ def run_batch(
         except (OSError, SightingError) as exc:
             record = PhotoRecord(file=name, error=f"cannot read: {exc}")
         else:
-            record = process_photo(data, name, models, config)
+            record = process_photo(data, name, models, config, keep_hook)
         if record.error:
             log.warning("skipping %s: %s", name, record.error)
         obj = results.append(record)

@@ -56,6 +56,38 @@ def _trap_models(params: dict[str, Any], settings) -> Any:
     return _models[key]
 
 
+def _keep_hook(params: dict[str, Any], ctx: JobContext):
+    """Keeps each photo's matched animals as sightings of the catalog (option ``keep``)."""
+    from catalog.repository import CatalogRepository
+    from sightings.keep import KeepContext, keep_frame
+    from sightings.model import SightingSource
+    from sightings.repository import SightingRepository
+
+    catalog_id = str(params["catalog"])
+    manifest = CatalogRepository(ctx.store).get_manifest(catalog_id)
+    sightings = SightingRepository(ctx.store)
+
+    def keep(record, result, image) -> None:
+        source = SightingSource(
+            "trap",
+            file_name=record.file,
+            exif_time=record.time,
+            camera=record.camera,
+            job_id=ctx.job_id,
+        )
+        ctx_keep = KeepContext(
+            catalog_id,
+            ctx.owner,
+            manifest.version,
+            source,
+            embedder=manifest.embedder_fingerprint,
+            retention=ctx.settings.sightings_retention,
+        )
+        keep_frame(sightings, result, image, ctx_keep)
+
+    return keep
+
+
 @job_kind("traps")
 def traps_job(params: dict[str, Any], ctx: JobContext) -> dict[str, Any]:
     """Process the photos under ``params["prefix"]``.
@@ -99,7 +131,10 @@ def traps_job(params: dict[str, Any], ctx: JobContext) -> dict[str, Any]:
     def progress(done: int, total: int) -> None:
         ctx.progress(done, total, f"{done} of {total} photos")
 
-    summary = run_batch(source, models, out, config, progress=progress, on_record=checkpoint)
+    keep_hook = _keep_hook(params, ctx) if params.get("keep") and params.get("catalog") else None
+    summary = run_batch(
+        source, models, out, config, progress=progress, on_record=checkpoint, keep_hook=keep_hook
+    )
     ctx.save_state(CHECKPOINT, results.path.read_bytes())
     ctx.progress(summary.total, summary.total, "drawing pictures")
     records = list(latest(results.read()))

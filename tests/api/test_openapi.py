@@ -39,7 +39,9 @@ def test_every_v1_operation_needs_the_api_key_and_documents_401(spec) -> None:
         "name": "X-API-Key",
     }
     v1 = [(p, m, op) for p, m, op in operations(spec) if p.startswith("/v1/")]
-    assert len(v1) == 26  # incl. PATCH item, jobs, analytics, quality, info, trap batches
+    assert (
+        len(v1) == 31
+    )  # incl. PATCH item, jobs, analytics, quality, info, trap batches, sightings
     for path, method, op in v1:
         assert op["security"] == [{"ApiKeyAuth": []}], (method, path)
         assert "401" in op["responses"], (method, path)
@@ -112,7 +114,15 @@ def test_bodies_queries_and_headers_are_documented(spec, keyed_client) -> None:
     as_json = resolve(spec, body["content"]["application/json"]["schema"])
     assert as_json["properties"]["image"]["format"] == "byte"
     query = {p["name"]: p for p in detect["parameters"] if p["in"] == "query"}
-    assert set(query) == {"top_k", "verify", "min_score", "classes", "whole_frame", "labels"}
+    assert set(query) == {
+        "top_k",
+        "verify",
+        "min_score",
+        "classes",
+        "whole_frame",
+        "labels",
+        "keep",
+    }
     settings = keyed_client.application.extensions["sighting"].settings
     assert query["top_k"]["schema"]["maximum"] == settings.max_top_k
     names = keyed_client.application.extensions["sighting"].pipeline.detector.names
