@@ -66,7 +66,7 @@ def kept(api, server, shared_data: Path) -> dict:
     shelf photos kept as sightings, plus one sighting whose file name is `XSS` (a copy of a
     kept one written by the sightings repository into the server's own store, as a trap
     batch would name it). Returns the catalog id and the sighting ids, newest first."""
-    from sightings.repository import SightingRepository, new_sighting_id
+    from sightings.repository import SightingRepository, crop_key, new_sighting_id
 
     cid = api("POST", "/v1/catalogs", json={"name": "review shelf", "kind": "products"}).json()[
         "id"
@@ -93,9 +93,12 @@ def kept(api, server, shared_data: Path) -> dict:
     repo = SightingRepository(LocalStore(server.root / "store"))
     listed = api("GET", f"/v1/catalogs/{cid}/sightings").json()
     first = repo.get(cid, listed["sightings"][0]["sighting_id"])
+    sid = new_sighting_id()
     named = dataclasses.replace(
         first,
-        sighting_id=new_sighting_id(),
+        sighting_id=sid,
+        crop_key=crop_key(cid, sid),
+        photo_key=None,
         source=dataclasses.replace(first.source, kind="trap", file_name=f"{XSS}.jpg"),
     )
     repo.add(named, repo.image(first, "crop"))

@@ -118,7 +118,8 @@ export async function render(root, { params }) {
       q.reviewedOne(s, answer.sighting);
       const what = VERDICT_WORDS[body.verdict] || body.verdict;
       const item = answer.sighting?.item_id || body.item_id;
-      toast(`${what}${item ? `: ${item}` : ''}${answer.created_item ? ' (item created)' : ''}${answer.reference_image_id ? ' · crop added as a reference photo' : ''}`);
+      const extra = answer.created_item ? ' created, the crop its first photo' : (answer.reference_image_id ? ' · the crop added as a reference photo' : '');
+      toast(`${what}${item ? `: ${item}` : ''}${extra}`);
       busy = false;
       await move(1);
     } catch (err) {
@@ -256,11 +257,11 @@ function sightingView(cid, s, pos, { cropOf, onCandidate }) {
   const cands = s.candidates || [];
   return h('div', { class: 'review-split', dataset: { role: 'sighting', sighting: s.sighting_id, state: s.state, pos: pos + 1 } },
     h('section', { class: 'panel' },
-      h('div', { class: 'row', style: 'justify-content:space-between' }, h('h3', { style: 'margin:0' }, s.class_name === 'image' ? 'whole photo' : (s.class_name || 'sighting')), stateBadge),
+      h('div', { class: 'row', style: 'justify-content:space-between' }, h('h3', { style: 'margin:0' }, s.class_name && s.class_name !== 'image' ? s.class_name : (s.source?.kind === 'search' ? 'whole photo' : 'sighting')), stateBadge),
       crop,
       h('p', { class: 'small', dataset: { role: 'sighting-source' } }, sourceText(s.source)),
       h('p', { class: 'muted small' },
-        `confidence ${fmt.score(s.confidence)} · kept ${ago(s.kept_at)} · catalog version ${s.catalog_version ?? '–'} · calibration ${s.calibration || '–'}`),
+        `${s.class_name ? `confidence ${fmt.score(s.confidence)} · ` : ''}kept ${ago(s.kept_at)} · catalog version ${s.catalog_version ?? '–'} · calibration ${s.calibration || '–'}`),
       last ? h('p', { class: 'small', dataset: { role: 'last-review' } }, `Last review: ${VERDICT_WORDS[last.verdict] || last.verdict}${last.item_id ? ` ${last.item_id}` : ''} · ${ago(last.at)}`) : null,
       h('div', { class: 'row', style: 'margin-top:.6rem' },
         h('button', { type: 'button', dataset: { verdict: 'prev' }, title: 'previous (←)' }, '←'),
