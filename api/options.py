@@ -7,11 +7,13 @@ keys, validated by one schema, handed to the view as a typed options object.
 
 The webargs location ``options`` (registered on APIFlask's parser) merges the three sources,
 first found per field: the query string, then form fields (urlencoded or multipart), then the
-keys of a JSON object body (``null`` counts as absent). Whatever the source, a value goes
+keys of a JSON object body. Whatever the source, a value goes
 through the same field, so ``verify=nope`` or ``{"top_k": 3.7}`` are 422 wherever they come
 from; the answer names the source: ``details: {"form": {"verify": ["Not a valid boolean."]}}``.
-JSON values must also be of their JSON type (``{"verify": 1}`` or ``{"top_k": "5"}`` are 422);
-an option sent in two places is taken from the first and checked in both.
+JSON values must also be of their JSON type (``{"verify": 1}``, ``{"top_k": "5"}`` or ``null``
+are 422),
+a form field's boolean is ``true`` or ``false``, and an option sent in two places is taken
+from the first and checked in both.
 A schema's ``BODY_ONLY`` fields (e.g. an upload's ``metadata``) are not read from the query.
 
 For the OpenAPI document the schema is declared as the operation's query parameters (less its
@@ -57,7 +59,7 @@ def _sent(req: Request, schema: Schema) -> dict[str, list[tuple[str, str, Any]]]
             key = field.data_key or name
             if field.dump_only or (source == "query" and name in body_only):
                 continue
-            if key in values and values.get(key) is not None:
+            if key in values:  # a JSON null too: no option is nullable
                 sent.setdefault(key, []).append((source, name, values.get(key)))
     return sent
 
@@ -78,14 +80,19 @@ def _by_source(messages: dict, sent: dict[str, list[tuple[str, str, Any]]]) -> d
     return out
 
 
-def _json_type(field: Field, value: Any) -> str | None:
-    """Why a JSON value is not of its field's JSON type (None: it is). A query string or a form
-    field is text and is parsed; a JSON value is not: ``"5"`` is no integer there, nor ``1`` a
-    boolean."""
+def _type_error(field: Field, source: str, value: Any) -> str | None:
+    """Why a value is not of its field's type in its source (None: it is). A JSON value keeps
+    its JSON type (``"5"`` is no integer there, nor ``1`` a boolean); a form field's boolean
+    is ``true`` or ``false``. Query strings keep the parsing they always had."""
+    if source == "form" and isinstance(field, Boolean):
+        ok = isinstance(value, str) and value.lower() in ("true", "false")
+        return None if ok else "Not a valid boolean: send true or false."
+    if source != "json":
+        return None
     if isinstance(field, Boolean):
         return None if isinstance(value, bool) else "Not a valid boolean."
-    if isinstance(field, Integer):
-        ok = isinstance(value, int) and not isinstance(value, bool)
+    if isinstance(field, Integer):  # 3.0 is an integer in JSON Schema; 3.7 is refused later
+        ok = isinstance(value, int | float) and not isinstance(value, bool)
         return None if ok else "Not a valid integer."
     if isinstance(field, Number):
         ok = isinstance(value, int | float) and not isinstance(value, bool)
@@ -93,15 +100,15 @@ def _json_type(field: Field, value: Any) -> str | None:
     return None  # strings, lists, objects: the field itself checks their type
 
 
-def _check_json_types(schema: Schema, sent: dict[str, list[tuple[str, str, Any]]]) -> None:
-    errors = {
-        key: [why]
-        for key, found in sent.items()
-        for source, name, value in found
-        if source == "json" and (why := _json_type(schema.fields[name], value))
-    }
+def _check_types(schema: Schema, sent: dict[str, list[tuple[str, str, Any]]]) -> None:
+    errors: dict[str, dict] = {}
+    for key, found in sent.items():
+        for source, name, value in found:
+            why = _type_error(schema.fields[name], source, value)
+            if why:
+                errors.setdefault(source, {})[key] = [why]
     if errors:
-        raise HTTPError(422, current_app.config["VALIDATION_ERROR_DESCRIPTION"], {"json": errors})
+        raise HTTPError(422, current_app.config["VALIDATION_ERROR_DESCRIPTION"], errors)
 
 
 def _check_repeats(schema: Schema, sent: dict[str, list[tuple[str, str, Any]]]) -> None:
@@ -121,7 +128,7 @@ def _check_repeats(schema: Schema, sent: dict[str, list[tuple[str, str, Any]]]) 
 def parse_options(schema: Schema) -> Any:
     """The current request's options, loaded by ``schema`` (422 with the one error shape)."""
     sent = _sent(request, schema)
-    _check_json_types(schema, sent)
+    _check_types(schema, sent)
     try:
         loaded = parser.parse(schema, request, location=LOCATION)
     except HTTPError as exc:

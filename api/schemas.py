@@ -21,6 +21,7 @@ import re
 from functools import cache
 from typing import Any, ClassVar
 
+import numpy as np
 from apiflask import APIBlueprint, Schema
 from apiflask.fields import Boolean, Dict, File, Float, Integer, List, Nested, String
 from apiflask.validators import Length, OneOf, Range, Regexp
@@ -30,10 +31,9 @@ from marshmallow import INCLUDE, RAISE, ValidationError, post_load
 from analytics.upload_warnings import CODES as WARNING_CODES
 from analytics.upload_warnings import refuse_codes
 from catalog.repository import CATALOG_ID, ITEM_ID
-from core.errors import BadInput
 from core.kinds import KINDS
 from core.settings import default_of
-from matching.explain import parse_box
+from matching.local_rank import MAX_LOCAL_SHORTLIST, RANKS
 from service.options import (
     BatchOptions,
     DetectOptions,
@@ -273,15 +273,20 @@ class Classes(String):
 
 
 class Box(String):
-    """``x0,y0,x1,y1`` pixels (or, in JSON, a list of four numbers): float64 (4,) xyxy."""
+    """``x0,y0,x1,y1`` pixels (or, in JSON, a list of four numbers): float64 (4,). Their order
+    (x0 < x1, y0 < y1) is checked by the use case, once the catalog and item are known."""
 
     def _deserialize(self, value, attr, data, **kwargs):
         if not isinstance(value, str | list):
             raise ValidationError("box must be 'x0,y0,x1,y1' or a list of four numbers")
+        parts = value.split(",") if isinstance(value, str) else value
         try:
-            return parse_box(value)
-        except BadInput as exc:
-            raise ValidationError(exc.message) from None
+            box = np.array([float(v) for v in parts], dtype=np.float64)
+        except (TypeError, ValueError):
+            raise ValidationError(f"box must be four numbers x0,y0,x1,y1; got {value!r}") from None
+        if box.shape != (4,) or not np.isfinite(box).all():
+            raise ValidationError(f"box must be four finite numbers x0,y0,x1,y1; got {value!r}")
+        return box
 
 
 class LowerString(String):
@@ -311,6 +316,7 @@ class OptionsIn(Schema):
 
     OPTIONS: ClassVar[type]
     BODY_ONLY: ClassVar[tuple[str, ...]] = ()  # fields not read from (nor documented in) query
+    QUERY_DOC_ONLY: ClassVar[tuple[str, ...]] = ()  # read anywhere, documented in the query only
 
     @post_load
     def _typed(self, data: dict, **kwargs) -> Any:
@@ -334,6 +340,27 @@ def _top_k(default: str) -> WholeNumber:
 
 def _verify() -> Boolean:
     return Boolean(load_default=True, metadata={"description": "keypoint verification"})
+
+
+def _rank() -> String:
+    return String(
+        validate=OneOf(RANKS),
+        metadata={
+            "description": "embedding (similarity; keypoints verify its best 5) or local "
+            "(keypoints on the object rank the top `shortlist`; docs/local-ranking.md); "
+            "default: the catalog kind's (SIGHTING_LOCAL_RANK_KINDS)"
+        },
+    )
+
+
+def _shortlist() -> WholeNumber:
+    return WholeNumber(
+        validate=Range(1, MAX_LOCAL_SHORTLIST),
+        metadata={
+            "description": "rank=local: the catalog's top N items by embedding that keypoints "
+            "rank (default SIGHTING_LOCAL_SHORTLIST)"
+        },
+    )
 
 
 def _min_score() -> Float:
@@ -415,6 +442,8 @@ class DetectOptionsIn(OptionsIn):
         metadata={"description": "also match the whole frame (default SIGHTING_WHOLE_FRAME)"},
     )
     labels = _labels()
+    rank = _rank()
+    shortlist = _shortlist()
 
 
 class SearchOptionsIn(OptionsIn):
@@ -427,6 +456,8 @@ class SearchOptionsIn(OptionsIn):
     min_score = _min_score()
     keep = _keep()
     classes = _classes()
+    rank = _rank()
+    shortlist = _shortlist()
 
 
 class StreamOptionsIn(OptionsIn):
@@ -461,6 +492,9 @@ class ExplainOptionsIn(OptionsIn):
     """Options of explain."""
 
     OPTIONS = ExplainOptions
+    # a box's x0 < x1, y0 < y1 is more than a schema can say: its pattern is documented (and
+    # fuzzed, with the box ordered by the test's hook) in the query string only
+    QUERY_DOC_ONLY = ("box",)
 
     item_id = String(
         required=True, validate=Length(min=1), metadata={"description": "the catalog item"}
@@ -494,7 +528,9 @@ def with_options(body: type[Schema], options: type[OptionsIn]) -> type[Schema]:
     for name, field in options._declared_fields.items():
         # a required option is documented in the query string only (where it is looked for
         # first), so that no document says a body without it may omit it from the query
-        if name not in body._declared_fields and not field.required:
+        if name in options.QUERY_DOC_ONLY or field.required:
+            continue
+        if name not in body._declared_fields:
             fields[name] = copy.copy(field)
     name = body.__name__.replace("Form", "").replace("JSON", "")
     suffix = "Form" if body.__name__.endswith("Form") else "JSON"
@@ -646,10 +682,27 @@ _TIMINGS = Dict(
 )
 
 
+class RankingInfo(Schema):
+    """Which ranking produced the answer (docs/local-ranking.md)."""
+
+    method = String(required=True, validate=OneOf(RANKS))
+    candidates = Integer(
+        required=True, metadata={"description": "candidates keypoints were to rank"}
+    )
+    checked = Integer(
+        required=True, metadata={"description": "of them, compared before the time budget ran out"}
+    )
+    partial = Boolean(
+        required=True,
+        metadata={"description": "the budget ran out: the rest keep their embedding order"},
+    )
+
+
 class _MatchAnswer(Schema):
     """What every matching answer carries beside its detections or matches."""
 
     timings = _TIMINGS
+    ranking = Nested(RankingInfo, required=True)
     catalog_version = Integer(required=True)
     calibration = String(
         required=True,

@@ -10,7 +10,13 @@ from __future__ import annotations
 from catalog.manifest import Item, Manifest
 from jobs import JobRecord
 from labels.result import LabelResult, result_to_dict
-from matching.report import frame_to_dict, search_to_dict, stream_frame_to_dict, timings_to_dict
+from matching.report import (
+    frame_to_dict,
+    ranking_to_dict,
+    search_to_dict,
+    stream_frame_to_dict,
+    timings_to_dict,
+)
 from service.analytics import ImageQuality
 from service.catalogs import CatalogSummary
 from service.items import Added
@@ -85,13 +91,14 @@ def _with_labels(body: dict, labels: list[LabelResult | None] | None) -> dict:
 def detected_json(d: Detected) -> dict:
     body = _with_labels(frame_to_dict(d.result), d.labels)
     body["timings"] = timings_to_dict(d.result.timings)
+    body["ranking"] = ranking_to_dict(d.result.ranking)
     if d.sighting_ids is not None:
         body["sighting_ids"] = d.sighting_ids
     return body | {"catalog_version": d.catalog_version, "calibration": d.calibration}
 
 
 def searched_json(r: Searched) -> dict:
-    body = search_to_dict(r.matches, r.timings)
+    body = search_to_dict(r.matches, r.timings, r.ranking)
     if r.sighting_ids is not None:
         body["sighting_ids"] = r.sighting_ids
     return body | {"catalog_version": r.catalog_version, "calibration": r.calibration}

@@ -20,7 +20,10 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
+import random
 import time
+from dataclasses import asdict, replace
 from pathlib import Path
 
 from tqdm import tqdm
@@ -38,7 +41,8 @@ from core.settings import get_settings
 from embedding.trainset import holdout_identities, scan_set
 from matching.engine import load_pipeline
 from matching.folder_catalog import load_folder_catalog, scan_catalog
-from matching.pipeline import Pipeline, PipelineConfig
+from matching.local_rank import RANKS, LocalOptions
+from matching.pipeline import PipelineConfig
 from matching.report import benchmark_candidates
 from matching.score import load_calibrations
 
@@ -51,12 +55,6 @@ COLUMNS = (
     "open_set_false_confirm",
     "ece",
 )
-
-
-def run_query(pipeline: Pipeline, catalog, path: Path, config: PipelineConfig) -> list[list[dict]]:
-    """Every crop's candidates of one photo, as plain dicts."""
-    result = pipeline.match_frames([read_image(path)], catalog, config)[0]
-    return benchmark_candidates(result.matches)
 
 
 def print_table(rows: dict[str, dict[str, float]]) -> None:
@@ -119,7 +117,57 @@ def main(argv: list[str] | None = None) -> int:
         metavar="DUMP",
         help="re-score a previous --json dump with the current calibration (no models run)",
     )
+    parser.add_argument(
+        "--rank",
+        choices=RANKS,
+        default=None,
+        help="ranking: embedding (similarity; keypoints verify its shortlist) or local "
+        "(keypoints on the object rank the top --shortlist); default: the kind's "
+        "(SIGHTING_LOCAL_RANK_KINDS)",
+    )
+    parser.add_argument(
+        "--shortlist",
+        type=int,
+        default=None,
+        help="rank=local: top N items by embedding that keypoints rank "
+        "(default SIGHTING_LOCAL_SHORTLIST)",
+    )
+    parser.add_argument(
+        "--budget",
+        type=float,
+        default=0.0,
+        help="rank=local: keypoint seconds per photo (default 0: no limit, so that the "
+        "figures do not depend on the machine's load; the service's is SIGHTING_LOCAL_BUDGET_S)",
+    )
+    parser.add_argument(
+        "--background-weight",
+        type=float,
+        default=None,
+        help="rank=local: what a keypoint match outside the object's box counts (default "
+        f"{LocalOptions().background_weight})",
+    )
+    parser.add_argument(
+        "--catalog-size",
+        type=int,
+        default=None,
+        metavar="N",
+        help="a catalog of N items: the sampled queries' items and seeded others (default: all)",
+    )
+    parser.add_argument(
+        "--first",
+        type=int,
+        default=None,
+        metavar="N",
+        help="run only the first N photos of the sample (the catalog still follows the whole "
+        "sample, so a shorter run compares photo by photo with a full one)",
+    )
     args = parser.parse_args(argv)
+    if args.shortlist is not None and not 1 <= args.shortlist <= 5000:
+        parser.error("--shortlist must be in [1, 5000]")
+    if args.budget < 0:
+        parser.error("--budget must be >= 0")
+    if args.background_weight is not None and not 0 <= args.background_weight <= 1:
+        parser.error("--background-weight must be in [0, 1]")
     logging.basicConfig(level=logging.WARNING)
     plot = args.plot or Path("out") / f"{args.dataset.name}-{args.kind}-reliability.png"
 
@@ -166,8 +214,6 @@ def run_queries(args: argparse.Namespace, settings, calibration) -> list[dict]:
     """Run the pipeline on the sample (its ``--split`` half) and print the run's header."""
     queries = load_queries(args.dataset)  # a set in another layout fails before models load
     scan_catalog(args.dataset / "catalog")
-    pipeline = load_pipeline(settings)
-    catalog = load_folder_catalog(pipeline, args.dataset / "catalog", kind=args.kind)
     groups = load_groups(args.dataset)
     if args.open_set:
         queries = [q for q in queries if q.item_id is None]
@@ -176,29 +222,79 @@ def run_queries(args: argparse.Namespace, settings, calibration) -> list[dict]:
     unseen = unseen_items(args)
     if unseen is not None:
         queries = [q for q in queries if q.item_id in unseen]
-    config = PipelineConfig.from_settings(settings, top_k=20, verify=not args.no_verify)
+    items = catalog_items(args, queries)
+    pipeline = load_pipeline(settings)
+    catalog = load_folder_catalog(pipeline, args.dataset / "catalog", kind=args.kind, items=items)
+    if args.first is not None:
+        queries = queries[: args.first]
+    options: dict = {"top_k": 20, "verify": not args.no_verify, "local_budget_s": args.budget}
+    if args.rank is not None:
+        options["rank"] = args.rank
+    if args.shortlist is not None:
+        options["local_shortlist"] = args.shortlist
+    if args.background_weight is not None:
+        options["local"] = replace(LocalOptions(), background_weight=args.background_weight)
+    config = PipelineConfig.from_settings(settings, **options)
 
     records, failed, start = [], 0, time.perf_counter()
     for query in tqdm(queries, desc="queries", unit="photo"):
+        began = time.perf_counter()
+        ranking = None
         try:
-            crops = run_query(pipeline, catalog, query.path, config)
+            result = pipeline.match_frames([read_image(query.path)], catalog, config)[0]
+            crops, ranking = benchmark_candidates(result.matches), result.ranking
         except SightingError as exc:
             logging.warning("query %s failed: %s", query.path, exc)
             failed += 1
             crops = []
         group = NONE if query.item_id is None else groups.get(query.item_id, "")
         records.append(
-            {"path": str(query.path), "true": query.item_id, "group": group, "crops": crops}
+            {
+                "path": str(query.path),
+                "true": query.item_id,
+                "group": group,
+                "crops": crops,
+                "seconds": round(time.perf_counter() - began, 3),
+                "ranking": None if ranking is None else asdict(ranking),
+            }
         )
+        if args.json and args.first is not None:  # a time-boxed run keeps what it has done
+            args.json.parent.mkdir(parents=True, exist_ok=True)
+            args.json.write_text(json.dumps({"dataset": str(args.dataset), "records": records}))
     elapsed = time.perf_counter() - start
+    rankings = [r["ranking"] for r in records if r["ranking"]]
     print(
         f"\n{args.dataset.name}: {len(catalog.index.items)} items, "
         f"{len(catalog.index)} vectors; {len(records)} queries ({failed} failed) in "
         f"{elapsed:.0f} s ({1000 * elapsed / max(1, len(records)):.0f} ms/query); "
         f"sample: {'all' if args.limit is None else f'{args.limit}, seed {args.seed}'}"
     )
-    print(describe(settings) + f"; shortlist={config.shortlist} verify={config.verify}")
+    method = config.rank_for(catalog.kind)
+    print(
+        describe(settings) + f"; rank={method} shortlist="
+        f"{config.local_shortlist if method == 'local' else config.shortlist} "
+        f"verify={config.verify} budget_s={config.local_budget_s} "
+        f"background_weight={config.local.background_weight}; load average "
+        f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}"
+    )
+    if method == "local" and rankings:
+        print(
+            f"local ranking: {sum(r['checked'] for r in rankings)} of "
+            f"{sum(r['candidates'] for r in rankings)} candidates compared, "
+            f"{sum(r['partial'] for r in rankings)} photos partial"
+        )
     return records
+
+
+def catalog_items(args: argparse.Namespace, queries) -> frozenset[str] | None:
+    """The items of a ``--catalog-size`` catalog: the queries' own, then seeded others."""
+    if args.catalog_size is None:
+        return None
+    every = sorted({image.item_id for image in scan_catalog(args.dataset / "catalog")})
+    own = {q.item_id for q in queries if q.item_id is not None} & set(every)
+    others = [i for i in every if i not in own]
+    random.Random(args.seed).shuffle(others)
+    return frozenset(own | set(others[: max(0, args.catalog_size - len(own))]))
 
 
 if __name__ == "__main__":

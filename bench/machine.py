@@ -22,7 +22,8 @@ def describe(settings: Settings) -> str:
     return (
         f"machine: {device}, torch {torch.__version__}, threads {torch.get_num_threads()}; "
         f"models: detector={settings.detector} embedder={settings.embedder} "
-        f"verifier={settings.verifier} device={settings.device}"
+        f"verifier={settings.verifier} device={settings.device} runtime={settings.runtime} "
+        f"async_verify={settings.async_verify}"
     )
 
 

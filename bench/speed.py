@@ -1,6 +1,7 @@
 """Per-stage speed of the pipeline on this machine, and memory for a large catalog.
 
     python -m bench.speed [--catalog ../shared/data/grocery/catalog] [--frames 20]
+    python -m bench.speed --runtimes torch,openvino,onnxruntime --precisions fp32,int8
 
 Frames are ultralytics' sample photos (bus.jpg, zidane.jpg) resized to 640 px and JPEG-encoded,
 so decoding is measured too. After a warm-up, prints p50/p95 milliseconds of decode, detect,
@@ -8,6 +9,11 @@ embed and search per frame, frames per second for decode+detect+embed+search, an
 verify one crop against its 5 best candidates (catalog keypoints cached). Then builds a
 synthetic catalog of ``--synthetic`` images (vectors in the index, keypoints behind the LRU)
 and prints the process's resident memory.
+
+With ``--runtimes``, prints instead the detector (640 px frame) and the embedder (the frame's
+crops, one batch) per runtime and precision, p50/p95 ms and the ratio to torch, each timed
+frame running every combination in turn (so a busy machine slows them alike); int8 runs the
+exports ``python -m matching.quantize`` wrote. Last line: ``key=value`` per combination.
 """
 
 from __future__ import annotations
@@ -23,7 +29,7 @@ import numpy as np
 from bench.machine import describe
 from core import cli
 from core.images import decode_image, encode_jpeg, read_image
-from core.runtime import prepare_environment
+from core.runtime import configure_threads, prepare_environment
 from core.settings import get_settings
 from matching.catalog_view import CatalogView, FeatureCache
 from matching.engine import load_pipeline
@@ -69,9 +75,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--catalog", type=Path, default=Path("../shared/data/grocery/catalog"))
     parser.add_argument("--frames", type=int, default=20, help="timed frames after warm-up")
     parser.add_argument("--synthetic", type=int, default=100_000, help="images in the memory test")
+    parser.add_argument(
+        "--runtimes", default="", help="comma-separated runtimes: time detect/embed on each"
+    )
+    parser.add_argument("--precisions", default="fp32", help="with --runtimes: fp32,int8")
+    parser.add_argument(
+        "--embedder", default="products", help="with --runtimes: the embedder model timed"
+    )
     args = parser.parse_args(argv)
 
     settings = get_settings()
+    if args.runtimes:
+        runtime_table(
+            settings,
+            args.runtimes.split(","),
+            args.precisions.split(","),
+            args.embedder,
+            args.frames,
+        )
+        return 0
     scan_catalog(args.catalog)  # a missing catalog fails before models load
     pipeline = load_pipeline(settings)
     catalog = load_folder_catalog(pipeline, args.catalog, progress=False)
@@ -118,6 +140,62 @@ def main(argv: list[str] | None = None) -> int:
 
     memory_test(pipeline, args.catalog, settings.keypoint_cache, args.synthetic)
     return 0
+
+
+def runtime_table(
+    settings, runtimes: list[str], precisions: list[str], embedder: str, frames: int
+) -> None:
+    """Detect and embed timed per runtime and precision, interleaved frame by frame."""
+    from detection import load_detector
+    from embedding import load_embedder
+
+    images = [decode_image(f) for f in sample_frames()]
+    combos = []
+    for runtime in runtimes:
+        for precision in precisions:
+            if runtime == "torch" and precision != "fp32":
+                continue
+            s = settings.model_copy(
+                update={
+                    "runtime": runtime,
+                    "embedder": embedder,
+                    "detector_precision": precision,
+                    "embedder_precision": precision,
+                }
+            )
+            combos.append((f"{runtime}/{precision}", load_detector(s), load_embedder(s)))
+    configure_threads(settings.threads)
+    times: dict[tuple[str, str], list[float]] = {}
+    for i in range(frames + 2):
+        image = images[i % len(images)]
+        for name, det, emb in combos:
+            start = time.perf_counter()
+            crops = list(det.detect([image])[0].data["crop"])
+            mid = time.perf_counter()
+            emb.embed(crops)
+            end = time.perf_counter()
+            if i >= 2:  # warm-up
+                times.setdefault((name, "detect"), []).append(mid - start)
+                times.setdefault((name, "embed"), []).append(end - mid)
+    print(describe(settings))
+    print(
+        f"frames: bus.jpg/zidane.jpg at 640 px; embedder {embedder}, the frame's crops in one "
+        f"batch; {frames} timed frames after 2 warm-up, combinations interleaved"
+    )
+    print(f"{'stage':<8}{'runtime':<22}{'ran as':<22}{'p50 ms':>9}{'p95 ms':>9}{'x torch':>9}")
+    finals = []
+    for stage in ("detect", "embed"):
+        base = pct(times.get(("torch/fp32", stage), []), 0.5)
+        for name, det, emb in combos:
+            ran = det.runtime if stage == "detect" else emb.runtime
+            values = times[(name, stage)]
+            p50 = pct(values, 0.5)
+            print(
+                f"{stage:<8}{name:<22}{ran.runtime + '/' + ran.precision:<22}{p50:>9.1f}"
+                f"{pct(values, 0.95):>9.1f}{base / p50:>9.2f}"
+            )
+            finals.append(f"{stage}_{name.replace('/', '_')}_p50_ms={p50:.1f}")
+    print(" ".join(finals))
 
 
 def memory_test(pipeline, catalog_dir: Path, cache_size: int, n_images: int) -> None:

@@ -197,8 +197,8 @@ def verify_delay(records: list[FrameRecord]) -> tuple[int, float, float, int]:
 
 def run(
     video_path: Path, catalog, pipeline, config: PipelineConfig, args, tracking: bool, limit: int
-) -> tuple[list[FrameRecord], VideoStats, float]:
-    """One pass over the clip; returns its records, totals and wall-clock seconds."""
+) -> tuple[list[FrameRecord], VideoStats, float, TrackedMatcher | None]:
+    """One pass over the clip; returns its records, totals, wall-clock seconds, matcher."""
     video = open_video(video_path)
     matcher = None
     if tracking:
@@ -207,6 +207,7 @@ def run(
             reverify_frames=args.reverify,
             verify_budget_ms=args.verify_budget or None,
             shortlist=args.shortlist,
+            async_verify=not args.sync_verify,
         )
         matcher = TrackedMatcher(pipeline, tconfig)
     stats = VideoStats()
@@ -223,7 +224,7 @@ def run(
             stats=stats,
         )
     )
-    return records, stats, time.perf_counter() - start
+    return records, stats, time.perf_counter() - start, matcher
 
 
 def report(name: str, stats: VideoStats, wall: float) -> float:
@@ -286,6 +287,11 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="candidates a track is verified against (default SIGHTING_STREAM_SHORTLIST)",
     )
+    parser.add_argument(
+        "--sync-verify",
+        action="store_true",
+        help="verify inside each frame (before issue 24) instead of in the worker thread",
+    )
     args = parser.parse_args(argv)
 
     settings = get_settings()
@@ -314,16 +320,31 @@ def main(argv: list[str] | None = None) -> int:
         f"stride={args.stride} "
         f"reverify={args.reverify} verify_budget_ms={args.verify_budget or 'none'} "
         f"track_shortlist={args.shortlist} untracked: shortlist={config.shortlist} "
-        f"verify_crops={config.verify_crops}"
+        f"verify_crops={config.verify_crops} "
+        f"verification={'in the frame' if args.sync_verify else 'worker thread (async)'} "
+        f"runtimes: detector={pipeline.detector.runtime.runtime}/"
+        f"{pipeline.detector.runtime.precision} embedder="
+        f"{pipeline.embedder_for(args.kind).runtime.runtime}/"
+        f"{pipeline.embedder_for(args.kind).runtime.precision}"
     )
 
-    records, stats, wall = run(args.video, catalog, pipeline, config, args, True, args.frames)
+    records, stats, wall, matcher = run(
+        args.video, catalog, pipeline, config, args, True, args.frames
+    )
     with_tracking = report("tracking", stats, wall)
     done, median, p90, never = verify_delay(records)
     print(
         f"  tracks verified={done} (never: {never}); frames from a track's start to its "
         f"verification: median={median:.0f} p90={p90:.0f}"
     )
+    lags = matcher.verdict_lags if matcher is not None else []
+    lag50 = float(np.median(lags)) if lags else 0.0
+    lag90 = float(np.percentile(lags, 90)) if lags else 0.0
+    if not args.sync_verify:
+        print(
+            f"  verdicts from the worker: {len(lags)}; frames from a track's crop to its "
+            f"verdict showing: median={lag50:.0f} p90={lag90:.0f}"
+        )
     fps = stats.frames / wall
     print(f"  30 fps streams this process keeps up with: {fps / 30:.2f}")
     if truth:
@@ -333,7 +354,7 @@ def main(argv: list[str] | None = None) -> int:
     limit = args.baseline_frames * args.stride
     if args.frames is not None:
         limit = min(limit, args.frames)
-    base_records, base_stats, base_wall = run(
+    base_records, base_stats, base_wall, _ = run(
         args.video, catalog, pipeline, config, args, False, limit
     )
     without = report("no_tracking", base_stats, base_wall)
@@ -344,7 +365,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"verification cut: {without / with_tracking:.1f}x fewer calls per frame")
     print(
         f"fps={fps:.2f} verify_per_frame_tracking={with_tracking:.3f} "
-        f"verify_per_frame_no_tracking={without:.3f} frames={stats.frames}"
+        f"verify_per_frame_no_tracking={without:.3f} frames={stats.frames} "
+        f"verdict_lag_p50={lag50:.0f} verdict_lag_p90={lag90:.0f}"
     )
     return 0
 

@@ -9,6 +9,8 @@ python -m catalog put-video FILE videos/KEY
 python -m catalog videos       # the stored videos: key, size
 python -m catalog reindex ID [ID ...] | --all
                                # describe every image again with the configured models
+python -m catalog reindex --backend milvus [--uri URI] ID [ID ...] | --all
+                               # write the stored vectors into Milvus (no model runs)
 python -m catalog calibrate ID [ID ...] | --all [--max-queries 200]
                                # fit each catalog's own score calibration on its images
 python -m catalog export ID DIR
@@ -45,6 +47,47 @@ def reindex_catalogs(
             f"{catalog_id}  re-indexed {m.image_count} images  embedder={m.embedder_fingerprint}"
             f"  verifier={m.verifier_fingerprint}  version={m.version}"
         )
+
+
+def reindex_milvus(
+    settings: Settings, repository: CatalogRepository, catalog_ids: list[str] | None, uri: str
+) -> None:
+    """Rebuild the given catalogs' (None: all) vectors in Milvus from the store; then give
+    each collection the index its size calls for, and (with --all) drop catalogs the store
+    no longer has."""
+    from dataclasses import replace
+
+    from catalog.reindex import reindex_vectors
+    from matching.index import IndexConfig
+    from matching.milvus_index import META, engine_for
+
+    config = replace(IndexConfig.from_settings(settings), backend="milvus")
+    if uri:
+        config = replace(config, milvus_uri=uri)
+    engine = engine_for(config)
+    stored = repository.list_catalog_ids()
+    for catalog_id in stored if catalog_ids is None else catalog_ids:
+        report = reindex_vectors(repository, config, catalog_id)
+        print(f"{catalog_id}  {report.added} images in Milvus  version={report.version}")
+    if catalog_ids is None:
+        engine.ensure_meta()
+        known = {
+            row["catalog"]
+            for row in engine.call(
+                "query",
+                "query",
+                META,
+                filter='catalog != ""',
+                output_fields=["catalog"],
+                limit=16384,
+            )
+        }
+        for gone in sorted(known - set(stored)):
+            engine.forget(gone)
+            print(f"{gone}  not in the store: its vectors left Milvus")
+    for name in engine.call("list", "list_collections"):
+        if name.startswith("sighting_") and name != META:
+            print(f"{name}  {engine.count(name)} vectors  index={engine.tune_index(name)}")
 
 
 def calibrate_catalogs(
@@ -107,6 +150,15 @@ def main(argv: list[str] | None = None) -> int:
     )
     reindex.add_argument("catalog_ids", nargs="*", metavar="ID", help="catalogs to re-index")
     reindex.add_argument("--all", action="store_true", help="every catalog in the store")
+    reindex.add_argument(
+        "--backend",
+        choices=["models", "milvus"],
+        default="models",
+        help="models: describe the images again (default); milvus: write the stored vectors "
+        "into Milvus (SIGHTING_MILVUS_URI or --uri), no model runs; the way to move "
+        "catalogs to Milvus or rebuild it from the store",
+    )
+    reindex.add_argument("--uri", default="", help="Milvus URI (default: SIGHTING_MILVUS_URI)")
     calibrate = sub.add_parser(
         "calibrate",
         help="fit each catalog's own score calibration on its images (its look-alikes)",
@@ -150,6 +202,8 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "put-video":
             size = put_video(store, args.file, args.key)
             print(f"stored {args.key} ({size} bytes)")
+        elif args.command == "reindex" and args.backend == "milvus":
+            reindex_milvus(settings, repository, args.catalog_ids or None, args.uri)
         elif args.command == "reindex":
             reindex_catalogs(settings, repository, args.catalog_ids or None)
         elif args.command == "calibrate":

@@ -8,10 +8,18 @@ are read from their stored blobs, removed images leave the index), or, when the 
 re-indexed with other models (its fingerprints changed), the view is built anew. So a
 change made through one worker (or host) is matched by every other within that interval, and
 at once by the worker that made it (it invalidates its own view).
+
+With ``SIGHTING_INDEX_BACKEND=milvus`` the view's index is a handle on the catalog's vectors
+in Milvus, shared by every worker: applying a newer manifest syncs the engine with it
+(`catalog.vector_sync`, idempotent), the writer does so before it answers, and a worker whose
+view is fresh still asks the engine (one call) whether a newer version was synced, so the next
+search on any worker finds an image answered 201. A sync that fails (engine away) leaves the
+view on its old manifest and is tried again on the next request: the store keeps the upload.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable
@@ -21,12 +29,15 @@ from cachetools import LRUCache
 
 from catalog.manifest import Manifest
 from catalog.repository import CatalogRepository, Fingerprints
-from core.errors import NotFound
+from core.errors import IndexUnavailable, NotFound
 from core.settings import default_of
 from matching.catalog_view import CatalogView
 from matching.features import LocalFeatures
+from matching.index import IndexConfig, default_index_config, new_index
 from matching.pipeline import CROP_TAG, Pipeline
-from matching.references import EMBEDDING, KEYPOINTS, read_vectors
+from matching.references import EMBEDDING, KEYPOINTS, read_box, read_vectors
+
+log = logging.getLogger(__name__)
 
 
 def model_fingerprints(pipeline: Pipeline, kind: str) -> Fingerprints:
@@ -58,8 +69,12 @@ class CatalogCache:
         sync_interval_s: float = default_of("sync_interval_s"),
         keypoint_cache: int = default_of("keypoint_cache"),
         max_catalogs: int = 64,
+        index: IndexConfig | None = None,
     ) -> None:
+        """``index``: the index backend (None: the one the settings name)."""
         self.repository = repository
+        self.index_config = index or default_index_config()
+        self.shared_index = self.index_config.backend == "milvus"
         self.dim_of = dim_of  # catalog kind -> vector dimension of its embedder
         self.sync_interval_s = sync_interval_s
         self.keypoint_cache = keypoint_cache
@@ -88,12 +103,20 @@ class CatalogCache:
         with self._lock:
             entry = self._entries.get(catalog_id)  # now the most recently used
         now = time.monotonic()
-        if entry is not None and now - entry.checked < self.sync_interval_s:
+        fresh = entry is not None and now - entry.checked < self.sync_interval_s
+        engine_behind = False
+        if entry is not None and self.shared_index and entry.manifest.version > 0:
+            ahead, engine_behind = self._engine_state(entry)
+            fresh = fresh and not ahead and not engine_behind
+        if fresh:
             if check is not None:
                 check(entry.manifest)
             return entry.manifest, entry.view
         try:
             manifest = self.repository.get_manifest(catalog_id)
+        except NotFound:
+            self._forget(catalog_id)
+            raise
         except Exception:
             self.invalidate(catalog_id)
             raise
@@ -106,22 +129,63 @@ class CatalogCache:
         ):  # new, or re-indexed with other models: every vector and keypoint file changed
             entry = self._build(manifest)
         with entry.lock:
-            if manifest.version != entry.manifest.version:
+            if manifest.version != entry.manifest.version or engine_behind:
                 self._apply(entry, manifest)
             entry.checked = time.monotonic()
         return entry.manifest, entry.view
 
     def invalidate(self, catalog_id: str) -> None:
-        """Forget a catalog's view; the next `get` reads the store."""
+        """Forget a catalog's view; the next `get` reads the store.
+
+        With Milvus, a catalog the store no longer has (deleted) also leaves the engine.
+        """
         with self._lock:
             self._entries.pop(catalog_id, None)
+        if self.shared_index:
+            try:
+                self.repository.get_manifest(catalog_id)
+            except NotFound:
+                self._forget(catalog_id)
+            except Exception:  # the store is away: the rows stay until reindex --all
+                log.warning("catalog %s: could not check the store", catalog_id)
 
     def refresh(self, catalog_id: str) -> None:
-        """Make the next `get` compare with the store at once (after this worker wrote)."""
+        """Make the next `get` compare with the store at once (after this worker wrote).
+
+        With Milvus the engine is synced now, so that every worker's next search sees the
+        change; if the engine is away the change stays in the store and is synced by the
+        next request that reaches the engine.
+        """
         with self._lock:
             entry = self._entries.get(catalog_id)
             if entry is not None:
                 entry.checked = float("-inf")
+        if self.shared_index:
+            try:
+                self.get(catalog_id)
+            except IndexUnavailable as exc:
+                log.warning("catalog %s kept in the store, not yet in Milvus: %s", catalog_id, exc)
+
+    def _engine_state(self, entry: _Entry) -> tuple[bool, bool]:
+        """With Milvus: (another worker synced a newer version than this view's, the engine
+        holds less than this view's version: it lost data or a sync failed), in one call."""
+        index = entry.view.index
+        marker = index.engine.synced(entry.manifest.catalog_id)  # type: ignore[attr-defined]
+        if marker is None or marker[0] != index.collection:  # type: ignore[attr-defined]
+            return False, True
+        return marker[1] > entry.manifest.version, marker[1] < entry.manifest.version
+
+    def _forget(self, catalog_id: str) -> None:
+        """Drop a deleted catalog's view (and, with Milvus, its vectors)."""
+        with self._lock:
+            self._entries.pop(catalog_id, None)
+        if self.shared_index:
+            from matching.milvus_index import engine_for
+
+            try:
+                engine_for(self.index_config).forget(catalog_id)
+            except IndexUnavailable as exc:
+                log.warning("catalog %s deleted; its Milvus rows stay for now: %s", catalog_id, exc)
 
     def _build(self, manifest: Manifest) -> _Entry:
         repository = self.repository
@@ -139,6 +203,13 @@ class CatalogCache:
             load_keypoints,
             cache_size=self.keypoint_cache,
             embedder=manifest.embedder_fingerprint,
+            index=new_index(
+                self.index_config,
+                self.dim_of(manifest.kind),
+                catalog_id=manifest.catalog_id,
+                tenant=manifest.owner,
+                embedder=manifest.embedder_fingerprint,
+            ),
         )
         empty = Manifest(
             manifest.catalog_id, manifest.name, manifest.kind, manifest.owner, version=0
@@ -154,6 +225,22 @@ class CatalogCache:
         view = entry.view
         keys = entry.keypoint_keys
         old, new = _image_states(entry.manifest), _image_states(manifest)
+        if self.shared_index:  # the engine holds the vectors: sync it, no vector read here
+            from catalog.vector_sync import image_states, sync_catalog
+
+            sync_catalog(view.index, manifest, self.repository.get_feature)  # type: ignore[arg-type]
+            view.index.live = frozenset(image_states(manifest))  # type: ignore[attr-defined]
+            keys.clear()
+            keys.update(
+                (image_id, record.feature_keys[KEYPOINTS])
+                for item in manifest.items.values()
+                for image_id, record in item.images.items()
+                if KEYPOINTS in record.feature_keys and EMBEDDING in record.feature_keys
+            )
+            for image_id in (im for im in old if new.get(im) != old[im]):
+                view.features.discard(image_id)
+            self._finish(entry, manifest)
+            return
         # gone, moved to another item, or given other feature blobs (cached keypoints, a
         # re-index): out of the index, and back in below when still there
         removed = [im for im in old if new.get(im) != old[im]]
@@ -162,6 +249,7 @@ class CatalogCache:
             view.index.remove_images([vid for vid in tagged if vid in view.index])
             for image_id in removed:
                 view.features.discard(image_id)
+                view.boxes.pop(image_id, None)
                 keys.pop(image_id, None)
         for item in manifest.items.values():
             for image_id, record in item.images.items():
@@ -170,10 +258,16 @@ class CatalogCache:
                 blob_key = record.feature_keys.get(EMBEDDING)
                 if blob_key is None:
                     continue
-                vectors, tags = read_vectors(self.repository.get_feature(blob_key))
-                view.add_image(item.item_id, image_id, vectors, tags)
+                blob = self.repository.get_feature(blob_key)
+                vectors, tags = read_vectors(blob)
+                view.add_image(item.item_id, image_id, vectors, tags, read_box(blob))
                 if KEYPOINTS in record.feature_keys:
                     keys[image_id] = record.feature_keys[KEYPOINTS]
+        self._finish(entry, manifest)
+
+    def _finish(self, entry: _Entry, manifest: Manifest) -> None:
+        """The view's metadata of ``manifest`` (its images, version, calibration)."""
+        view, keys = entry.view, entry.keypoint_keys
         view.images_of = {
             item.item_id: [im for im in item.images if im in keys]
             for item in manifest.items.values()

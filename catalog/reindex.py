@@ -6,6 +6,10 @@ it. Re-indexing reads every stored image, describes it again and swaps all featu
 fingerprints in one manifest write (`CatalogRepository.replace_features`): until that write
 the catalog stays whole on its old models, after it every worker rebuilds its view within
 ``SIGHTING_SYNC_INTERVAL_S``. Operators run it as ``python -m catalog reindex``.
+
+`reindex_vectors` is the other kind of re-index: with ``--backend milvus`` no model runs, the
+catalog's stored vectors are written again into the vector engine (a move to Milvus, or a
+rebuild after the engine lost data).
 """
 
 from __future__ import annotations
@@ -18,10 +22,12 @@ from tqdm import tqdm
 from catalog.cache import model_fingerprints
 from catalog.manifest import Manifest
 from catalog.repository import CatalogRepository
+from catalog.vector_sync import SyncReport
 from core.errors import BadInput, Conflict, NotFound
 from core.images import decode_image
+from matching.index import IndexConfig
 from matching.pipeline import Pipeline
-from matching.references import to_blobs
+from matching.references import read_vectors, to_blobs
 
 log = logging.getLogger(__name__)
 
@@ -93,3 +99,40 @@ def reindex_catalog(
         f"catalog {catalog_id!r} kept gaining images during the re-index; run it again",
         details={"catalog_id": catalog_id},
     )
+
+
+def reindex_vectors(
+    repository: CatalogRepository,
+    config: IndexConfig,
+    catalog_id: str,
+    *,
+    progress: bool = True,
+) -> SyncReport:
+    """Rebuild one catalog's vectors in the vector engine from the store (no model runs).
+
+    Every row of the catalog is deleted and written again from its stored embedding blobs:
+    what ``python -m catalog reindex --backend milvus`` does to move catalogs to Milvus, or to
+    repair the engine after it lost data.
+
+    Raises:
+        NotFound: no such catalog.
+        IndexUnavailable: the engine failed (run it again: it is idempotent).
+        Conflict: the engine holds this embedder's vectors with another dimension.
+    """
+    from catalog.vector_sync import image_states, sync_catalog
+    from matching.milvus_index import MilvusIndex, engine_for
+
+    if config.backend != "milvus":
+        raise BadInput(f"reindex of vectors needs the milvus backend, not {config.backend!r}")
+    manifest = repository.get_manifest(catalog_id)
+    engine = engine_for(config)
+    states = image_states(manifest)
+    if not states:  # nothing described yet: only forget what the engine may hold
+        engine.forget(catalog_id)
+        return SyncReport(version=manifest.version)
+    first_key = next(iter(states.values()))[1]
+    dim = int(read_vectors(repository.get_feature(first_key))[0].shape[1])
+    index = MilvusIndex(
+        engine, catalog_id, dim, tenant=manifest.owner, embedder=manifest.embedder_fingerprint
+    )
+    return sync_catalog(index, manifest, repository.get_feature, force=True, progress=progress)

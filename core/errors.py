@@ -99,3 +99,13 @@ class Busy(SightingError):
 
     status = 503
     code = "busy"
+
+
+class IndexUnavailable(Busy):
+    """The vector engine (Milvus) is down or slower than its timeout: retry shortly.
+
+    A `Busy`, so the API answers 503 with ``Retry-After``; uploads are kept in the store and
+    indexed when the engine answers again.
+    """
+
+    code = "index_unavailable"

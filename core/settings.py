@@ -36,7 +36,27 @@ class Settings(BaseSettings):
         None, description="fused-score calibration JSON (default: matching/calibration.json)"
     )
     verifier: str = "loftr"
-    threads: int = Field(0, ge=0, description="CPU threads for torch; 0 = all cores")
+    threads: int = Field(
+        0, ge=0, description="CPU threads of torch, OpenVINO, ONNX Runtime; 0 = all cores"
+    )
+    runtime: Literal["auto", "torch", "openvino", "onnxruntime"] = Field(
+        "auto", description="inference runtime; auto = openvino on the CPU when installed"
+    )
+    detector_runtime: Literal["", "auto", "torch", "openvino", "onnxruntime"] = Field(
+        "", description="the detector's runtime; '' = SIGHTING_RUNTIME"
+    )
+    embedder_runtime: Literal["", "auto", "torch", "openvino", "onnxruntime"] = Field(
+        "", description="the embedders' runtime; '' = SIGHTING_RUNTIME"
+    )
+    detector_precision: Literal["fp32", "int8"] = Field(
+        "fp32", description="int8 needs python -m matching.quantize first"
+    )
+    embedder_precision: Literal["fp32", "int8"] = Field(
+        "fp32", description="int8 needs python -m matching.quantize first"
+    )
+    export_dir: Path = Field(
+        REPO_ROOT / ".cache" / "exports", description="cache of exported models (per file hash)"
+    )
     allow_download: bool = Field(False, description="fetch missing weights (sha256-checked)")
 
     # --- pipeline -----------------------------------------------------------------------
@@ -48,6 +68,17 @@ class Settings(BaseSettings):
     search_top_k: int = Field(20, ge=1, description="default number of items a search returns")
     max_top_k: int = Field(100, ge=1)
     keypoint_cache: int = Field(2048, ge=0, description="catalog images kept in the keypoint LRU")
+    # local ranking (issue 28, docs/local-ranking.md): candidates ranked by keypoints on the object
+    local_rank_kinds: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["vehicles", "wildlife", "other"],
+        description="catalog kinds ranked by local features by default (rank=local)",
+    )
+    local_shortlist: int = Field(
+        300, ge=1, le=5000, description="rank=local: top N by embedding that keypoints rank"
+    )
+    local_budget_s: float = Field(
+        3.0, ge=0.0, description="rank=local: seconds of keypoint work per request; 0 = no limit"
+    )
 
     # --- streams and video ------------------------------------------------------------
     stream_idle_s: float = Field(60.0, gt=0.0, description="close a stream idle this long")
@@ -58,6 +89,9 @@ class Settings(BaseSettings):
         40.0, ge=0.0, description="average verification ms per stream frame; 0 = no limit"
     )
     stream_shortlist: int = Field(2, ge=1, description="candidates a track is verified against")
+    async_verify: bool = Field(
+        True, description="streams/videos: verify in a worker thread, verdict on a later frame"
+    )
     stream_imgsz: int = Field(0, ge=0, description="detector size for streams; 0 = detector's")
     video_imgsz: int = Field(416, ge=0, description="detector size for videos; 0 = detector's")
     max_video_bytes: int = Field(
@@ -74,6 +108,20 @@ class Settings(BaseSettings):
     s3_access_key_id: str | None = None
     s3_secret_access_key: str | None = None
     sync_interval_s: float = Field(2.0, ge=0.0, description="how stale a worker's catalog may be")
+
+    # --- vector index (issue 27: docs/milvus.md) ----------------------------------------
+    index_backend: Literal["faiss", "milvus"] = Field(
+        "faiss", description="faiss: each worker indexes its catalogs; milvus: a shared engine"
+    )
+    milvus_uri: str = Field(
+        "", description="Milvus Lite folder (one process) or http://host:19530; '' = data_dir"
+    )
+    milvus_token: str | None = Field(None, description="user:password or API key of a server")
+    milvus_timeout_s: float = Field(10.0, gt=0.0, description="slower Milvus calls answer 503")
+    milvus_flat_max: int = Field(
+        200_000, ge=0, description="vectors per collection kept in an exact FLAT index"
+    )
+    milvus_ef: int = Field(256, ge=1, description="HNSW search breadth (at least k)")
 
     # --- API and limits -----------------------------------------------------------------
     api_keys: Annotated[list[str], NoDecode] = Field(default_factory=list)
@@ -125,11 +173,21 @@ class Settings(BaseSettings):
     pidfile: Path = Field(REPO_ROOT / "run" / "sighting.pid")
     log_dir: Path = Field(REPO_ROOT / "logs", description="access.log and error.log (daemon)")
 
-    @field_validator("api_keys", "admin_keys", "job_modules", mode="before")
+    @field_validator("api_keys", "admin_keys", "job_modules", "local_rank_kinds", mode="before")
     @classmethod
     def _split_keys(cls, value: object) -> object:
         if isinstance(value, str):
             return [k.strip() for k in value.split(",") if k.strip()]
+        return value
+
+    @field_validator("local_rank_kinds")
+    @classmethod
+    def _known_kinds(cls, value: list[str]) -> list[str]:
+        from core.kinds import KINDS
+
+        unknown = [k for k in value if k not in KINDS]
+        if unknown:
+            raise ValueError(f"unknown kinds {unknown}; known: {', '.join(KINDS)}")
         return value
 
     @property

@@ -46,6 +46,7 @@ def load_detector(settings: Settings) -> Detector:
     """
     from core.runtime import resolve_device
     from detection.detector import Detector, DetectorConfig
+    from runtimes import request_for
     from weights import model_files, resolve
 
     if settings.detector.endswith(".pt"):  # an operator's own file (e.g. MegaDetector v5)
@@ -54,4 +55,6 @@ def load_detector(settings: Settings) -> Detector:
         spec = model_files(settings.detector, stage="detector")
         path = resolve(spec.files[0], settings.weights_dir, allow_download=settings.allow_download)
     config = DetectorConfig.from_settings(settings)
-    return Detector.from_weights(path, resolve_device(settings.device), config)
+    return Detector.from_weights(
+        path, resolve_device(settings.device), config, request_for(settings, "detector")
+    )

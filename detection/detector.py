@@ -28,7 +28,8 @@ from detection.detections import (
     Detections,
     object_array,
 )
-from detection.yolov5_legacy import LegacyYoloV5
+from detection.yolov5_legacy import LegacyYoloV5, letterbox_batch, letterbox_shape
+from runtimes import RuntimeRequest, StageRuntime, accelerate
 from weights.registry import sha256_of
 
 if TYPE_CHECKING:
@@ -95,6 +96,10 @@ class Backend(Protocol):
         """Per frame: xyxy float32 (n, 4) frame pixels, scores float32 (n,), ids int64 (n,)."""
         ...
 
+    def accelerate(self, path: Path, request: RuntimeRequest) -> StageRuntime:
+        """Run on ``request``'s runtime where the model exports (else torch, with the reason)."""
+        ...
+
 
 class UltralyticsBackend:
     """An ultralytics checkpoint run through ``ultralytics.YOLO``. Build with `from_weights`."""
@@ -105,6 +110,9 @@ class UltralyticsBackend:
         self.half = half
         names = yolo.names  # type: ignore[attr-defined]
         self.names = tuple(str(names[k]) for k in sorted(names))
+        self.runtime: StageRuntime | None = None
+        self._forward = None  # the exported network (`accelerate`); None: YOLO.predict
+        self.stride = 32
 
     @classmethod
     def from_weights(cls, path: Path, device: torch.device, *, half: bool) -> UltralyticsBackend:
@@ -119,6 +127,33 @@ class UltralyticsBackend:
             raise ModelUnavailable(f"ultralytics could not load {path}: {exc}") from None
         return cls(yolo, device, half and device.type == "cuda")
 
+    def accelerate(self, path: Path, request: RuntimeRequest) -> StageRuntime:
+        """Run the network on ``request``'s runtime (exported once from ``path``; dynamic
+        batch, height and width), with yolov5-style letterbox and ultralytics' NMS around it
+        (`predict`); on torch (``YOLO.predict``) when it cannot, with the reason."""
+        if self.half:  # fp16 on CUDA stays torch's
+            request = replace(request, runtime="torch")
+        model = self.yolo.model  # type: ignore[attr-defined]
+        self.stride = max(32, int(float(model.stride.max())))
+        head = model.model[-1]
+        dynamic = getattr(head, "dynamic", False)
+        head.dynamic = True  # anchors from the input's shape, not baked in by the trace
+        try:
+            forward, self.runtime = accelerate(
+                _FirstOutput(model).eval(),
+                stage="detector",
+                stem=path.stem,
+                sources=[path],
+                sample=torch.zeros(1, 3, self.stride * 2, self.stride * 3),
+                shape=("b", 3, "h", "w"),
+                request=request,
+                device=self.device,
+            )
+        finally:
+            head.dynamic = dynamic
+        self._forward = None if self.runtime.runtime == "torch" else forward
+        return self.runtime
+
     def predict(
         self,
         frames: Sequence[np.ndarray],
@@ -130,6 +165,8 @@ class UltralyticsBackend:
         class_ids: Sequence[int] | None = None,
     ) -> list[Prediction]:
         """See `Backend.predict`. Frames are uint8 (H, W, 3) RGB; ultralytics wants BGR."""
+        if self._forward is not None:
+            return self._predict_exported(frames, conf, iou, imgsz, max_det, class_ids)
         threads = torch.get_num_threads()
         try:
             results = self.yolo.predict(  # type: ignore[attr-defined]
@@ -157,6 +194,60 @@ class UltralyticsBackend:
             )
         return out
 
+    def _predict_exported(
+        self,
+        frames: Sequence[np.ndarray],
+        conf: float,
+        iou: float,
+        imgsz: int,
+        max_det: int,
+        class_ids: Sequence[int] | None,
+    ) -> list[Prediction]:
+        """The exported network between yolov5's letterbox (frames of one letterboxed shape
+        run together) and ultralytics' NMS, boxes mapped back to frame pixels."""
+        from ultralytics.utils.nms import non_max_suppression
+
+        imgsz = -(-imgsz // self.stride) * self.stride
+        groups: dict[tuple[int, int], list[int]] = {}
+        for i, frame in enumerate(frames):
+            groups.setdefault(letterbox_shape(frame.shape[:2], imgsz, self.stride), []).append(i)
+        out: dict[int, Prediction] = {}
+        for indices in groups.values():
+            batch, meta = letterbox_batch([frames[i] for i in indices], imgsz, self.stride)
+            x = torch.from_numpy(batch).permute(0, 3, 1, 2).float() / 255.0
+            pred = self._forward(x)  # type: ignore[misc]
+            kept = non_max_suppression(
+                pred,
+                conf,
+                iou,
+                classes=list(class_ids) if class_ids is not None else None,
+                max_det=max_det,
+            )
+            for i, rows, (gain, pad_x, pad_y) in zip(indices, kept, meta, strict=True):
+                rows = rows.float().cpu().numpy()
+                boxes = rows[:, :4].astype(np.float64)
+                boxes[:, [0, 2]] = (boxes[:, [0, 2]] - pad_x) / gain
+                boxes[:, [1, 3]] = (boxes[:, [1, 3]] - pad_y) / gain
+                out[i] = (
+                    boxes.astype(np.float32),
+                    rows[:, 4].astype(np.float32),
+                    rows[:, 5].astype(np.int64),
+                )
+        return [out[i] for i in range(len(frames))]
+
+
+class _FirstOutput(torch.nn.Module):
+    """An ultralytics model whose forward returns only the decoded predictions
+    (B, 4 + nc, anchors), as its export mode does."""
+
+    def __init__(self, model: torch.nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.model(x)
+        return y[0] if isinstance(y, (list, tuple)) else y
+
 
 class Detector:
     """Frames -> `Detections`. Build with `from_weights` (or around any `Backend`)."""
@@ -171,7 +262,11 @@ class Detector:
 
     @classmethod
     def from_weights(
-        cls, path: Path, device: torch.device, config: DetectorConfig | None = None
+        cls,
+        path: Path,
+        device: torch.device,
+        config: DetectorConfig | None = None,
+        runtime: RuntimeRequest | None = None,
     ) -> Detector:
         """Load a detector checkpoint, choosing the loader from what the file's pickle names.
 
@@ -180,6 +275,7 @@ class Detector:
                 ultralytics/yolov5 checkpoint (``models.yolo.Model``).
             device: where to run (``half`` in the config applies on CUDA only).
             config: thresholds and options; `DetectorConfig()` by default.
+            runtime: the inference runtime (`runtimes`); None: torch.
 
         Raises:
             ModelUnavailable: missing, corrupt, unknown-format or unsafe file (path in message).
@@ -192,7 +288,17 @@ class Detector:
             backend: Backend = LegacyYoloV5.from_weights(path, device, half=config.half)
         else:
             backend = UltralyticsBackend.from_weights(path, device, half=config.half)
-        return cls(backend, config, f"{path.stem}:{sha256_of(path)[:12]}:{config.conf}")
+        detector = cls(backend, config, f"{path.stem}:{sha256_of(path)[:12]}:{config.conf}")
+        if runtime is not None:
+            backend.accelerate(path, runtime)
+        return detector
+
+    @property
+    def runtime(self) -> StageRuntime:
+        """What the network runs on (`runtimes.StageRuntime`; torch unless accelerated)."""
+        return getattr(self.backend, "runtime", None) or StageRuntime(
+            "detector", "torch", "fp32", "torch/fp32"
+        )
 
     @property
     def names(self) -> tuple[str, ...]:

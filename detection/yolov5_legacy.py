@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import pickle
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import cv2
@@ -26,6 +27,7 @@ from torch.nn.utils.fusion import fuse_conv_bn_eval
 from core.errors import ModelUnavailable
 from core.pickles import pickle_module
 from detection.checkpoint import resolve_safe_global
+from runtimes import RuntimeRequest, StageRuntime, accelerate
 
 # --------------------------------------------------------------------------------------------
 # The yolov5 classes, forward() only; their attributes come from the pickle.
@@ -296,6 +298,29 @@ class LegacyYoloV5:
         #: the input size the model was trained at: 1280 for the P6 layout (4 output levels,
         #: strides 8-64, e.g. MegaDetector v5), 640 for P5 (3 levels, strides 8-32)
         self.native_imgsz = 1280 if self.stride >= 64 else 640
+        #: the network's forward: the torch model, or its exported copy (`accelerate`)
+        self.forward = model
+        self.runtime: StageRuntime | None = None
+        #: the file the model was loaded from (`from_weights`)
+        self.source: Path | None = None
+
+    def accelerate(self, path: Path, request: RuntimeRequest) -> StageRuntime:
+        """Run the network on ``request``'s runtime (exported once from ``path``; dynamic
+        batch, height and width), or on torch with the reason when it cannot."""
+        if self.dtype != torch.float32:  # fp16 on CUDA stays torch's
+            request = replace(request, runtime="torch")
+        sample = torch.zeros(1, 3, self.stride * 2, self.stride * 3)
+        self.forward, self.runtime = accelerate(
+            self.model,
+            stage="detector",
+            stem=path.stem,
+            sources=[path],
+            sample=sample,
+            shape=("b", 3, "h", "w"),
+            request=request,
+            device=self.device,
+        )
+        return self.runtime
 
     @classmethod
     def from_weights(
@@ -349,7 +374,9 @@ class LegacyYoloV5:
         model = model.to(device).eval().requires_grad_(False)
         if half:
             model = model.half()
-        return cls(model, tuple(str(n) for n in names), device, half)
+        loaded = cls(model, tuple(str(n) for n in names), device, half)
+        loaded.source = Path(path)
+        return loaded
 
     @torch.inference_mode()
     def predict(
@@ -385,7 +412,7 @@ class LegacyYoloV5:
         for indices in groups.values():
             batch, meta = letterbox_batch([frames[i] for i in indices], imgsz, self.stride)
             x = torch.from_numpy(batch).to(self.device).permute(0, 3, 1, 2)
-            pred = self.model(x.to(self.dtype) / 255.0).float()
+            pred = self.forward(x.to(self.dtype) / 255.0).float()
             for i, p, (gain, pad_x, pad_y) in zip(indices, pred, meta, strict=True):
                 boxes, scores, cls = non_max_suppression(
                     p, conf=conf, iou=iou, max_det=max_det, class_ids=class_ids

@@ -89,6 +89,15 @@ def load_embedder(
         ModelUnavailable: unknown or non-embedder model name, missing or corrupt file, a head
             trained on another base file, or ``SIGHTING_DEVICE=cuda`` without a GPU.
     """
+    from runtimes import request_for
+
+    embedder = _load_torch(settings, config, mirror)
+    embedder.accelerate(request_for(settings, "embedder"))
+    return embedder
+
+
+def _load_torch(settings: Settings, config: EmbedderConfig | None, mirror: bool) -> Embedder:
+    """`load_embedder`'s model on torch."""
     from core.runtime import resolve_device
     from weights.registry import model_files, resolve
 

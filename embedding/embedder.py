@@ -7,7 +7,7 @@ Build, then load: `Embedder.from_weights(name, path, device)` builds the backbon
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
 
@@ -18,6 +18,7 @@ from torch import nn
 
 from core.errors import BadInput, ModelUnavailable
 from embedding.backbones import BACKBONES
+from runtimes import RuntimeRequest, StageRuntime, accelerate
 from weights.checkpoint import fit_state_dict, load_state_dict
 from weights.registry import sha256_of
 
@@ -80,6 +81,12 @@ class Embedder:
             torch.float16 if self.config.half and self.device.type == "cuda" else torch.float32
         )
         self.model = model.to(self.device, self.dtype).eval()
+        #: the files the model was loaded from (the export cache keys on their sha256)
+        self.sources: list[Path] = []
+        #: the network's forward: the torch model, or its exported copy (`accelerate`)
+        self.forward = self.model
+        #: what the network runs on (`runtimes.StageRuntime`)
+        self.runtime = StageRuntime(f"embedder:{name}", "torch", "fp32", "torch/fp32")
         self._mean = torch.tensor(IMAGENET_MEAN, device=self.device).view(1, 3, 1, 1)
         self._std = torch.tensor(IMAGENET_STD, device=self.device).view(1, 3, 1, 1)
 
@@ -107,7 +114,9 @@ class Embedder:
         model = backbone.build()
         fit_state_dict(model, state, path, name)
         fingerprint = f"{name}:{sha256_of(Path(path))[:12]}"
-        return cls(name, model, backbone.dim, fingerprint, torch.device(device), config)
+        embedder = cls(name, model, backbone.dim, fingerprint, torch.device(device), config)
+        embedder.sources = [Path(path)]
+        return embedder
 
     @classmethod
     def from_head(
@@ -162,7 +171,31 @@ class Embedder:
             input_size=ckpt.input_size, resize=ckpt.resize, mirror=mirror
         )
         fingerprint = f"{name}:{sha256_of(Path(head_path))[:12]}"
-        return cls(name, model, ckpt.dim, fingerprint, torch.device(device), config)
+        embedder = cls(name, model, ckpt.dim, fingerprint, torch.device(device), config)
+        embedder.sources = [Path(head_path), Path(base_path)]
+        return embedder
+
+    def accelerate(self, request: RuntimeRequest) -> StageRuntime:
+        """Run the network on ``request``'s runtime (exported once from `sources`, dynamic
+        batch axis, ``input_size`` square input), or on torch with the reason when it cannot.
+
+        Raises:
+            RuntimeNotInstalled: a runtime named explicitly whose package is missing.
+        """
+        if self.dtype != torch.float32 or not self.sources:  # fp16 on CUDA stays torch's
+            request = replace(request, runtime="torch")
+        size = self.config.input_size
+        self.forward, self.runtime = accelerate(
+            self.model,
+            stage=f"embedder:{self.name}",
+            stem=f"{self.name}-{self.sources[0].stem}" if self.sources else self.name,
+            sources=self.sources,
+            sample=torch.zeros(2, 3, size, size),
+            shape=("b", 3, size, size),
+            request=request,
+            device=self.device,
+        )
+        return self.runtime
 
     def preprocess(self, crop: np.ndarray) -> torch.Tensor:
         """``uint8 (h, w, 3) RGB -> float (1, 3, S, S)`` normalised, S = input_size."""
@@ -219,7 +252,7 @@ class Embedder:
                 n = len(batch)
                 if self.config.mirror:
                     batch = torch.cat([batch, batch.flip(-1)])
-                feats = F.normalize(self.model(batch.to(self.dtype)).float(), dim=1)
+                feats = F.normalize(self.forward(batch.to(self.dtype)).float(), dim=1)
                 if self.config.mirror:  # (2n, D) -> (n, D): the mean of the two views
                     feats = F.normalize(feats[:n] + feats[n:], dim=1)
                 out.append(feats.cpu().numpy())

@@ -347,7 +347,7 @@ class _OnceVerifier:
     def __init__(self, verifier) -> None:
         self.verifier = verifier
         self.fingerprint = verifier.fingerprint
-        self._extracted: dict[int, tuple[np.ndarray, LocalFeatures]] = {}
+        self._extracted: dict[tuple, tuple[np.ndarray, LocalFeatures]] = {}
         self._matched: dict[tuple[int, int], object] = {}
 
     def reset(self) -> None:
@@ -355,11 +355,11 @@ class _OnceVerifier:
         self._extracted.clear()
         self._matched.clear()
 
-    def extract(self, image: np.ndarray) -> LocalFeatures:
-        found = self._extracted.get(id(image))
+    def extract(self, image: np.ndarray, max_side: int | None = None) -> LocalFeatures:
+        found = self._extracted.get((id(image), max_side))
         if found is None or found[0] is not image:
-            found = (image, self.verifier.extract(image))
-            self._extracted[id(image)] = found
+            found = (image, self.verifier.extract(image, max_side))
+            self._extracted[(id(image), max_side)] = found
         return found[1]
 
     def match_many(self, query: LocalFeatures, refs: Sequence[LocalFeatures]) -> list:

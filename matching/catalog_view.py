@@ -18,7 +18,7 @@ from cachetools import LRUCache
 
 from core.settings import default_of
 from matching.features import LocalFeatures
-from matching.index import VectorIndex
+from matching.index import CatalogIndex, VectorIndex
 
 if TYPE_CHECKING:
     from matching.catalog_calibration import CatalogCalibration
@@ -75,7 +75,8 @@ class CatalogView:
     Attributes:
         catalog_id: the catalog's id.
         kind: ``"products"`` or ``"animals"``.
-        index: the item-level vector index; its image ids name catalog images.
+        index: the item-level vector index (`VectorIndex` in memory, or a handle on the
+            catalog's vectors in Milvus); its image ids name catalog images.
         features: LRU of the catalog images' keypoints.
         version: the manifest version this view reflects.
         embedder: fingerprint of the embedder that made the vectors.
@@ -86,13 +87,16 @@ class CatalogView:
 
     catalog_id: str
     kind: str
-    index: VectorIndex
+    index: CatalogIndex
     features: FeatureCache
     version: int = 0
     embedder: str | None = None
     images_of: dict[str, list[str]] = field(default_factory=dict)  # item id -> image ids
     own_calibration: CatalogCalibration | None = None
     content_digest: str = ""
+    #: image id -> int64 (4,) xyxy box of its main object (absent: the whole image); local
+    #: ranking counts keypoint matches outside it for less
+    boxes: dict[str, np.ndarray] = field(default_factory=dict)
 
     @classmethod
     def empty(
@@ -104,6 +108,7 @@ class CatalogView:
         *,
         cache_size: int = default_of("keypoint_cache"),
         embedder: str | None = None,
+        index: CatalogIndex | None = None,
     ) -> CatalogView:
         """A view with no image yet (version 0); `add_image` fills it.
 
@@ -111,17 +116,28 @@ class CatalogView:
             dim: the vector length of the kind's embedder.
             loader: image id -> its keypoints (read when the LRU misses).
             cache_size: keypoint LRU size (0: keep none, ``loader`` is memory already).
+            index: the index to fill (default: an empty in-memory `VectorIndex` of ``dim``).
         """
         return cls(
             catalog_id=catalog_id,
             kind=kind,
-            index=VectorIndex(dim),
+            index=index if index is not None else VectorIndex(dim),
             features=FeatureCache(loader, cache_size),
             embedder=embedder,
         )
 
     def add_image(
-        self, item_id: str, image_id: str, vectors: np.ndarray, tags: Sequence[str]
+        self,
+        item_id: str,
+        image_id: str,
+        vectors: np.ndarray,
+        tags: Sequence[str],
+        box: np.ndarray | None = None,
     ) -> None:
-        """Index one catalog image's vectors float32 (V, D), vector ids ``image_id + tag``."""
+        """Index one catalog image's vectors float32 (V, D), vector ids ``image_id + tag``,
+        and remember its main object's ``box`` (xyxy; None: the whole image)."""
         self.index.add(vectors, [item_id] * len(tags), [image_id + tag for tag in tags])
+        if box is not None:
+            self.boxes[image_id] = np.asarray(box, np.int64).reshape(4)
+        else:
+            self.boxes.pop(image_id, None)

@@ -40,10 +40,12 @@ def load_pipeline(settings: Settings) -> Pipeline:
     verifier = load_verifier(settings)
     configure_threads(settings.threads)
     log.info(
-        "models loaded in %.1f s: detector=%s embedder=%s verifier=%s",
+        "models loaded in %.1f s: detector=%s (%s) embedder=%s (%s) verifier=%s",
         time.perf_counter() - start,
         settings.detector,
+        detector.runtime.runtime,
         settings.embedder,
+        ", ".join(sorted({e.runtime.runtime for e in embedders.values()})),
         settings.verifier,
     )
     if settings.calibration_file is not None and not settings.calibration_file.is_file():
@@ -70,6 +72,11 @@ def shared_pipeline(settings: Settings) -> Pipeline:
             "products_embedder",
             "animals_embedder",
             "verifier",
+            "runtime",
+            "detector_runtime",
+            "embedder_runtime",
+            "detector_precision",
+            "embedder_precision",
         )
     )
     if key not in _shared:

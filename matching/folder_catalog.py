@@ -13,6 +13,7 @@ import logging
 import os
 import tempfile
 import zipfile
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,6 +25,7 @@ from core.images import list_images, read_image
 from core.settings import REPO_ROOT
 from matching.catalog_view import CatalogView
 from matching.features import LocalFeatures
+from matching.index import new_index
 from matching.pipeline import Pipeline, Reference
 from matching.references import from_blobs, to_blobs
 
@@ -130,6 +132,7 @@ def load_folder_catalog(
     kind: str = "products",
     cache: bool = True,
     progress: bool = True,
+    items: Collection[str] | None = None,
 ) -> CatalogView:
     """Index a folder catalog for matching.
 
@@ -137,12 +140,15 @@ def load_folder_catalog(
         pipeline: the models that describe the images.
         folder: ``<item_id>/<image>`` folders.
         kind: ``"products"`` or ``"animals"``.
+        items: only these items' images (None: all; benchmarks' smaller catalogs).
 
     Returns:
         A `CatalogView` whose keypoints are all in memory.
     """
     folder = Path(folder)
     images = scan_catalog(folder)
+    if items is not None:
+        images = [image for image in images if image.item_id in items]
     refs = describe_folder(pipeline, images, kind=kind, cache=cache, progress=progress)
     embedder = pipeline.embedder_for(kind)
     features: dict[str, LocalFeatures] = {}
@@ -153,12 +159,20 @@ def load_folder_catalog(
         features.__getitem__,
         cache_size=0,  # every keypoint is in ``features`` already
         embedder=embedder.fingerprint,
+        index=new_index(  # SIGHTING_INDEX_BACKEND's: in memory, or Milvus
+            None,
+            embedder.dim,
+            catalog_id=f"folder-{folder.name}-{kind}",
+            tenant="folder",
+            embedder=embedder.fingerprint,
+        ),
     )
+    view.index.clear()  # a folder catalog is built anew each run (Milvus keeps old rows)
     for image in images:
         ref = refs.get(image.image_id)
         if ref is None:
             continue
-        view.add_image(image.item_id, image.image_id, ref.vectors, ref.tags)
+        view.add_image(image.item_id, image.image_id, ref.vectors, ref.tags, ref.box)
         view.images_of.setdefault(image.item_id, []).append(image.image_id)
         if ref.features is not None:
             features[image.image_id] = ref.features

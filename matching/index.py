@@ -5,6 +5,11 @@ Every vector is one catalog image and belongs to one item; an item may have seve
 image's similarity (and which image that was), so an item with many photos never crowds the
 shortlist. Backed by FAISS ``IndexIDMap2(IndexFlatIP(d))`` (exact; with L2-normalised vectors
 the score is the cosine similarity), searched on the GPU when FAISS sees one.
+
+`CatalogIndex` is the interface the pipeline and the catalog views use; `new_index` makes one
+of the backend that `IndexConfig` (``SIGHTING_INDEX_BACKEND``) names: `VectorIndex` in the
+worker (``faiss``, the default) or `matching.milvus_index.MilvusIndex` (``milvus``: the
+vectors live in Milvus, the worker holds none).
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ import io
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any, Protocol, runtime_checkable
 
 import faiss
 import numpy as np
@@ -55,6 +61,152 @@ class ItemHits:
                 self.item_ids[q], self.image_ids[q], self.scores[q], strict=False
             )
         ]
+
+
+def check_vectors(dim: int, vectors: np.ndarray, name: str) -> np.ndarray:
+    """Validate ``(N, dim)`` finite numbers; returns contiguous float32 (N, dim).
+
+    Raises:
+        BadInput: another shape, not numbers, or NaN / infinite values.
+    """
+    arr = np.asarray(vectors)
+    if arr.ndim != 2 or arr.shape[1] != dim or not np.issubdtype(arr.dtype, np.number):
+        raise BadInput(f"{name} must be a numeric (N, {dim}) array, got {arr.dtype} {arr.shape}")
+    arr = np.ascontiguousarray(arr, dtype=np.float32)
+    if not np.isfinite(arr).all():
+        raise BadInput(f"{name} contain NaN or infinite values")
+    return arr
+
+
+def check_add(
+    dim: int, vectors: np.ndarray, item_ids: Sequence[str], image_ids: Sequence[str]
+) -> tuple[np.ndarray, list[str], list[str]]:
+    """Validate the arguments of `CatalogIndex.add` (shape, one id each, no repeated image id).
+
+    Raises:
+        BadInput: wrong shape, non-finite values, id lists of another length, empty ids.
+        Conflict: an image id repeated in ``image_ids``.
+    """
+    vectors = check_vectors(dim, vectors, "vectors")
+    n = vectors.shape[0]
+    item_ids, image_ids = list(item_ids), list(image_ids)
+    if len(item_ids) != n or len(image_ids) != n:
+        raise BadInput(
+            f"add needs one item id and one image id per vector: {n} vectors, "
+            f"{len(item_ids)} item ids, {len(image_ids)} image ids"
+        )
+    for value in (*item_ids, *image_ids):
+        if not isinstance(value, str) or not value:
+            raise BadInput(f"item and image ids must be non-empty strings, got {value!r}")
+    if len(set(image_ids)) != n:
+        dup = sorted({i for i in image_ids if image_ids.count(i) > 1})
+        raise Conflict(f"image ids repeated in one add: {dup[:5]}")
+    return vectors, item_ids, image_ids
+
+
+@runtime_checkable
+class CatalogIndex(Protocol):
+    """What the matcher and the catalog views need of one catalog's vector index.
+
+    Every vector is one catalog image (a vector id) of one item; ids are strings.
+    Implementations: `VectorIndex` (FAISS in the worker), `matching.milvus_index.MilvusIndex`.
+    """
+
+    dim: int
+
+    def __len__(self) -> int: ...
+
+    @property
+    def items(self) -> list[str]: ...
+
+    def images_of(self, item_id: str) -> list[str]: ...
+
+    def __contains__(self, image_id: object) -> bool: ...
+
+    def add(
+        self, vectors: np.ndarray, item_ids: Sequence[str], image_ids: Sequence[str]
+    ) -> None: ...
+
+    def remove_images(self, image_ids: Sequence[str]) -> int: ...
+
+    def remove_item(self, item_id: str) -> int: ...
+
+    def search(self, queries: np.ndarray, k: int) -> ItemHits: ...
+
+    def clear(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class IndexConfig:
+    """Which index backend catalog views use (``SIGHTING_INDEX_BACKEND`` and the Milvus ones).
+
+    Attributes:
+        backend: ``"faiss"`` (each worker indexes the catalogs it serves) or ``"milvus"``.
+        milvus_uri: a Milvus Lite folder (``/path/milvus.db``, one process) or a server
+            (``http://host:19530``).
+        milvus_token: ``user:password`` or an API key for a server ('' = none).
+        milvus_timeout_s: a Milvus call slower than this answers 503 (engine unavailable).
+        milvus_flat_max: vectors in a collection up to which it keeps an exact FLAT index;
+            above it `python -m catalog reindex --backend milvus` builds HNSW.
+        milvus_ef: HNSW search breadth (at least the k asked).
+    """
+
+    backend: str = "faiss"
+    milvus_uri: str = ""
+    milvus_token: str = ""
+    milvus_timeout_s: float = 10.0
+    milvus_flat_max: int = 200_000
+    milvus_ef: int = 256
+
+    @classmethod
+    def from_settings(cls, settings: Any) -> IndexConfig:
+        """The config that a `core.settings.Settings` names."""
+        uri = settings.milvus_uri or str(settings.data_dir / "milvus.db")
+        return cls(
+            backend=settings.index_backend,
+            milvus_uri=uri,
+            milvus_token=settings.milvus_token or "",
+            milvus_timeout_s=settings.milvus_timeout_s,
+            milvus_flat_max=settings.milvus_flat_max,
+            milvus_ef=settings.milvus_ef,
+        )
+
+
+def default_index_config() -> IndexConfig:
+    """The config of the process's settings (environment and `.env`)."""
+    from core.settings import get_settings
+
+    return IndexConfig.from_settings(get_settings())
+
+
+def new_index(
+    config: IndexConfig | None,
+    dim: int,
+    *,
+    catalog_id: str = "",
+    tenant: str = "",
+    embedder: str | None = None,
+) -> CatalogIndex:
+    """An empty index of one catalog on the configured backend (None: the settings').
+
+    With ``milvus`` the catalog's vectors already in the engine (under ``catalog_id``) are
+    the index's: it is a handle on them, not a copy; `catalog.vector_sync` keeps them in step
+    with the store.
+
+    Raises:
+        IndexUnavailable: the Milvus engine cannot be reached.
+        Conflict: the engine holds this embedder's vectors with another dimension.
+    """
+    config = config or default_index_config()
+    if config.backend == "faiss":
+        return VectorIndex(dim)
+    if config.backend == "milvus":
+        from matching.milvus_index import MilvusIndex, engine_for
+
+        return MilvusIndex(
+            engine_for(config), catalog_id or "default", dim, tenant=tenant, embedder=embedder
+        )
+    raise BadInput(f"unknown index backend {config.backend!r} (faiss or milvus)")
 
 
 class VectorIndex:
@@ -114,20 +266,8 @@ class VectorIndex:
             BadInput: wrong shape, non-finite values, or id lists of another length than N.
             Conflict: an image id already in the index, or repeated in ``image_ids``.
         """
-        vectors = self._check_vectors(vectors, "vectors")
+        vectors, item_ids, image_ids = check_add(self.dim, vectors, item_ids, image_ids)
         n = vectors.shape[0]
-        item_ids, image_ids = list(item_ids), list(image_ids)
-        if len(item_ids) != n or len(image_ids) != n:
-            raise BadInput(
-                f"add needs one item id and one image id per vector: {n} vectors, "
-                f"{len(item_ids)} item ids, {len(image_ids)} image ids"
-            )
-        for value in (*item_ids, *image_ids):
-            if not isinstance(value, str) or not value:
-                raise BadInput(f"item and image ids must be non-empty strings, got {value!r}")
-        if len(set(image_ids)) != n:
-            dup = sorted({i for i in image_ids if image_ids.count(i) > 1})
-            raise Conflict(f"image ids repeated in one add: {dup[:5]}")
         with self._lock:
             existing = [i for i in image_ids if i in self._id_of_image]
             if existing:
@@ -170,6 +310,11 @@ class VectorIndex:
                 del self._ids_of_item[item]
         self._gpu_stale = True
         return int(removed)
+
+    def clear(self) -> None:
+        """Remove every vector."""
+        with self._lock:
+            self._remove(sorted(self._image_of))
 
     # --- searching ----------------------------------------------------------------------
     def search(self, queries: np.ndarray, k: int) -> ItemHits:
@@ -235,16 +380,7 @@ class VectorIndex:
         return self._gpu_index
 
     def _check_vectors(self, vectors: np.ndarray, name: str) -> np.ndarray:
-        """Validate ``(N, D)`` finite numbers; returns contiguous float32 (N, D)."""
-        arr = np.asarray(vectors)
-        if arr.ndim != 2 or arr.shape[1] != self.dim or not np.issubdtype(arr.dtype, np.number):
-            raise BadInput(
-                f"{name} must be a numeric (N, {self.dim}) array, got {arr.dtype} {arr.shape}"
-            )
-        arr = np.ascontiguousarray(arr, dtype=np.float32)
-        if not np.isfinite(arr).all():
-            raise BadInput(f"{name} contain NaN or infinite values")
-        return arr
+        return check_vectors(self.dim, vectors, name)
 
     # --- serialisation ------------------------------------------------------------------
     def to_bytes(self) -> bytes:

@@ -18,13 +18,22 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from core.errors import NotFound
+from core.errors import BadInput, NotFound
 from core.settings import Settings, default_of
+from detection.detections import WHOLE_FRAME_CLASS_ID
 from detection.detector import Detector
 from embedding.embedder import Embedder
 from matching.catalog_view import CatalogView
 from matching.features import LocalFeatures
-from matching.result import FrameResult, Match
+from matching.local_rank import (
+    MAX_LOCAL_SHORTLIST,
+    RANKS,
+    Deadline,
+    LocalJob,
+    LocalOptions,
+    rank_locally,
+)
+from matching.result import FrameResult, Match, Ranking
 from matching.score import (
     KINDS,
     Calibration,
@@ -58,18 +67,47 @@ class PipelineConfig:
     refs_per_item: int = 2  # catalog images of a candidate that are matched against the crop
     verify_crops: int = 3  # per frame, only the crops with the best similarity are verified
     main_crop_min_area: float = 0.15  # a reference's main object must cover this share
+    # local ranking (`matching.local_rank`, docs/local-ranking.md)
+    rank: str | None = None  # "embedding", "local"; None: the catalog kind's default
+    local_kinds: tuple[str, ...] = tuple(default_of("local_rank_kinds"))  # local by default
+    local_shortlist: int = default_of("local_shortlist")  # top N by embedding keypoints rank
+    local_budget_s: float = default_of("local_budget_s")  # keypoint seconds; 0 = no limit
+    local: LocalOptions = LocalOptions()
+    query_max_side: int = 1024  # rank=local: long side of the query crop for its keypoints
+
+    def __post_init__(self) -> None:
+        if self.rank is not None and self.rank not in RANKS:
+            raise BadInput(f"rank must be one of {', '.join(RANKS)}, got {self.rank!r}")
+        if not 1 <= self.local_shortlist <= MAX_LOCAL_SHORTLIST:
+            raise BadInput(
+                f"shortlist must be in [1, {MAX_LOCAL_SHORTLIST}], got {self.local_shortlist}"
+            )
+        if self.local_budget_s < 0:
+            raise BadInput(f"the local ranking budget must be >= 0 s, got {self.local_budget_s}")
 
     @classmethod
     def from_settings(cls, settings: Settings, **options: object) -> PipelineConfig:
-        """The configured ``top_k``, ``shortlist`` and ``whole_frame``, then ``options``.
+        """The configured ``top_k``, ``shortlist``, ``whole_frame`` and local ranking
+        settings, then ``options``.
 
         Raises:
             TypeError: an option that is not a field (a misspelt one fails, never ignored).
         """
         configured = cls(
-            top_k=settings.top_k, shortlist=settings.shortlist, whole_frame=settings.whole_frame
+            top_k=settings.top_k,
+            shortlist=settings.shortlist,
+            whole_frame=settings.whole_frame,
+            local_kinds=tuple(settings.local_rank_kinds),
+            local_shortlist=settings.local_shortlist,
+            local_budget_s=settings.local_budget_s,
         )
         return replace(configured, **options)
+
+    def rank_for(self, kind: str) -> str:
+        """The ranking a catalog of ``kind`` gets: the request's, else the kind's default."""
+        if self.rank is not None:
+            return self.rank
+        return "local" if kind in self.local_kinds else "embedding"
 
 
 @dataclass
@@ -211,10 +249,15 @@ class Pipeline:
         with timer.stage("embed"):
             vectors = self.embedder_for(catalog.kind).embed(crops)
         frame_of = [f for f, det in enumerate(detections) for _ in range(len(det))]
-        per_crop = self.match_vectors(vectors, crops, catalog, config, timer, frame_of)
+        foreground = [box for det in detections for box in _foregrounds(det)]
+        per_crop, rankings = self.match_vectors_ranked(
+            vectors, crops, catalog, config, timer, frame_of, foreground
+        )
         results, start = [], 0
         for det in detections:
-            results.append(FrameResult(det, per_crop[start : start + len(det)], timer.seconds))
+            rows = slice(start, start + len(det))
+            ranking = sum(rankings[rows], Ranking(config.rank_for(catalog.kind)))
+            results.append(FrameResult(det, per_crop[rows], timer.seconds, ranking=ranking))
             start += len(det)
         return results
 
@@ -238,10 +281,34 @@ class Pipeline:
         Returns:
             N lists of matches, best score first.
         """
+        return self.match_vectors_ranked(vectors, crops, catalog, config, timer, frame_of)[0]
+
+    def match_vectors_ranked(
+        self,
+        vectors: np.ndarray,
+        crops: Sequence[np.ndarray],
+        catalog: CatalogView,
+        config: PipelineConfig,
+        timer: Timer | None = None,
+        frame_of: Sequence[int] | None = None,
+        foreground: Sequence[np.ndarray | None] | None = None,
+    ) -> tuple[list[list[Match]], list[Ranking]]:
+        """`match_vectors`, with each crop's `Ranking`.
+
+        Args:
+            foreground: (N,) per crop, float (B, 4) xyxy boxes of the objects in crop pixels
+                (a whole-frame crop: the frame's detections), or None: the crop is the object.
+                Local ranking counts keypoint matches outside them for less.
+
+        Returns:
+            N lists of matches, best score first, and N rankings.
+        """
         timer = timer or Timer()
+        method = config.rank_for(catalog.kind)
         if len(vectors) == 0 or len(catalog.index) == 0:
-            return [[] for _ in range(len(vectors))]
-        k = max(config.top_k, config.shortlist)
+            return [[] for _ in range(len(vectors))], [Ranking(method)] * len(vectors)
+        local = method == "local" and config.verify and self.verifier is not None
+        k = max(config.top_k, config.local_shortlist if local else config.shortlist)
         with timer.stage("search"):
             hits = catalog.index.search(vectors, k)
         # keypoints are the expensive stage: verify the crops whose best candidate is most
@@ -257,20 +324,42 @@ class Pipeline:
             rows = np.flatnonzero(frame_of == frame)
             to_verify.update(rows[np.argsort(-best_sim[rows])][: config.verify_crops].tolist())
         calibration = self.calibration_for(catalog)[0]
+        rankings = [Ranking(method)] * len(crops)
+        evidence = {}
+        if local:
+            with timer.stage("verify"):
+                evidence = self._rank_locally(
+                    hits, crops, sorted(to_verify), catalog, config, calibration, foreground
+                )
+            for row, ev in evidence.items():
+                rankings[row] = Ranking(
+                    method, len(ev.compared), int(ev.compared.sum()), ev.partial
+                )
         out = []
         for row, crop in enumerate(crops):
             items = hits.item_ids[row]
             sims = np.asarray(hits.scores[row][: len(items)], dtype=np.float32)
             best_images = [image_id_of(v) for v in hits.image_ids[row][: len(items)]]
-            inliers = np.zeros(len(items), dtype=np.int64)
+            inliers: np.ndarray = np.zeros(len(items), dtype=np.int64)
             spread = np.zeros(len(items), dtype=np.float32)
             checked = np.zeros(len(items), dtype=bool)
+            raw_inliers = inliers
             verify = config.verify and self.verifier is not None and row in to_verify
-            if verify and config.shortlist > 0 and items:
+            if row in evidence:
+                ev = evidence[row]
+                inliers, raw_inliers, spread, checked = (
+                    ev.inliers,
+                    ev.raw_inliers,
+                    ev.coverage,
+                    ev.checked,
+                )
+            elif verify and config.shortlist > 0 and items:
                 with timer.stage("verify"):
                     self._verify(
                         crop, items, best_images, catalog, config, inliers, spread, checked
                     )
+                n = min(config.shortlist, len(items))
+                rankings[row] = Ranking(method, n, n)
             feats = candidate_features(sims, inliers, spread, checked)
             scores = calibration.score(feats)
             matches = [
@@ -278,16 +367,69 @@ class Pipeline:
                     item_id=items[i],
                     image_id=best_images[i],
                     similarity=float(sims[i]),
-                    inliers=int(inliers[i]),
+                    inliers=int(raw_inliers[i]),
                     spread=float(spread[i]),
                     checked=bool(checked[i]),
                     verified=bool(scores[i] >= calibration.threshold),
                     score=float(scores[i]),
+                    evidence=float(inliers[i]) if row in evidence else None,
                 )
                 for i in range(len(items))
             ]
             matches.sort(key=lambda m: (-m.score, -m.similarity))
             out.append([m for m in matches if m.score >= config.min_score][: config.top_k])
+        return out, rankings
+
+    def _rank_locally(
+        self,
+        hits,
+        crops: Sequence[np.ndarray],
+        rows: Sequence[int],
+        catalog: CatalogView,
+        config: PipelineConfig,
+        calibration: Calibration,
+        foreground: Sequence[np.ndarray | None] | None,
+    ) -> dict:
+        """`matching.local_rank` evidence of the crops ``rows``: their keypoints extracted
+        once (at up to ``config.query_max_side``), each candidate's best catalog image's
+        cached keypoints, one deadline for the request."""
+        assert self.verifier is not None
+        deadline = Deadline(config.local_budget_s)
+        jobs, kept = [], []
+        for row in rows:
+            items = hits.item_ids[row]
+            if not items:
+                continue
+            n = min(config.local_shortlist, len(items))
+            images = [image_id_of(v) for v in hits.image_ids[row][:n]]
+            refs: list[LocalFeatures | None] = []
+            for image_id in images:
+                try:
+                    refs.append(catalog.features.get(image_id))
+                except NotFound:  # removed or re-indexed since this view was synced
+                    log.warning("keypoints of catalog image %s are gone: not ranked", image_id)
+                    refs.append(None)
+            query = self.verifier.extract(crops[row], config.query_max_side)
+            sims = np.asarray(hits.scores[row][:n], dtype=np.float64)
+            fg = None if foreground is None else foreground[row]
+            boxes = [catalog.boxes.get(image_id) for image_id in images]
+            jobs.append(LocalJob(query, fg, sims, refs, boxes))
+            kept.append(row)
+
+        def scorer(sim, inl, spread, checked):
+            return calibration.score(candidate_features(sim, inl, spread, checked))
+
+        found = rank_locally(jobs, self.verifier.match_many, scorer, config.local, deadline)
+        out = {}
+        for row, ev in zip(kept, found, strict=True):
+            total = len(hits.item_ids[row])  # beyond the shortlist: nothing to add
+            pad = total - len(ev.compared)
+            if pad > 0:
+                ev.inliers = np.concatenate([ev.inliers, np.zeros(pad)])
+                ev.raw_inliers = np.concatenate([ev.raw_inliers, np.zeros(pad, np.int64)])
+                ev.coverage = np.concatenate([ev.coverage, np.zeros(pad)])
+                ev.checked = np.concatenate([ev.checked, np.zeros(pad, bool)])
+            out[row] = ev
         return out
 
     def _verify(
@@ -323,3 +465,15 @@ class Pipeline:
             if result.inliers > inliers[i]:
                 inliers[i] = result.inliers
                 spread[i] = result.spread
+
+
+def _foregrounds(det) -> list[np.ndarray | None]:
+    """Per detection, the object's boxes in its crop's pixels: None for a detected object (the
+    crop is the object); for the whole-frame row, the frame's other detections (None when it
+    has none: the whole photo is the object)."""
+    whole = det.class_id == WHOLE_FRAME_CLASS_ID
+    objects = det.xyxy[~whole]
+    return [
+        (objects.astype(np.float64) if len(objects) else None) if is_whole else None
+        for is_whole in whole
+    ]

@@ -41,6 +41,12 @@ def read_vectors(blob: bytes) -> tuple[np.ndarray, list[str]]:
         return data["vectors"].astype(np.float32), [str(t) for t in data["tags"]]
 
 
+def read_box(blob: bytes) -> np.ndarray | None:
+    """The main object's box, int64 (4,) xyxy, of an `EMBEDDING` blob (None: not stored)."""
+    with np.load(io.BytesIO(blob)) as data:
+        return data["box"].astype(np.int64) if "box" in data.files else None
+
+
 def from_blobs(blobs: Mapping[str, bytes]) -> Reference:
     """The `Reference` that `to_blobs` wrote.
 

@@ -9,7 +9,9 @@ The shapes on the wire (field names and rounding are the API's contract):
   tracked frame ``{"track_id", ..., "verified_now"}`` around it;
 - a frame (`frame_to_dict`): ``{"detections", "timings"}`` (detect; streams add
   ``stream_id`` and ``frame_index`` in front, `stream_frame_to_dict`); search's ranked list
-  (`search_to_dict`): ``{"matches", "timings"}``; timings in ms (`timings_to_dict`);
+  (`search_to_dict`): ``{"matches", "timings"}``; timings in ms (`timings_to_dict`); which
+  ranking produced an answer (`ranking_to_dict`): ``{"method", "candidates", "checked",
+  "partial"}``;
 - one flat row per detection (`flat_row`), in two namings: the video endpoint's ndjson line
   (`VIDEO_LINE`, `video_lines`) and the stream client's JSON line (`CLIENT_ROW`,
   `client_rows`, made from a stream answer as the client receives it, read back with
@@ -24,7 +26,7 @@ import cv2
 import numpy as np
 
 from detection.draw import draw_detections
-from matching.result import FrameResult, Match
+from matching.result import FrameResult, Match, Ranking
 
 TIMING_STAGES = ("decode", "detect", "embed", "search", "verify")
 
@@ -57,13 +59,16 @@ CLIENT_ROW = (
 
 def benchmark_candidates(matches: Sequence[Sequence[Match]]) -> list[list[dict]]:
     """Every crop's candidates as a benchmark dump records them (`bench.accuracy --json`,
-    re-scored by `bench.calibrate`): with ``spread`` and ``checked``, rounded finer."""
+    re-scored by `bench.calibrate`): with ``spread`` and ``checked``, rounded finer;
+    ``inliers`` is what the score read (local ranking's weighted evidence, `Match.evidence`,
+    with the plain count as ``raw_inliers``)."""
     return [
         [
             {
                 "item_id": m.item_id,
                 "similarity": round(m.similarity, 5),
-                "inliers": m.inliers,
+                "inliers": m.inliers if m.evidence is None else round(m.evidence, 4),
+                "raw_inliers": m.inliers,
                 "spread": round(m.spread, 4),
                 "checked": m.checked,
                 "score": round(m.score, 5),
@@ -153,9 +158,26 @@ def stream_frame_to_dict(result: FrameResult, stream_id: str, frame_index: int) 
     return {"stream_id": stream_id, "frame_index": frame_index, **frame_to_dict(result)}
 
 
-def search_to_dict(matches: Sequence[Match], timings: Mapping[str, float]) -> dict:
-    """The search endpoint's ranked list (see `FrameResult.ranked_items`)."""
-    return {"matches": [match_to_dict(m) for m in matches], "timings": timings_to_dict(timings)}
+def ranking_to_dict(ranking: Ranking) -> dict:
+    """Which ranking produced an answer: ``{"method", "candidates", "checked", "partial"}``
+    (detect and search add it as ``ranking``)."""
+    return {
+        "method": ranking.method,
+        "candidates": ranking.candidates,
+        "checked": ranking.checked,
+        "partial": ranking.partial,
+    }
+
+
+def search_to_dict(
+    matches: Sequence[Match], timings: Mapping[str, float], ranking: Ranking | None = None
+) -> dict:
+    """The search endpoint's ranked list (see `FrameResult.ranked_items`), and ``ranking``
+    when given."""
+    body = {"matches": [match_to_dict(m) for m in matches], "timings": timings_to_dict(timings)}
+    if ranking is not None:
+        body["ranking"] = ranking_to_dict(ranking)
+    return body
 
 
 def flat_row(

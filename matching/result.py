@@ -29,6 +29,35 @@ class Match:
     checked: bool  # keypoints were run for this candidate
     verified: bool  # score >= the calibrated threshold
     score: float  # probability that this is the same item, in [0, 1]
+    # rank=local: the inliers the score read (weighted by match confidence and foreground,
+    # `matching.local_rank`); None: the score read ``inliers``
+    evidence: float | None = None
+
+
+@dataclass(frozen=True)
+class Ranking:
+    """Which ranking produced a frame's lists, and how much of it was done.
+
+    Attributes:
+        method: ``embedding`` (similarity, keypoints verifying its shortlist) or ``local``
+            (keypoints on the object rank the catalog's top candidates: `matching.local_rank`).
+        candidates: candidates keypoints were to rank, summed over the ranked crops.
+        checked: of them, the ones keypoints compared before the time budget ran out.
+        partial: the budget ran out: the candidates not compared keep their embedding order.
+    """
+
+    method: str = "embedding"
+    candidates: int = 0
+    checked: int = 0
+    partial: bool = False
+
+    def __add__(self, other: Ranking) -> Ranking:
+        return Ranking(
+            self.method,
+            self.candidates + other.candidates,
+            self.checked + other.checked,
+            self.partial or other.partial,
+        )
 
 
 @dataclass
@@ -45,6 +74,7 @@ class FrameResult:
             Default: a detection with a candidate whose keypoints were checked (`Match.checked`),
             which is exact for untracked frames; the tracker sets it (a track reuses the
             verdict, checked candidates included, of an earlier frame).
+        ranking: which ranking produced ``matches`` and how many candidates it checked.
 
     Raises:
         InternalError: ``matches`` or ``verified_now`` do not have one row per detection.
@@ -54,6 +84,7 @@ class FrameResult:
     matches: list[list[Match]]
     timings: dict[str, float] = field(default_factory=dict)
     verified_now: np.ndarray | None = None
+    ranking: Ranking = field(default_factory=Ranking)
 
     def __post_init__(self) -> None:
         n = len(self.detections)

@@ -207,8 +207,11 @@ class VerifierBackend(Protocol):
         """Move the modules to ``device`` and ``dtype``, in eval mode."""
         ...
 
-    def extract(self, images: Sequence[np.ndarray]) -> list[LocalFeatures]:
-        """Features of checked uint8 (H, W, 3) RGB images, one per image."""
+    def extract(
+        self, images: Sequence[np.ndarray], max_side: int | None = None
+    ) -> list[LocalFeatures]:
+        """Features of checked uint8 (H, W, 3) RGB images, one per image, each shrunk to
+        ``max_side`` on its long side first (default: the config's)."""
         ...
 
     def match(self, query: LocalFeatures, refs: Sequence[LocalFeatures]) -> list[Pairs]:
@@ -255,23 +258,28 @@ class Verifier:
 
     # ---- extraction --------------------------------------------------------------------------
 
-    def extract(self, image: np.ndarray) -> LocalFeatures:
+    def extract(self, image: np.ndarray, max_side: int | None = None) -> LocalFeatures:
         """Local features of one image.
 
         Args:
             image: uint8 (H, W, 3) RGB.
+            max_side: long side it is shrunk to first (default: ``config.max_side``; the
+                query side of local ranking keeps finer patterns with a larger one).
 
         Returns:
             `LocalFeatures` in original pixels (dense for LoFTR); empty for a featureless image.
         """
-        return self.extract_batch([image])[0]
+        return self.extract_batch([image], max_side)[0]
 
     @torch.inference_mode()
-    def extract_batch(self, images: Sequence[np.ndarray]) -> list[LocalFeatures]:
+    def extract_batch(
+        self, images: Sequence[np.ndarray], max_side: int | None = None
+    ) -> list[LocalFeatures]:
         """Local features of several images; images of equal size after resizing share a batch.
 
         Args:
             images: each uint8 (H, W, 3) RGB.
+            max_side: long side they are shrunk to first (default: ``config.max_side``).
 
         Returns:
             One `LocalFeatures` per image, in order.
@@ -281,7 +289,7 @@ class Verifier:
         """
         for image in images:
             check_rgb(image)
-        return self.backend.extract(images)
+        return self.backend.extract(images, max_side)
 
     # ---- matching ----------------------------------------------------------------------------
 

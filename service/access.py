@@ -40,7 +40,8 @@ def check_owner(caller: Caller, owner: str, catalog_id: str) -> None:
 
 def needs_reindex(s: SightingState, manifest: Manifest) -> bool:
     """Whether the catalog was built with another embedder than this service runs for its
-    kind: searches answer 409 until ``python -m catalog reindex`` (see the README, Deploy)."""
+    kind: searches answer 409 until ``python -m catalog reindex`` (docs/deploying.md, "after
+    a model change")."""
     return manifest.indexed_with_other(s.pipeline.embedder_for(manifest.kind).fingerprint)
 
 

@@ -78,6 +78,11 @@ def service_info(s: SightingState, caller: Caller) -> dict:
                 "embedder": pipeline.embedder_for(kind).fingerprint,
                 "verifier": verifier,
                 "threshold": pipeline.calibration(kind).threshold,
+                # which runtime and precision each stage runs, and why not the one asked for
+                "runtimes": {
+                    "detector": pipeline.detector.runtime.as_dict(),
+                    "embedder": pipeline.embedder_for(kind).runtime.as_dict(),
+                },
             }
             for kind in KINDS
         },

@@ -14,7 +14,7 @@ from analytics.upload_warnings import upload_warnings
 from catalog.cache import model_fingerprints
 from catalog.manifest import ImageRecord, Item, Manifest
 from catalog.repository import NewImage
-from core.errors import BadInput, Conflict, NotFound, TooLarge
+from core.errors import BadInput, Conflict, IndexUnavailable, NotFound, TooLarge
 from matching.references import to_blobs
 from service.access import Caller, needs_reindex, owned_manifest
 from service.jobs import refit_calibration_soon
@@ -103,7 +103,10 @@ def _add(
             h, w = up.pixels.shape[:2]
             refs.append(ref)
             images.append(NewImage(up.data, up.content_type, w, h, to_blobs(ref)))
-    before = None if needs_reindex(s, manifest) else s.catalogs.get(catalog_id)[1]
+    try:
+        before = None if needs_reindex(s, manifest) else s.catalogs.get(catalog_id)[1]
+    except IndexUnavailable:  # the vector engine is away: store it now, index it on return
+        before = None
     names = [f"upload image {i}" for i in range(len(uploads))]
     warnings = upload_warnings([up.pixels for up in uploads], refs, names, before)
     refused = [

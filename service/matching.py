@@ -3,16 +3,16 @@ explain (why a photo matches one item)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from core.errors import NotFound
 from core.images import decode_image
 from labels.result import LabelResult
-from matching.explain import Explanation, explain_match
+from matching.explain import Explanation, explain_match, parse_box
 from matching.pipeline import Timer
-from matching.result import FrameResult, Match
+from matching.result import FrameResult, Match, Ranking
 from service.access import Caller, calibration_source, catalog_for_matching
 from service.labels import frame_labels
 from service.options import DetectOptions, ExplainOptions, SearchOptions
@@ -40,6 +40,7 @@ class Searched:
     timings: dict[str, float]  # seconds per stage
     catalog_version: int
     calibration: str
+    ranking: Ranking = field(default_factory=Ranking)  # which ranking produced it
     sighting_ids: list[str] | None = None  # kept as sightings (keep); None: not asked
 
 
@@ -96,7 +97,9 @@ def search(
     if wants_keep(s, options.keep):  # the photo and its ranked list kept as one sighting
         source = source or SightingSource("search")
         kept = keep_searched(s, caller, view, matches, pixels, source).sighting_ids
-    return Searched(matches, result.timings, view.version, calibration_source(s, view), kept)
+    return Searched(
+        matches, result.timings, view.version, calibration_source(s, view), result.ranking, kept
+    )
 
 
 def explain(
@@ -108,6 +111,7 @@ def explain(
     item_id = options.item_id
     if item_id not in view.images_of and not view.index.images_of(item_id):
         raise NotFound(f"no item {item_id!r} in catalog {catalog_id!r}")
+    box = None if options.box is None else parse_box(options.box)  # 422: x0 >= x1 or y0 >= y1
 
     def load_image(image_id: str) -> np.ndarray:
         _, data = s.repository.get_image(catalog_id, image_id)
@@ -119,7 +123,7 @@ def explain(
             view,
             pixels,
             item_id,
-            options.box,
+            box,
             load_image=load_image,
             config=options.config(s.settings),
         )

@@ -40,24 +40,45 @@ class MatchOptions:
         )
 
 
+def _ranking(rank: str | None, shortlist: int | None) -> dict:
+    """`PipelineConfig` fields of the ranking options (docs/local-ranking.md): ``rank`` None
+    is the catalog kind's default, ``shortlist`` None the setting."""
+    more: dict = {"rank": rank}
+    if shortlist is not None:
+        more["local_shortlist"] = shortlist
+    return more
+
+
 @dataclass(frozen=True)
 class DetectOptions(MatchOptions):
     min_score: float = 0.0  # hide matches scored below (0: every candidate)
     whole_frame: bool = False
     labels: str | None = None  # a label set's id: label each detection
+    rank: str | None = None  # embedding or local; None: the catalog kind's default
+    shortlist: int | None = None  # rank=local: candidates keypoints rank; None: the setting
 
     def config(self, settings: Settings) -> PipelineConfig:
         return self.pipeline_config(
-            settings, min_score=self.min_score, whole_frame=self.whole_frame
+            settings,
+            min_score=self.min_score,
+            whole_frame=self.whole_frame,
+            **_ranking(self.rank, self.shortlist),
         )
 
 
 @dataclass(frozen=True)
 class SearchOptions(MatchOptions):
     min_score: float = 0.0
+    rank: str | None = None  # as in `DetectOptions`
+    shortlist: int | None = None
 
     def config(self, settings: Settings) -> PipelineConfig:
-        return self.pipeline_config(settings, min_score=self.min_score, whole_frame=True)
+        return self.pipeline_config(
+            settings,
+            min_score=self.min_score,
+            whole_frame=True,
+            **_ranking(self.rank, self.shortlist),
+        )
 
 
 @dataclass(frozen=True)

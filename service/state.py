@@ -18,6 +18,7 @@ from catalog.cache import CatalogCache
 from catalog.repository import CatalogRepository
 from core.errors import Busy
 from core.settings import Settings
+from matching.index import IndexConfig
 from matching.pipeline import Pipeline
 from tracking.streams import StreamRegistry
 from tracking.tracker import TrackedMatcher, TrackerConfig
@@ -109,6 +110,7 @@ class SightingState:
                 lambda kind: pipeline.embedder_for(kind).dim,
                 sync_interval_s=settings.sync_interval_s,
                 keypoint_cache=settings.keypoint_cache,
+                index=IndexConfig.from_settings(settings),  # SIGHTING_INDEX_BACKEND (issue 27)
             ),
             model_lock=ModelQueue(settings.max_queue),
         )

@@ -13,7 +13,9 @@ COMMANDS = [
     "weights.__main__",  # python -m weights
     "matching.__main__",  # python -m matching
     "matching.explain",  # python -m matching.explain
+    "matching.quantize",
     "bench.accuracy",
+    "bench.local_rank",
     "bench.calibrate",
     "bench.catalog_calibration",
     "bench.review",
@@ -22,6 +24,7 @@ COMMANDS = [
     "bench.video",
     "bench.streams",
     "bench.compare_dumps",
+    "bench.index",
     "embedding.train",
     "streamclient.cli",  # python -m streamclient
     "catalog.__main__",  # python -m catalog

@@ -31,6 +31,7 @@ that want whole-frame matching call the detect endpoint on a keyframe.
 from __future__ import annotations
 
 import argparse
+import threading
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -42,6 +43,7 @@ from detection.detector import Detector
 from matching.catalog_view import CatalogView
 from matching.pipeline import Pipeline, PipelineConfig, Timer
 from matching.result import FrameResult, Match
+from tracking.verify_worker import Verdict, worker_for
 
 
 def _setting(name: str):
@@ -74,6 +76,8 @@ class TrackerConfig:
     new_track: float = 0.25  # ByteTrack: score needed to start a track
     track_buffer: int = 30  # ByteTrack: frames a lost track is kept for re-finding
     match_iou: float = 0.8  # ByteTrack: association cost threshold (1 - IoU, score-fused)
+    # verify off the frame path (`tracking.verify_worker`): the verdict shows on a later frame
+    async_verify: bool = _setting("async_verify")
 
     @classmethod
     def from_settings(cls, settings: Settings, imgsz: int = 0) -> TrackerConfig:
@@ -85,6 +89,7 @@ class TrackerConfig:
             verify_budget_ms=settings.verify_budget_ms or None,
             shortlist=settings.stream_shortlist,
             imgsz=imgsz or None,
+            async_verify=settings.async_verify,
         )
 
 
@@ -162,6 +167,14 @@ class TrackedMatcher:
         self._call_ms = 0.0  # running estimate of one crop's verification time
         self.frames = 0  # frames processed
         self.verify_calls = 0  # crops verified so far
+        # asynchronous verification: the process's worker, verdicts it handed back, the
+        # tracks it holds, and for each verdict applied the frames it took to arrive
+        self._worker = worker_for(pipeline) if self.config.async_verify else None
+        self._arrived: list[Verdict] = []
+        self._arrived_lock = threading.Lock()
+        self._inflight: set[int] = set()
+        self._unshown: set[int] = set()  # tracks whose verdict arrived but no frame showed yet
+        self.verdict_lags: list[int] = []
 
     @property
     def open_tracks(self) -> int:
@@ -199,6 +212,7 @@ class TrackedMatcher:
             det = self.detector.detect([frame], classes=config.classes, whole_frame=False)[0]
         with timer.stage("track"):
             track_ids = self._track(det)
+        self._unshown |= self._apply_verdicts(index)
         crops = list(det.data.get("crop", []))
         rows = self._to_embed(track_ids, index)
         with timer.stage("embed"):
@@ -206,14 +220,19 @@ class TrackedMatcher:
         self._remember(track_ids, rows, vectors, crops, catalog, config, index, timer)
         verify = config.verify and self.pipeline.verifier is not None
         areas = (det.xyxy[:, 2] - det.xyxy[:, 0]) * (det.xyxy[:, 3] - det.xyxy[:, 1])
-        due = self._afford(self._due(track_ids, rows, areas, index)) if verify else []
         verified_now = np.zeros(len(det), dtype=bool)
+        if self._worker is not None:
+            if verify:
+                self._submit(track_ids, rows, areas, index, crops, catalog, config)
+            due = []
+            for r, tid in enumerate(track_ids):  # a verdict shows on the next frame with its track
+                if int(tid) in self._unshown:
+                    verified_now[r] = True
+                    self._unshown.discard(int(tid))
+        else:
+            due = self._afford(self._due(track_ids, rows, areas, index)) if verify else []
         if due:
-            sub = replace(config, verify_crops=len(due))
-            if self.config.shortlist is not None:
-                sub = replace(sub, shortlist=min(config.shortlist, self.config.shortlist))
-            if self.config.refs_per_item is not None:
-                sub = replace(sub, refs_per_item=self.config.refs_per_item)
+            sub = self._sub_config(config, len(due))
             states = [self._tracks[int(track_ids[r])] for r in due]
             started = timer.seconds.get("verify", 0.0)
             answers = self.pipeline.match_vectors(
@@ -236,6 +255,86 @@ class TrackedMatcher:
         self.verify_calls += int(verified_now.sum())
         tracked = replace(det, tracker_id=track_ids)
         return FrameResult(tracked, matches, timer.seconds, verified_now)
+
+    def _sub_config(self, config: PipelineConfig, crops: int) -> PipelineConfig:
+        """The request's options for verifying ``crops`` tracks: the stream's shortlist and
+        references per candidate."""
+        # streams keep the embedding ranking (their own verification budget per frame)
+        # unless a request asked for local ranking (docs/local-ranking.md)
+        sub = replace(config, verify_crops=crops, rank=config.rank or "embedding")
+        if self.config.shortlist is not None:
+            sub = replace(sub, shortlist=min(config.shortlist, self.config.shortlist))
+        if self.config.refs_per_item is not None:
+            sub = replace(sub, refs_per_item=self.config.refs_per_item)
+        return sub
+
+    def _submit(
+        self,
+        track_ids: np.ndarray,
+        embedded: list[int],
+        areas: np.ndarray,
+        index: int,
+        crops: list[np.ndarray],
+        catalog: CatalogView,
+        config: PipelineConfig,
+    ) -> None:
+        """Hand the tracks due (and not already with the worker) to the worker, with their
+        urgency: the verdicts come back through `_deliver`."""
+        worker = self._worker
+        if worker is None:
+            return
+        sub = self._sub_config(config, 1)
+        for urgency, r in self._ranked_due(track_ids, embedded, areas, index):
+            tid = int(track_ids[r])
+            state = self._tracks[tid]
+            self._inflight.add(tid)
+            worker.submit(
+                urgency=urgency,
+                track_id=tid,
+                frame=index,
+                embedding=state.embedding,
+                crop=crops[r],
+                area=float(areas[r]),
+                catalog=catalog,
+                config=sub,
+                deliver=self._deliver,
+                on_drop=self._dropped,
+            )
+
+    def _deliver(self, verdict: Verdict) -> None:
+        """From the worker thread: keep the verdict for the next frame."""
+        with self._arrived_lock:
+            self._arrived.append(verdict)
+
+    def _dropped(self, track_id: int) -> None:
+        """From the worker: a job dropped (full queue, failure); the track is due again."""
+        with self._arrived_lock:
+            self._arrived.append(Verdict(track_id, [], -1, np.empty(0, np.float32), 0.0, 0.0))
+
+    def _apply_verdicts(self, index: int) -> set[int]:
+        """Attach the verdicts that arrived since the last frame to their tracks (those still
+        alive); returns their track ids. ``verdict_lags`` gets each one's delay in frames."""
+        with self._arrived_lock:
+            arrived, self._arrived = self._arrived, []
+        applied = set()
+        for verdict in arrived:
+            self._inflight.discard(verdict.track_id)
+            state = self._tracks.get(verdict.track_id)
+            if state is None or verdict.frame < 0:
+                continue  # the track ended meanwhile, or its job was dropped
+            state.matches = verdict.matches
+            state.verified_frame = verdict.frame
+            state.verified_embedding = verdict.embedding
+            state.verified_area = max(state.verified_area, verdict.area)
+            self.verdict_lags.append(index - verdict.frame)
+            applied.add(verdict.track_id)
+        return applied
+
+    def drain(self, timeout: float = 60.0) -> None:
+        """Wait until the worker has handed back every verdict queued so far (a video's
+        end, tests); they are applied on the next frame."""
+        if self._worker is not None:
+            self._worker.idle(timeout)
 
     def _remember(
         self,
@@ -277,6 +376,7 @@ class TrackedMatcher:
         self._tracker = _bytetrack(self.config)
         self._tracker._ids = ids
         self._tracks.clear()
+        self._unshown.clear()
 
     def _track(self, det: Detections) -> np.ndarray:
         """int64 (N,) track id per detection (``-1``: not a confirmed track this frame)."""
@@ -289,6 +389,7 @@ class TrackedMatcher:
         alive = {t.track_id for t in self._tracker.tracked_stracks + self._tracker.lost_stracks}
         for tid in [t for t in self._tracks if t not in alive]:
             del self._tracks[tid]  # bounded memory: only live tracks keep a verdict
+            self._unshown.discard(tid)
         return out
 
     def _to_embed(self, track_ids: np.ndarray, index: int) -> list[int]:
@@ -327,6 +428,12 @@ class TrackedMatcher:
     def _due(
         self, track_ids: np.ndarray, embedded: list[int], areas: np.ndarray, index: int
     ) -> list[int]:
+        """Rows due for verification now, most urgent first (see `_ranked_due`)."""
+        return [r for _, r in self._ranked_due(track_ids, embedded, areas, index)]
+
+    def _ranked_due(
+        self, track_ids: np.ndarray, embedded: list[int], areas: np.ndarray, index: int
+    ) -> list[tuple[float, int]]:
         """Rows whose track needs verification now, most urgent first, capped per frame.
 
         Pending tracks (never verified) come first, the one most similar to some catalog
@@ -347,8 +454,8 @@ class TrackedMatcher:
         urgency: list[tuple[float, int]] = []
         for r, tid in enumerate(track_ids):
             state = self._tracks.get(int(tid)) if tid >= 0 else None
-            if state is None:
-                continue
+            if state is None or int(tid) in self._inflight:
+                continue  # not a track, or the worker has it already
             if state.verified_frame is None:  # below -2: before any re-verification
                 urgency.append((-10.0 - state.best_similarity, r))
                 continue
@@ -359,4 +466,4 @@ class TrackedMatcher:
             if age >= cfg.reverify_frames or cosine < cfg.drift_cosine:
                 urgency.append((1.0 + cosine - age / max(1, cfg.reverify_frames), r))
         urgency.sort()
-        return [r for _, r in urgency[: cfg.verify_per_frame]]
+        return urgency[: cfg.verify_per_frame]

@@ -39,8 +39,11 @@ def detect(catalog_id: str, opts: DetectOptions):
     ``{"image": base64}``. Options (query string, form or JSON): ``top_k`` (default 5),
     ``verify`` (keypoint verification, default true), ``min_score`` (default 0: every
     candidate), ``classes`` (comma-separated detector class names), ``whole_frame``,
-    ``labels`` (a label set's id: each detection gets its ``labels``).
-    Answers ``{"detections": [{"box", "class", "confidence", "matches": [...]}], "timings"}``;
+    ``labels`` (a label set's id: each detection gets its ``labels``), ``rank``
+    (``embedding`` or ``local``: keypoints on the object rank the catalog's top ``shortlist``
+    items; default: the catalog kind's, docs/local-ranking.md), ``shortlist`` (1-5000).
+    Answers ``{"detections": [{"box", "class", "confidence", "matches": [...]}], "timings",
+    "ranking"}``; ``ranking``: ``{"method", "candidates", "checked", "partial"}``;
     ``score`` is the calibrated probability of the same item, ``verified`` is
     ``score >= threshold``; ``calibration``: ``catalog`` (the catalog's own scored it) or
     ``kind_default`` (the kind's: not fitted yet, too small, or stale).
@@ -63,7 +66,8 @@ def search(catalog_id: str, opts: SearchOptions):
 
     Same bodies as detect. The photo and its detected objects are matched, and items are
     ranked by their best score over all of them; ``top_k`` up to 100 (default 20). Nothing
-    is hidden behind a threshold unless ``min_score`` is given.
+    is hidden behind a threshold unless ``min_score`` is given. ``rank`` and ``shortlist`` as
+    in detect; the answer's ``ranking`` says which ranking produced it.
     """
     image = read_images(state().settings, field="image", many=False)[0]
     return searched_json(matching.search(state(), caller(), catalog_id, image.pixels, opts))

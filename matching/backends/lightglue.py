@@ -131,17 +131,21 @@ class LightGlueBackend:
         for module in (self.extractor, self.matcher):
             module.to(device, dtype).eval()
 
-    def extract(self, images: Sequence[np.ndarray]) -> list[LocalFeatures]:
+    def extract(
+        self, images: Sequence[np.ndarray], max_side: int | None = None
+    ) -> list[LocalFeatures]:
         """Keypoints of each image; images of equal size after resizing share a batch.
 
         Args:
             images: each uint8 (H, W, 3) RGB (checked by the `Verifier`).
+            max_side: long side images are shrunk to (default: the config's ``max_side``).
 
         Returns:
             One `LocalFeatures` per image, keypoints in original pixels; empty (K = 0) for a
             featureless image.
         """
-        smalls = [resize_long_side(image, self.config.max_side) for image in images]
+        side = self.config.max_side if max_side is None else max_side
+        smalls = [resize_long_side(image, side) for image in images]
         out: list[LocalFeatures | None] = [None] * len(images)
         groups: dict[tuple[int, ...], list[int]] = {}
         for i, (small, _) in enumerate(smalls):

@@ -66,7 +66,9 @@ class LoftrBackend:
         self.device = device
         self.model.to(device, dtype).eval()
 
-    def extract(self, images: Sequence[np.ndarray]) -> list[LocalFeatures]:
+    def extract(
+        self, images: Sequence[np.ndarray], max_side: int | None = None
+    ) -> list[LocalFeatures]:
         """Dense features: each image in grayscale, its long side shrunk to ``max_side``.
 
         Args:
@@ -78,7 +80,9 @@ class LoftrBackend:
         out = []
         for image in images:
             gray = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
-            small, _ = resize_long_side(gray, self.config.max_side)
+            small, _ = resize_long_side(
+                gray, self.config.max_side if max_side is None else max_side
+            )
             out.append(LocalFeatures.dense(small, image.shape[:2]))
         return out
 

@@ -38,7 +38,9 @@ def api_settings(settings: Settings) -> Settings:
 @pytest.fixture(scope="session")
 def shop(pipeline: Pipeline, weights_dir: Path, tmp_path_factory) -> tuple[FlaskClient, str]:
     """A client and a catalog of the three `ITEMS`, shared by tests that only read."""
-    settings = offline_settings(tmp_path_factory.mktemp("shop"), sync_interval_s=0.0)
+    settings = offline_settings(
+        tmp_path_factory.mktemp("shop"), sync_interval_s=0.0, async_verify=False
+    )
     client = create_app(settings, pipeline=pipeline).test_client()
     return client, fill_catalog(client)
 

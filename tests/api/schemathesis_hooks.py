@@ -50,29 +50,42 @@ schemathesis.openapi.format("binary", st.sampled_from(IMAGES))  # multipart imag
 schemathesis.openapi.format("byte", st.sampled_from([base64.b64encode(i).decode() for i in IMAGES]))
 
 
+def _on_photo(box):
+    """A well-formed box string ordered so that x0 < x1 and y0 < y1, and kept on the photo (the
+    media are 96 x 96); anything else as it was (to be refused)."""
+    if not isinstance(box, str):
+        return box
+    try:
+        x0, y0, x1, y1 = (float(v) for v in box.split(","))
+    except ValueError:
+        return box
+    x0, x1 = sorted(min(max(v, 0.0), 95.0) for v in (x0, x1))
+    y0, y1 = sorted(min(max(v, 0.0), 95.0) for v in (y0, y1))
+    return f"{x0:g},{y0:g},{x0 + max(x1 - x0, 1):g},{y0 + max(y1 - y0, 1):g}"
+
+
+def _explain(ctx) -> bool:
+    operation = getattr(ctx, "operation", None)
+    return operation is not None and operation.path.endswith("/explain")
+
+
 @schemathesis.hook
 def map_query(ctx, query):
     """An explain ``box`` must also have x0 < x1 and y0 < y1, which a pattern cannot say:
     order the four numbers of a well-formed box and keep them on the photo (ill-formed ones
     stay, to be refused)."""
-    operation = getattr(ctx, "operation", None)
-    box = query.get("box") if isinstance(query, dict) else None
-    if operation is None or not operation.path.endswith("/explain") or not isinstance(box, str):
+    if not _explain(ctx) or not isinstance(query, dict) or "box" not in query:
         return query
-    try:
-        x0, y0, x1, y1 = (float(v) for v in box.split(","))
-    except ValueError:
-        return query
-    # ... and lie on the photo (the media are 96 x 96): clamp them there
-    x0, x1 = sorted(min(max(v, 0.0), 95.0) for v in (x0, x1))
-    y0, y1 = sorted(min(max(v, 0.0), 95.0) for v in (y0, y1))
-    return query | {"box": f"{x0:g},{y0:g},{x0 + max(x1 - x0, 1):g},{y0 + max(y1 - y0, 1):g}"}
+    return query | {"box": _on_photo(query["box"])}
 
 
 @schemathesis.hook
 def map_body(ctx, body):
     """A batch's multipart ``archive`` is a zip (the document says so with contentMediaType,
-    which schemathesis does not draw from): a real zip of the media photos."""
+    which schemathesis does not draw from): a real zip of the media photos. An explain
+    ``box`` sent in the body (form field or JSON key) is ordered as in the query."""
+    if _explain(ctx) and isinstance(body, dict) and "box" in body:
+        return body | {"box": _on_photo(body["box"])}
     operation = getattr(ctx, "operation", None)
     if operation is None or not operation.path.endswith("/traps/batches"):
         return body

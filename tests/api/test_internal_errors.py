@@ -1,5 +1,6 @@
 """A server bug is a 500 in the one error shape with a log line, never a 422: an unexpected
-exception, or a `SightingError` of status 500 (an internal invariant that failed)."""
+exception, or `core.errors.InternalError` (an internal invariant that failed, e.g.
+`detection.detections` or `matching.result` handed inconsistent arrays)."""
 
 from __future__ import annotations
 
@@ -7,20 +8,13 @@ import logging
 
 import pytest
 
-from core.errors import SightingError
+from core.errors import InternalError
 from tests.api.conftest import ITEMS, query_photo
-
-
-class BrokenInvariant(SightingError):
-    """Stands for the engine's internal error type: status 500."""
-
-    status = 500
-    code = "internal_error"
 
 
 @pytest.mark.parametrize(
     "error",
-    [ValueError("boxes (3, 4) but scores (2,)"), BrokenInvariant("matches out of order")],
+    [ValueError("boxes (3, 4) but scores (2,)"), InternalError("matches out of order")],
 )
 def test_an_internal_failure_is_500_with_one_shape(client, catalog, monkeypatch, caplog, error):
     pipeline = client.application.extensions["sighting"].pipeline

@@ -31,7 +31,10 @@ def service(pipeline: Pipeline, tmp_path_factory) -> Iterator[str]:
     """Base URL of a real service on a free loopback port, with no verification budget
     (every new track verified on its first frame, whatever this machine's speed)."""
     settings = offline_settings(
-        tmp_path_factory.mktemp("e2e"), sync_interval_s=0.0, verify_budget_ms=0.0
+        tmp_path_factory.mktemp("e2e"),
+        sync_interval_s=0.0,
+        verify_budget_ms=0.0,
+        async_verify=False,
     )
     server = make_server("127.0.0.1", 0, create_app(settings, pipeline=pipeline), threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)

@@ -110,7 +110,12 @@ def resume(paused: list[int]) -> None:
 
 
 def wait_workers_ready(
-    url: str, master: int, workers: int, log: Path, exclude: set[int] = frozenset()
+    url: str,
+    master: int,
+    workers: int,
+    log: Path,
+    exclude: set[int] = frozenset(),
+    timeout_s: float = READY_TIMEOUT_S,
 ) -> set[int]:
     """Poll ``/readyz`` (a new connection each time) until ``workers`` pids answered 200.
 
@@ -123,7 +128,7 @@ def wait_workers_ready(
     seen: set[int] = set()
     paused: list[int] = []
     paused_at = 0.0
-    deadline = time.monotonic() + READY_TIMEOUT_S
+    deadline = time.monotonic() + timeout_s
 
     try:
         while time.monotonic() < deadline:
@@ -148,7 +153,7 @@ def wait_workers_ready(
             time.sleep(0.2)
     finally:
         resume(paused)
-    pytest.fail(f"gunicorn workers not ready in {READY_TIMEOUT_S:.0f} s:\n{log_tail(log)}")
+    pytest.fail(f"gunicorn workers not ready in {timeout_s:.0f} s:\n{log_tail(log)}")
 
 
 def answer_from_each_worker(

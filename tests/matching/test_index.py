@@ -1,4 +1,5 @@
-"""VectorIndex: add/search/remove, item-level ranking, empty cases, serialisation, errors."""
+"""The catalog index on both backends (FAISS in the worker, Milvus Lite): add/search/remove,
+item-level ranking, empty cases, errors; FAISS's serialisation."""
 
 from __future__ import annotations
 
@@ -8,9 +9,22 @@ import numpy as np
 import pytest
 
 from core.errors import BadInput, Conflict
-from matching.index import ItemHits, VectorIndex
+from matching.index import CatalogIndex, ItemHits, VectorIndex
 
 DIM = 8
+
+
+@pytest.fixture(params=["faiss", "milvus"])
+def new_index(request):
+    """A factory of empty indexes of one backend: FAISS, or one catalog in a Milvus Lite file."""
+    if request.param == "faiss":
+        return lambda: VectorIndex(DIM)
+    engine = request.getfixturevalue("milvus_engine")
+    from matching.milvus_index import MilvusIndex
+
+    count = iter(range(1000))
+    name = request.node.name.replace("[", "-").replace("]", "")
+    return lambda: MilvusIndex(engine, f"{name}-{next(count)}", DIM, tenant="t")
 
 
 def unit(*rows: list[float]) -> np.ndarray:
@@ -25,8 +39,8 @@ def axis(i: int) -> list[float]:
     return [1.0 if j == i else 0.0 for j in range(DIM)]
 
 
-def build(spec: list[tuple[str, str, list[float]]]) -> VectorIndex:
-    index = VectorIndex(DIM)
+def build(new_index, spec: list[tuple[str, str, list[float]]]) -> CatalogIndex:
+    index = new_index()
     if spec:
         items, images, rows = zip(*spec, strict=True)
         index.add(unit(*rows), items, images)
@@ -56,8 +70,8 @@ CATALOG = [
         (axis(2), 10, ["d", "a", "b", "c"], ["d1", None, None, None]),
     ],
 )
-def test_search_ranks_distinct_items_by_best_image(query, k, items, images):
-    hits = build(CATALOG).search(unit(query), k)
+def test_search_ranks_distinct_items_by_best_image(query, k, items, images, new_index):
+    hits = build(new_index, CATALOG).search(unit(query), k)
     assert isinstance(hits, ItemHits) and len(hits) == 1
     assert hits.scores.shape == (1, k) and hits.scores.dtype == np.float32
     if len(items) == 4:  # a, b, c all score 0 against axis 2: their order is a tie
@@ -71,8 +85,8 @@ def test_search_ranks_distinct_items_by_best_image(query, k, items, images):
     assert np.all(np.diff(hits.scores[0, :n]) <= 1e-6)  # best first
 
 
-def test_scores_are_best_image_inner_products():
-    index = build(CATALOG)
+def test_scores_are_best_image_inner_products(new_index):
+    index = build(new_index, CATALOG)
     vectors = unit(*[row for _, _, row in CATALOG])
     query = unit([0.3, 0.7, 0.1])
     hits = index.search(query, 4)
@@ -83,13 +97,13 @@ def test_scores_are_best_image_inner_products():
         assert score == pytest.approx(best[0], abs=1e-6)
 
 
-def test_many_images_per_item_grow_the_probe():
+def test_many_images_per_item_grow_the_probe(new_index):
     """40 images of one item closest to the query, then 3 others: k=3 must reach past them."""
     rng = np.random.default_rng(0)
     near = unit(*[[1.0, *rng.normal(0, 0.01, 3)] for _ in range(40)])
     # others: x > y > z against axis 0, each on its own axis otherwise
     far = unit([0.3, 0, 0, 0, 1], [0.2, 0, 0, 0, 0, 1], [0.1, 0, 0, 0, 0, 0, 1])
-    index = VectorIndex(DIM)
+    index = new_index()
     index.add(near, ["crowd"] * 40, [f"crowd{i}" for i in range(40)])
     index.add(far, ["x", "y", "z"], ["x1", "y1", "z1"])
     hits = index.search(unit(axis(0), axis(6)), 3)
@@ -109,8 +123,8 @@ def test_many_images_per_item_grow_the_probe():
         (("item", "nope"), 0, ["a", "b", "c", "d"], 6),
     ],
 )
-def test_remove(remove, removed, items, length):
-    index = build(CATALOG)
+def test_remove(remove, removed, items, length, new_index):
+    index = build(new_index, CATALOG)
     kind, arg = remove
     count = index.remove_images(arg) if kind == "images" else index.remove_item(arg)
     assert count == removed
@@ -121,33 +135,33 @@ def test_remove(remove, removed, items, length):
     assert not gone & set(hits.image_ids[0])
 
 
-def test_removed_image_id_can_be_added_again():
-    index = build(CATALOG)
+def test_removed_image_id_can_be_added_again(new_index):
+    index = build(new_index, CATALOG)
     index.remove_images(["b1"])
     index.add(unit(axis(5)), ["b"], ["b1"])
     assert index.search(unit(axis(5)), 1).query(0)[0][:2] == ("b", "b1")
 
 
-def test_images_of_and_contains():
-    index = build(CATALOG)
+def test_images_of_and_contains(new_index):
+    index = build(new_index, CATALOG)
     assert index.images_of("a") == ["a1", "a2", "a3"] and index.images_of("zz") == []
     assert "c1" in index and "zz" not in index
 
 
 @pytest.mark.parametrize(("nq", "k"), [(1, 1), (3, 5), (0, 2)])
-def test_empty_index_returns_empty_hits(nq, k):
-    hits = VectorIndex(DIM).search(np.zeros((nq, DIM), np.float32), k)
+def test_empty_index_returns_empty_hits(nq, k, new_index):
+    hits = new_index().search(np.zeros((nq, DIM), np.float32), k)
     assert hits.item_ids == [[]] * nq and hits.image_ids == [[]] * nq
     assert hits.scores.shape == (nq, k) and not hits.valid.any()
 
 
-def test_zero_queries_on_full_index():
-    hits = build(CATALOG).search(np.zeros((0, DIM), np.float32), 3)
+def test_zero_queries_on_full_index(new_index):
+    hits = build(new_index, CATALOG).search(np.zeros((0, DIM), np.float32), 3)
     assert len(hits) == 0 and hits.scores.shape == (0, 3)
 
 
-def test_add_nothing_is_a_no_op():
-    index = build(CATALOG)
+def test_add_nothing_is_a_no_op(new_index):
+    index = build(new_index, CATALOG)
     index.add(np.zeros((0, DIM), np.float32), [], [])
     assert len(index) == len(CATALOG)
 
@@ -195,22 +209,22 @@ def test_from_bytes_refuses_garbage(blob):
         (np.array([["x"] * DIM]), ["a"], ["1"]),  # not numbers
     ],
 )
-def test_add_bad_input(vectors, items, images):
-    index = build(CATALOG)
+def test_add_bad_input(vectors, items, images, new_index):
+    index = build(new_index, CATALOG)
     with pytest.raises(BadInput):
         index.add(vectors, items, images)
     assert len(index) == len(CATALOG)
 
 
-def test_search_dimension_mismatch_names_shapes():
+def test_search_dimension_mismatch_names_shapes(new_index):
     with pytest.raises(BadInput, match=r"\(N, 8\).*\(3, 4\)"):
-        build(CATALOG).search(np.zeros((3, 4), np.float32), 2)
+        build(new_index, CATALOG).search(np.zeros((3, 4), np.float32), 2)
 
 
 @pytest.mark.parametrize("k", [0, -1, 1.5, True])
-def test_search_bad_k(k):
+def test_search_bad_k(k, new_index):
     with pytest.raises(BadInput):
-        build(CATALOG).search(unit(axis(0)), k)
+        build(new_index, CATALOG).search(unit(axis(0)), k)
 
 
 @pytest.mark.parametrize(
@@ -220,16 +234,16 @@ def test_search_bad_k(k):
         ["new", "new"],  # repeated within one add
     ],
 )
-def test_duplicate_image_id_conflicts(images):
-    index = build(CATALOG)
+def test_duplicate_image_id_conflicts(images, new_index):
+    index = build(new_index, CATALOG)
     with pytest.raises(Conflict):
         index.add(unit(axis(0), axis(1)), ["a", "e"], images)
     assert len(index) == len(CATALOG) and "new" not in index
 
 
-def test_concurrent_searches_with_a_writer():
+def test_concurrent_searches_with_a_writer(new_index):
     rng = np.random.default_rng(2)
-    index = VectorIndex(DIM)
+    index = new_index()
     index.add(
         rng.normal(size=(200, DIM)).astype(np.float32),
         [f"i{n % 20}" for n in range(200)],
@@ -260,3 +274,32 @@ def test_concurrent_searches_with_a_writer():
         t.join()
     assert not errors
     assert len(index) == 200
+
+
+def test_clear_empties_the_catalog(new_index):
+    index = build(new_index, CATALOG)
+    index.clear()
+    assert len(index) == 0 and index.items == [] and "a1" not in index
+    assert index.search(unit(axis(0)), 3).item_ids == [[]]
+    index.add(unit(axis(0)), ["a"], ["a1"])  # usable again, ids free
+    assert index.search(unit(axis(0)), 3).item_ids == [["a"]]
+
+
+def test_milvus_hnsw_finds_what_flat_finds(milvus_engine):
+    """The index `catalog reindex --backend milvus` gives a large collection (HNSW), and back."""
+    from matching.milvus_index import MilvusIndex
+
+    rng = np.random.default_rng(3)
+    vectors = unit(*rng.normal(size=(300, DIM)).tolist())
+    index = MilvusIndex(milvus_engine, "hnsw", DIM, tenant="t", embedder="hnsw-test")
+    ids = [f"v{i}" for i in range(300)]
+    index.add(vectors, [f"i{i % 100}" for i in range(300)], ids)
+    flat = index.search(vectors[:5], 10)
+    assert milvus_engine.tune_index(index.collection, force="HNSW") == "HNSW"
+    hnsw = index.search(vectors[:5], 10)
+    assert [row[0] for row in hnsw.item_ids] == [f"i{i}" for i in range(5)]
+    overlap = [len(set(a) & set(b)) / 10 for a, b in zip(flat.item_ids, hnsw.item_ids, strict=True)]
+    assert np.mean(overlap) >= 0.9  # 300 vectors, ef 256: all but exact
+    assert milvus_engine.tune_index(index.collection, force="FLAT") == "FLAT"
+    again = index.search(vectors[:5], 10)
+    assert again.item_ids == flat.item_ids

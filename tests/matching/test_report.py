@@ -11,7 +11,7 @@ import pytest
 from core.errors import InternalError
 from detection.detections import Detections, object_array
 from matching import report
-from matching.result import FrameResult, Match
+from matching.result import FrameResult, Match, Ranking
 
 
 def match(item: str, score: float, *, checked: bool = False, verified: bool = False) -> Match:
@@ -106,6 +106,10 @@ def test_search_json_ranks_items_over_detections() -> None:
     assert result.ranked_items(top_k=1) == ranked[:1]
     body = report.search_to_dict(ranked, result.timings)
     assert body["timings"] == {"search": 0.4} and body["matches"][0]["item_id"] == "oat"
+    assert "ranking" not in body
+    local = report.search_to_dict(ranked, result.timings, Ranking("local", 40, 25, True))
+    assert local["ranking"] == {"method": "local", "candidates": 40, "checked": 25, "partial": True}
+    assert result.ranking == Ranking("embedding", 0, 0, False)  # the default
 
 
 def test_video_lines_and_summary() -> None:

@@ -39,7 +39,10 @@ def shifted(image: np.ndarray, dx: int) -> np.ndarray:
 
 def test_static_sequence_verifies_each_track_once(pipeline, catalog, bus) -> None:
     matcher = TrackedMatcher(
-        pipeline, TrackerConfig(reverify_frames=100, verify_per_frame=2, verify_budget_ms=None)
+        pipeline,
+        TrackerConfig(
+            reverify_frames=100, verify_per_frame=2, verify_budget_ms=None, async_verify=False
+        ),
     )
     frames = 6
     config = PipelineConfig(classes=("person",), shortlist=1, refs_per_item=1)  # cheap verify
@@ -59,7 +62,9 @@ def test_static_sequence_verifies_each_track_once(pipeline, catalog, bus) -> Non
 
 def test_reverify_after_n_frames(pipeline, catalog, bus) -> None:
     config = PipelineConfig(classes=("bus",), shortlist=1, refs_per_item=1)
-    matcher = TrackedMatcher(pipeline, TrackerConfig(reverify_frames=2, verify_budget_ms=None))
+    matcher = TrackedMatcher(
+        pipeline, TrackerConfig(reverify_frames=2, verify_budget_ms=None, async_verify=False)
+    )
     calls = [matcher.process(bus, catalog, config).verify_calls for _ in range(3)]
     assert calls == [1, 0, 1]
 
@@ -102,7 +107,9 @@ def test_budget_defers_verification_and_shows_ranked_candidates(pipeline, catalo
     """A tiny time budget: one crop now (to measure), the rest wait and are paid for later;
     the waiting tracks show their unverified ranked list, and none is verified twice."""
     config = PipelineConfig(classes=("person",))
-    matcher = TrackedMatcher(pipeline, TrackerConfig(verify_budget_ms=1.0, reverify_frames=1000))
+    matcher = TrackedMatcher(
+        pipeline, TrackerConfig(verify_budget_ms=1.0, reverify_frames=1000, async_verify=False)
+    )
     first = matcher.process(bus, catalog, config)
     tracked = first.track_ids >= 0
     assert tracked.sum() >= 3 and first.verify_calls == 1
@@ -110,7 +117,9 @@ def test_budget_defers_verification_and_shows_ranked_candidates(pipeline, catalo
         assert first.matches[r] and not any(m.checked for m in first.matches[r])
     second = matcher.process(bus, catalog, config)
     assert second.verify_calls == 0  # the first crop's cost (>> 1 ms) is being paid back
-    unlimited = TrackedMatcher(pipeline, TrackerConfig(reverify_frames=1000, verify_budget_ms=None))
+    unlimited = TrackedMatcher(
+        pipeline, TrackerConfig(reverify_frames=1000, verify_budget_ms=None, async_verify=False)
+    )
     both = [unlimited.process(bus, catalog, config) for _ in range(3)]
     assert sum(f.verify_calls for f in both) == len({int(t) for t in both[0].track_ids if t >= 0})
 
@@ -118,7 +127,10 @@ def test_budget_defers_verification_and_shows_ranked_candidates(pipeline, catalo
 def test_new_tracks_verified_most_similar_first(pipeline, catalog, bus) -> None:
     config = PipelineConfig(classes=("person",))
     matcher = TrackedMatcher(
-        pipeline, TrackerConfig(verify_per_frame=1, reverify_frames=1000, verify_budget_ms=None)
+        pipeline,
+        TrackerConfig(
+            verify_per_frame=1, reverify_frames=1000, verify_budget_ms=None, async_verify=False
+        ),
     )
     first = matcher.process(bus, catalog, config)
     rows = np.flatnonzero(first.track_ids >= 0)
@@ -140,7 +152,9 @@ def test_shrinking_track_keeps_its_best_views_verdict(pipeline, catalog, bus) ->
     """Re-verification (due every frame here) stops once the view is under half the area of
     the largest view verified: fewer pixels cannot add evidence."""
     config = PipelineConfig(classes=("bus",), shortlist=1, refs_per_item=1)
-    matcher = TrackedMatcher(pipeline, TrackerConfig(reverify_frames=1, verify_budget_ms=None))
+    matcher = TrackedMatcher(
+        pipeline, TrackerConfig(reverify_frames=1, verify_budget_ms=None, async_verify=False)
+    )
     results = [matcher.process(scaled(bus, f), catalog, config) for f in (1.0, 0.9, 0.8, 0.6)]
     ids = [{int(t) for t in r.track_ids if t >= 0} for r in results]
     assert len(ids[0]) == 1 and all(i == ids[0] for i in ids), ids  # one bus, one id

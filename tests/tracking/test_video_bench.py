@@ -48,6 +48,6 @@ def test_short_run_prints_the_final_line(capsys, offline_env) -> None:
     assert any(line.startswith("  green-pickup") for line in out)
     assert re.fullmatch(
         r"fps=[\d.]+ verify_per_frame_tracking=[\d.]+ verify_per_frame_no_tracking=[\d.]+ "
-        r"frames=6",
+        r"frames=6 verdict_lag_p50=\d+ verdict_lag_p90=\d+",
         out[-1],
     )
