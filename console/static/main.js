@@ -12,6 +12,7 @@ import * as tryPhoto from './pages/try.js';
 import * as traps from './pages/traps.js';
 import * as analytics from './pages/analytics.js';
 import * as videos from './pages/videos.js';
+import * as review from './pages/review.js';
 
 const PAGES = [
   { id: 'catalogs', title: 'Catalogs', pattern: /^catalogs$/, page: catalogs },
@@ -20,6 +21,7 @@ const PAGES = [
   { id: 'lost', title: 'Lost-pet search', pattern: /^lost$/, page: lost },
   { id: 'live', title: 'Live', pattern: /^live$/, page: live },
   { id: 'videos', title: 'Whole video', pattern: /^videos$/, page: videos },
+  { id: 'review', title: 'Review', pattern: /^review$/, page: review, optional: true },
   { id: 'health', title: 'Health', pattern: /^health$/, page: health },
   { id: 'traps', title: 'Camera traps', pattern: /^traps$/, page: traps },
   { id: 'analytics', title: 'Analytics', pattern: /^analytics$/, page: analytics },
@@ -94,6 +96,7 @@ async function discover() {
   available = {
     traps: paths.some((p) => /trap|camera-?trap|batches/i.test(p)),
     analytics: paths.some((p) => /analytics|quality|clusters/i.test(p)),
+    review: paths.some((p) => /\/sightings/.test(p)),
   };
 }
 
