@@ -67,7 +67,13 @@ def test_answers_have_their_schemas(spec) -> None:
     paths = spec["paths"]
     detect = paths["/v1/catalogs/{catalog_id}/detect"]["post"]["responses"]
     result = resolve(spec, detect["200"]["content"]["application/json"]["schema"])
-    assert set(result["required"]) == {"detections", "timings", "catalog_version", "calibration"}
+    assert set(result["required"]) == {
+        "detections",
+        "timings",
+        "catalog_version",
+        "calibration",
+        "ranking",
+    }
     detection = resolve(spec, result["properties"]["detections"]["items"])
     assert set(detection["required"]) == {"box", "class", "confidence", "matches"}
     match = resolve(spec, detection["properties"]["matches"]["items"])
@@ -121,6 +127,8 @@ def test_bodies_queries_and_headers_are_documented(spec, keyed_client) -> None:
         "whole_frame",
         "labels",
         "keep",
+        "rank",
+        "shortlist",
     }
     settings = keyed_client.application.extensions["sighting"].settings
     assert query["top_k"]["schema"]["maximum"] == settings.max_top_k
