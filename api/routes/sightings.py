@@ -122,6 +122,49 @@ class ReviewIn(Schema):
     metadata = Dict(allow_none=True, metadata={"description": "new_item: the item's metadata"})
 
 
+#: the review body as the API document states it: one shape per verdict (a hand-written
+#: schema, as marshmallow cannot say "item_id only with same or new_item"); ReviewIn still
+#: validates the fields and the service checks the combination (sightings.review.check_request)
+_NULL = {"type": "null"}
+REVIEW_BODY = {
+    "oneOf": [
+        {
+            "type": "object",
+            "properties": {
+                "verdict": {"const": "same"},
+                "item_id": {"type": "string", "pattern": _ITEM_ID},
+                "add_reference": {"type": "boolean"},
+                "metadata": _NULL,
+            },
+            "required": ["verdict", "item_id"],
+            "additionalProperties": False,
+        },
+        {
+            "type": "object",
+            "properties": {
+                "verdict": {"const": "none"},
+                "item_id": _NULL,
+                "add_reference": {"const": False},
+                "metadata": _NULL,
+            },
+            "required": ["verdict"],
+            "additionalProperties": False,
+        },
+        {
+            "type": "object",
+            "properties": {
+                "verdict": {"const": "new_item"},
+                "item_id": {"type": ["string", "null"], "pattern": _ITEM_ID},
+                "add_reference": {"type": "boolean"},
+                "metadata": {"type": ["object", "null"]},
+            },
+            "required": ["verdict"],
+            "additionalProperties": False,
+        },
+    ]
+}
+
+
 class ReviewOut(Schema):
     sighting = Nested(SightingOut, required=True)
     created_item = String(allow_none=True)
@@ -187,7 +230,7 @@ def get_sighting_photo(catalog_id: str, sighting_id: str):
     bp,
     "review_sighting",
     {400: "the body is not JSON", 409: "new_item: the item exists"},
-    body={"required": True, "content": {"application/json": {"schema": ReviewIn}}},
+    body={"required": True, "content": {"application/json": {"schema": REVIEW_BODY}}},
 )
 def review(catalog_id: str, sighting_id: str, body: dict):
     """Review a sighting with one verdict: ``{"verdict": "same", "item_id": ..,

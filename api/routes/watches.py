@@ -140,7 +140,11 @@ class ResolutionIn(Schema):
 @v1_doc(
     bp,
     "create_watch",
-    {400: "the body is not JSON", 422: "bad field, or a refused webhook address"},
+    {
+        400: "the body is not JSON",
+        404: "unknown (or another tenant's) catalog",
+        422: "bad field, or a refused webhook address",
+    },
     body={"required": True, "content": {"application/json": {"schema": WatchIn}}},
 )
 def create_watch(body: dict):
