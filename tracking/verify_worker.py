@@ -17,6 +17,7 @@ bounded). A job whose stream has closed is skipped.
 
 from __future__ import annotations
 
+import atexit
 import heapq
 import itertools
 import logging
@@ -129,13 +130,13 @@ class VerificationWorker:
                 self._cond.wait(left)
         return True
 
-    def close(self) -> None:
+    def close(self, timeout: float = 60.0) -> None:
         """Stop the thread after the job it runs (queued jobs are dropped)."""
         with self._cond:
             self._closed = True
             self._heap.clear()
             self._cond.notify_all()
-        self._thread.join(timeout=60)
+        self._thread.join(timeout=timeout)
 
     def _run(self) -> None:
         while True:
@@ -182,8 +183,22 @@ _lock = threading.Lock()
 
 def worker_for(pipeline: Pipeline) -> VerificationWorker:
     """The process's verification worker of ``pipeline`` (started on first use)."""
+    global _atexit_registered
     with _lock:
         worker = _workers.get(pipeline)
         if worker is None:
             worker = _workers[pipeline] = VerificationWorker(pipeline)
+            if not _atexit_registered:
+                atexit.register(_close_all)
+                _atexit_registered = True
         return worker
+
+
+_atexit_registered = False
+
+
+def _close_all() -> None:
+    """At interpreter exit, stop every worker after the job it runs: a daemon thread killed
+    inside a model call aborts the process ("terminate called without an active exception")."""
+    for worker in list(_workers.values()):
+        worker.close(timeout=10.0)
