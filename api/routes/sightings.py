@@ -16,6 +16,7 @@ from api.options import options
 from api.schemas import OptionsIn, WholeNumber, binary, v1_doc
 from api.serialise import reviewed_json, sighting_json, sighting_page_json
 from api.state import state
+from catalog.repository import ITEM_ID
 from service import sightings
 from service.options import SightingListOptions
 from sightings.model import STATES, VERDICTS
@@ -26,7 +27,7 @@ bp = APIBlueprint(
     "sightings", __name__, tag="Sightings", url_prefix="/v1/catalogs/<catalog_id>/sightings"
 )
 
-_ITEM_ID = r"^[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}$"
+_ITEM_ID = f"^{ITEM_ID.pattern}$"  # the repository's one rule for an item id
 
 
 class SightingListOptionsIn(OptionsIn):
