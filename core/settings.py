@@ -144,7 +144,13 @@ class Settings(BaseSettings):
     job_timeout_s: float = Field(60.0, gt=0.0, description="no heartbeat this long = worker dead")
     job_max_attempts: int = Field(2, ge=1, description="runs of a job whose worker keeps dying")
     job_modules: Annotated[list[str], NoDecode] = Field(
-        default_factory=lambda: ["analytics.job", "traps.job", "jobs.calibration", "watches.job"],
+        default_factory=lambda: [
+            "analytics.job",
+            "traps.job",
+            "jobs.calibration",
+            "watches.job",
+            "discovery.job",
+        ],
         description="modules registering job kinds",
     )
 
