@@ -82,6 +82,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--kind", default="animals", choices=KINDS, help="catalog kind")
     parser.add_argument("--limit", type=int, default=40, help="individuals (default 40)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--both-sides",
+        action="store_true",
+        help="confirm a pair only when its score holds from both photos' sides",
+    )
     args = parser.parse_args(argv)
 
     from tqdm import tqdm
@@ -105,6 +110,7 @@ def main(argv: list[str] | None = None) -> int:
         neighbours=settings.discovery_neighbours,
         link_similarity=settings.discovery_link_similarity,
         max_group=settings.discovery_max_group,
+        both_sides=args.both_sides,
     )
     bars: dict[str, tqdm] = {}
 
@@ -125,7 +131,8 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"settings: kind={args.kind} limit={args.limit} seed={args.seed} "
         f"neighbours={config.neighbours} link_similarity={config.link_similarity} "
-        f"max_group={config.max_group} threshold={grouping.threshold}"
+        f"max_group={config.max_group} both_sides={config.both_sides} "
+        f"threshold={grouping.threshold}"
     )
     print(
         f"photos={grouping.photos} clusters={grouping.clusters} groups={len(grouping.groups)} "

@@ -14,7 +14,8 @@ The photos (crops) are embedded by the catalog kind's embedder; then:
    (the nearest other individual, also verified; when every neighbour is in the cluster, its
    last neighbour's similarity bounds the best other). A pair is confirmed when that score
    reaches ``min_score`` (default: the calibration's ``verified`` threshold, so a kind
-   without a fitted calibration confirms nothing unless a score is asked for).
+   without a fitted calibration confirms nothing unless a score is asked for), scored from
+   either photo's side (its own nearest outsider), or from both (``both_sides``).
 4. **Groups**: connected components of the confirmed pairs with at least ``min_size``
    photos; photos left alone are not proposed.
 
@@ -46,6 +47,7 @@ class GroupConfig:
     max_group: int = 30  # a cluster above this is split at a higher similarity
     min_size: int = 2  # photos of a proposed group
     min_score: float | None = None  # pair score that confirms; None: the calibration's
+    both_sides: bool = False  # confirm only when the score holds from both photos' sides
 
 
 @dataclass(frozen=True)
@@ -196,7 +198,7 @@ def group_photos(
         for a, b in itertools.combinations(cluster, 2):
             sim_ab = float(unit[a] @ unit[b])
             inl, spread = inliers.get((a, b), inliers.get((b, a), (0, 0.0)))
-            best = 0.0
+            sides = []
             for side in (a, b):
                 out = outsider[side]
                 if out is None:  # every neighbour is in the cluster: the last bounds the rest
@@ -210,7 +212,8 @@ def group_photos(
                     np.array([spread, o_spread]),
                     np.array([verify is not None] * 2),
                 )
-                best = max(best, float(calibration.score(feats)[0]))
+                sides.append(float(calibration.score(feats)[0]))
+            best = min(sides) if config.both_sides else max(sides)
             if best >= threshold:
                 edges.append(PairEvidence(a, b, round(sim_ab, 4), int(inl), round(best, 4)))
         confirmed += len(edges)
