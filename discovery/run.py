@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from catalog.manifest import utc_now
 from catalog.repository import CatalogRepository
@@ -88,7 +88,7 @@ def run_discovery(
         )
     photos: list[Photo] = [p for p in found if p.member.crop_key not in accepted_keys]
     if request.min_score is not None:
-        config = GroupConfig(**(config.__dict__ | {"min_score": request.min_score}))
+        config = replace(config, min_score=request.min_score)
     grouping = discover_photos(
         pipeline, manifest.kind, [p.pixels for p in photos], config, progress=progress
     )

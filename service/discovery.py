@@ -17,12 +17,12 @@ from catalog.cache import model_fingerprints
 from core.errors import NotFound
 from discovery import decide
 from discovery.job import KIND
-from discovery.model import STATES, Proposal
+from discovery.model import Proposal
 from discovery.store import ProposalStore
 from jobs import JobRecord
 from matching.references import to_blobs
 from service.access import Caller, owned_manifest
-from service.jobs import refit_calibration_soon, submit_job
+from service.jobs import refit_calibration_soon
 from service.state import SightingState
 from sightings.repository import SightingRepository
 
@@ -55,11 +55,7 @@ def start_discovery(
         if body.get(name) is not None:
             params[name] = float(body[name])
     # the run belongs to the catalog's owner (an admin's run still proposes to the owner)
-    return (
-        s.jobs.submit(KIND, params, owner=manifest.owner)
-        if caller.admin
-        else submit_job(s, caller, KIND, params)
-    )
+    return s.jobs.submit(KIND, params, owner=manifest.owner)
 
 
 def list_proposals(
@@ -138,6 +134,3 @@ def reject(s: SightingState, caller: Caller, catalog_id: str, proposal_id: str) 
     """Reject a proposal."""
     owned_manifest(s, caller, catalog_id)
     return decide.reject(_proposals(s), catalog_id, proposal_id, caller.tenant, scope=caller.scope)
-
-
-__all__ = ["STATES", "accept", "get_proposal", "list_proposals", "reject", "split"]
