@@ -181,8 +181,8 @@ function alertRow(w, a, reload) {
       toast(errorText(err), true);
     }
   };
-  return h('div', { class: 'review-split', dataset: { role: 'alert', alert: a.id, resolution: a.resolution || '' } },
-    h('div', { class: 'row', style: 'gap:1rem;align-items:flex-start' },
+  return h('div', { class: 'alert-row', dataset: { role: 'alert', alert: a.id, resolution: a.resolution || '' } },
+    h('div', { class: 'watch-pair' },
       h('figure', {}, thumb(a.watched.catalog_id, a.watched.item_id, a.watched.image_id, `lost ${a.watched.item_id}`),
         h('figcaption', { class: 'small' }, `lost: ${asText(a.watched.item_id)}`)),
       h('figure', {}, thumb(a.source.catalog_id, a.source.item_id, a.source.image_id, `found ${a.source.item_id}`),
@@ -203,9 +203,9 @@ function proposalCard(cid, p, reload) {
   const photos = p.members.map((m) => {
     const img = h('img', { alt: m.ref, loading: 'lazy' });
     call('GET', m.crop_url).then((r) => r.blob()).then((b) => { img.src = URL.createObjectURL(b); }, () => img.classList.add('broken'));
-    const box = h('label', { class: 'thumb', title: `${m.source} ${m.ref}${m.time ? ` · ${m.time}` : ''} — tick to split it off`, dataset: { role: 'member', ref: m.ref } },
-      img, h('input', { type: 'checkbox', dataset: { role: 'pick' }, onchange: (e) => (e.target.checked ? picked.add(m.ref) : picked.delete(m.ref)) }));
-    return box;
+    return h('label', { class: 'member', title: `${m.source} ${m.ref}${m.time ? ` · ${m.time}` : ''}`, dataset: { role: 'member', ref: m.ref } },
+      h('div', { class: 'thumb' }, img),
+      h('span', { class: 'small' }, h('input', { type: 'checkbox', dataset: { role: 'pick' }, onchange: (e) => (e.target.checked ? picked.add(m.ref) : picked.delete(m.ref)) }), ' split off'));
   });
   const act = async (what, fn) => {
     try { await fn(); toast(what); reload(); } catch (err) { toast(errorText(err), true); }
@@ -230,7 +230,7 @@ function proposalCard(cid, p, reload) {
     h('div', { class: 'row', style: 'justify-content:space-between' },
       h('strong', {}, `${p.members.length} photos · weakest link ${fmt.score(p.score)}`),
       h('span', { class: 'muted small' }, p.split_from ? `split from ${p.split_from}` : `job ${p.job_id}`)),
-    h('div', { class: 'row', style: 'gap:.4rem;flex-wrap:wrap' }, photos),
+    h('div', { class: 'proposal-photos' }, photos),
     h('div', { class: 'row', style: 'margin-top:.5rem' },
       h('button', { type: 'button', class: 'primary', dataset: { role: 'accept' }, onclick: accept }, 'Accept as a new item'),
       h('button', { type: 'button', dataset: { role: 'split' }, onclick: () => act('Split off', async () => {
