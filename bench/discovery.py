@@ -128,6 +128,9 @@ def main(argv: list[str] | None = None) -> int:
         bar.close()
     print(f"load average after: {os.getloadavg()}")
     scores = pair_scores(truth, [g.members for g in grouping.groups])
+    links = [e for g in grouping.groups for e in g.pairs]
+    false_links = sum(1 for e in links if truth[e.a] != truth[e.b])
+    impure = sum(1 for g in grouping.groups if len({truth[i] for i in g.members}) > 1)
     print(
         f"settings: kind={args.kind} limit={args.limit} seed={args.seed} "
         f"neighbours={config.neighbours} link_similarity={config.link_similarity} "
@@ -139,6 +142,10 @@ def main(argv: list[str] | None = None) -> int:
         f"pairs_checked={grouping.pairs_checked} pairs_confirmed={grouping.pairs_confirmed} "
         f"true_pairs={scores['true_pairs']} proposed_pairs={scores['proposed_pairs']} "
         f"seconds={seconds:.1f}"
+    )
+    print(
+        f"groups joining 2+ individuals: {impure}; links of the groups' spanning trees: "
+        f"{len(links)}, {false_links} of them between photos of different individuals"
     )
     print(
         f"pair_precision={scores['pair_precision']:.3f} pair_recall={scores['pair_recall']:.3f} "
