@@ -91,13 +91,9 @@ class FitOptions:
     gate_z: float = 0.0
     # --- reviewed sightings (real query photos a person labelled, `sightings.pairs`) -------
     min_reviewed: int = 20  # fewer reviewed sightings and the fit ignores them
-    # reviewed sightings weigh one query each; the catalog's own pairs fill in up to this many
-    # queries' worth (at 200 reviews and more they only give the look-alikes)
-    fill_to: int = 200
     # with reviews, the lowest threshold at which the Wilson bound (``bound_z``) of the share
-    # of wrong top answers among the reviewed ones confirmed is <= this
+    # of wrong top answers among the held-out reviewed ones confirmed is <= this
     max_false_confirm: float = 0.05
-    min_self_queries: int = 40  # catalog images still scored for look-alikes when reviews fill in
 
 
 @dataclass(frozen=True)
@@ -162,6 +158,8 @@ class CatalogCalibration:
     reviewed_genuine: int = 0
     reviewed_impostors: int = 0
     reviews_digest: str = ""
+    weights: tuple[float, ...] | None = None
+    bias: float | None = None
 
     @property
     def reviewed_pairs(self) -> int:
@@ -177,15 +175,16 @@ class CatalogCalibration:
         )
 
     def apply(self, base: Calibration) -> Calibration:
-        """The catalog's calibration: ``base`` adjusted (`Calibration.rescaled`)."""
-        return base.rescaled(
-            self.scale,
-            self.offset,
-            self.threshold,
-            fitted_on=f"catalog calibration ({self.genuine} genuine, {self.impostors} impostor "
+        """The catalog's calibration: its own weights where reviews refitted them, else
+        ``base`` adjusted (`Calibration.rescaled`)."""
+        fitted_on = (
+            f"catalog calibration ({self.genuine} genuine, {self.impostors} impostor "
             f"pairs, {self.reviewed_pairs} reviewed pairs of {self.reviewed_sightings} "
-            f"sightings, fitted {self.fitted_at}) over: {base.fitted_on}",
+            f"sightings, fitted {self.fitted_at}) over: {base.fitted_on}"
         )
+        if self.weights is not None and self.bias is not None:
+            return Calibration(self.weights, self.bias, self.threshold, fitted_on=fitted_on)
+        return base.rescaled(self.scale, self.offset, self.threshold, fitted_on=fitted_on)
 
     def to_json(self) -> bytes:
         """UTF-8 JSON with a ``schema`` field."""
@@ -203,6 +202,8 @@ class CatalogCalibration:
             if raw.pop("schema", None) != SCHEMA:
                 raise ValueError("unknown schema")
             raw["look_alikes"] = tuple(raw.get("look_alikes") or ())
+            if raw.get("weights") is not None:
+                raw["weights"] = tuple(raw["weights"])
             return cls(**raw)
         except (TypeError, KeyError, AttributeError, UnicodeDecodeError) as exc:
             raise ValueError(f"unreadable catalog calibration: {exc!r}") from exc
@@ -620,89 +621,48 @@ def _fit_with_reviews(
 ) -> CatalogCalibration:
     """The fit once people have reviewed enough sightings: real query photos first.
 
-    The Platt adjustment is fitted on every reviewed sighting's top answer (one query each,
-    right when it is the item a person confirmed; a ``none`` is always wrong) and on the
-    catalog's own pairs, which weigh ``fill_to - reviewed`` queries' worth (none from
-    ``fill_to`` reviews on). Its range is free for every kind: the reviews are photos of this
-    very catalog, so where they say the kind's calibration is too careful (or too bold) it
-    moves. The threshold is the lowest (never below the kind's, or `UNTRAINED_FLOOR`) at which
-    the Wilson bound of the wrong share among the confirmed reviewed answers is <=
-    ``max_false_confirm``; none such: `NEVER` (the score still carries its fitted meaning).
+    The catalog's own pairs give the prior (`fit_adjustment` without reviews: what the catalog
+    had before anyone reviewed); `matching.review_calibration.fit_on_reviews` then moves away
+    from it only as far as cross-validation on the reviewed sightings says it should, and sets
+    the threshold from their held-out answers (never below the kind's, or `UNTRAINED_FLOOR`).
     """
-    rev = [(r, _top(r, base)) for r in reviewed]
-    rev = [(r, t) for r, t in rev if t is not None]
-    own = [(r, _top(r, base)) for r in records]
-    own = [(r, t) for r, t in own if t is not None]
-    z_r = np.array([t["logit"] for _, t in rev])
-    right_r = np.array([t["item_id"] == r["true"] for r, t in rev], dtype=bool)
-    z_s = np.array([t["logit"] for _, t in own], dtype=np.float64)
-    right_s = np.array([t["item_id"] == r["true"] for r, t in own], dtype=bool)
-    imp_s = np.array([r["true"] is None for r, _ in own], dtype=bool)
-    fill = max(0, options.fill_to - len(rev))
-    w_s = np.zeros(len(own))
-    share = options.stranger_share
-    if fill and imp_s.any() and (~imp_s).any():
-        w_s = np.where(imp_s, share / imp_s.sum(), (1 - share) / (~imp_s).sum()) * fill
-    z = np.concatenate([z_r, z_s])
-    right = np.concatenate([right_r, right_s])
-    w = np.concatenate([np.ones(len(rev)), w_s])
-    keep = w > 0
-    if right[keep].all() or not right[keep].any():
-        scale, offset = 1.0, 0.0
-    else:
-        scale, offset = _platt(z[keep], right[keep], w[keep], 4.0, 5.0)
+    from matching.review_calibration import fit_on_reviews
 
-    def adjusted(values: np.ndarray) -> np.ndarray:
-        return 1.0 / (1.0 + np.exp(-np.clip(scale * values + offset, -60, 60)))
-
-    score_r = adjusted(z_r)
+    own_fit = fit_adjustment(records, base, kind, common["content_digest"], options)
+    prior = own_fit.apply(base) if own_fit.status == "fitted" else base
     floor = base.threshold if kind in TRAINED_KINDS else UNTRAINED_FLOOR
-    threshold = NEVER
-    for t in np.round(np.arange(0.3, 0.995, 0.01), 2):
-        if t < floor - 1e-9:
-            continue
-        confirmed = score_r >= t
-        wrong = int((confirmed & ~right_r).sum())
-        if not confirmed.any():
-            break
-        if wilson_interval(wrong, int(confirmed.sum()), options.bound_z)[1] <= (
-            options.max_false_confirm
-        ):
-            threshold = float(t)
-            break
-    genuine_r, impostors_r = review_pair_counts([r for r, _ in rev])
-    open_r = np.array([r["true"] is None for r, _ in rev], dtype=bool)
-    confirmed = score_r >= threshold
-    known = ~open_r
+    rev = [r for r in reviewed if any(r["crops"])]
+    fit = fit_on_reviews(
+        rev,
+        prior,
+        floor,
+        max_false_confirm=options.max_false_confirm,
+        bound_z=options.bound_z,
+        seed=options.seed,
+    )
+    genuine_r, impostors_r = review_pair_counts(rev)
     metrics = {
-        "reviewed_top1": round(float(right_r[known].mean()) if known.any() else 0.0, 4),
-        "reviewed_confirmed": int(confirmed.sum()),
-        "reviewed_wrong_confirmed": int((confirmed & ~right_r).sum()),
-        "reviewed_confirm_recall": round(
-            float((confirmed & right_r).sum() / max(1, int(known.sum()))), 4
-        ),
-        "reviewed_open": int(open_r.sum()),
-        "reviewed_open_confirmed": int((confirmed & open_r).sum()),
-        "own_pairs_weight": round(float(w_s.sum()), 2),
+        "model": fit.model,
+        "cv_log_loss": fit.cv_log_loss,
+        "held_out": fit.held_out,
+        "reviewed_open": sum(r["true"] is None for r in rev),
         "max_false_confirm": options.max_false_confirm,
         "bound_z": options.bound_z,
+        "own_pairs": dict(own_fit.metrics),
     }
-    own_imp = [(r, t) for r, t in own if r["true"] is None]
-    own_gen = [(r, t) for r, t in own if r["true"] is not None]
-    looks = _look_alikes(own_imp, adjusted(z_s[imp_s])) if own_imp else []
-    return CatalogCalibration(
-        **common,
+    return replace(
+        own_fit,
         status="fitted",
-        scale=round(scale, 6),
-        offset=round(offset, 6),
-        threshold=threshold,
-        genuine=len(own_gen),
-        impostors=len(own_imp),
-        look_alikes=tuple(looks),
+        weights=fit.weights,
+        bias=fit.bias,
+        threshold=fit.threshold,
         metrics=metrics,
+        reason="",
         reviewed_sightings=len(rev),
         reviewed_genuine=genuine_r,
         reviewed_impostors=impostors_r,
+        reviews_digest=common["reviews_digest"],
+        fitted_at=common["fitted_at"],
     )
 
 
@@ -745,14 +705,9 @@ def fit_catalog_calibration(
 ) -> tuple[CatalogCalibration, list[dict]]:
     """Collect a catalog's own pairs and fit its calibration over the pipeline's kind
     calibration; returns it with the pair records (`collect_pairs`). With enough
-    ``reviewed`` sightings (real pairs first) the catalog's own pairs only fill in: fewer of
-    its images are scored (``fill_to`` less the reviews, at least ``min_self_queries``)."""
-    if len(reviewed) >= options.min_reviewed:
-        queries = max(options.min_self_queries, options.max_queries - len(reviewed))
-        options_self = replace(options, max_queries=min(options.max_queries, queries))
-    else:
-        options_self = options
-    records = collect_pairs(pipeline, images, kind, options_self, progress=progress)
+    ``reviewed`` sightings the catalog's own pairs are the prior the reviews refit
+    (`_fit_with_reviews`)."""
+    records = collect_pairs(pipeline, images, kind, options, progress=progress)
     base = pipeline.calibration(kind)
     cal = fit_adjustment(records, base, kind, content_digest, options, reviewed, reviews_digest)
     return cal, records
