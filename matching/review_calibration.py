@@ -174,9 +174,9 @@ def fit_penalised(
         grad[:-1] += 2 * penalty * dev
         return value, grad
 
+    lower = np.array([0.0 if i in EVIDENCE else -np.inf for i in range(len(FEATURES))])
     bounds = [(0.0, None) if i in EVIDENCE else (None, None) for i in range(len(FEATURES))]
-    start = centre.copy()
-    start[:-1] = np.maximum(start[:-1], [0.0 if i in EVIDENCE else -np.inf for i in range(len(FEATURES))])
+    start = np.concatenate([np.maximum(centre[:-1], lower), centre[-1:]])
     res = minimize(loss, start, jac=True, method="L-BFGS-B", bounds=[*bounds, (None, None)])
     return res.x
 
@@ -203,7 +203,8 @@ def choose_threshold(
         return NEVER
     confirmed = scores >= prior_threshold
     wrong = int((confirmed & ~right).sum())
-    if confirmed.any() and wilson_interval(wrong, int(confirmed.sum()), bound_z)[0] > max_false_confirm:
+    shown_wrong = wilson_interval(wrong, int(confirmed.sum()), bound_z)[0] > max_false_confirm
+    if confirmed.any() and shown_wrong:
         return NEVER
     return float(max(prior_threshold, floor))
 
@@ -255,9 +256,7 @@ def fit_on_reviews(
     best = min(cv, key=lambda m: (cv[m], m != "prior"))
     theta = fits(everyone)[best]
     scores, right = held[best][0]
-    threshold = choose_threshold(
-        scores, right, floor, prior.threshold, max_false_confirm, bound_z
-    )
+    threshold = choose_threshold(scores, right, floor, prior.threshold, max_false_confirm, bound_z)
     confirmed = scores >= threshold
     held_out = {
         "sightings": int(len(scores)),

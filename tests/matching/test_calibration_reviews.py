@@ -118,8 +118,9 @@ def test_reviews_never_make_the_scores_worse_than_before() -> None:
         cal = fit_adjustment(own, base, "other", "d", FitOptions(), _hard(n, rng), "rd")
         # held out of every fit: the refit is no worse than what the catalog had
         assert _log_loss(fresh, cal.apply(base)) <= _log_loss(fresh, prior) + 0.02, n
-        assert cal.metrics["cv_log_loss"][cal.metrics["model"]] <= (
-            cal.metrics["cv_log_loss"]["prior"]
+        assert (
+            cal.metrics["cv_log_loss"][cal.metrics["model"]]
+            <= (cal.metrics["cv_log_loss"]["prior"])
         )
     # 100 reviews that say the prior is overconfident: it moves, and fresh photos agree
     assert cal.metrics["model"] != "prior"
