@@ -5,7 +5,7 @@
     python -m bench.catalog_calibration ../shared/data/grocery --kind animals \\
         --refit out/pairs-grocery-animals.json --apply out/grocery-animals.json   # no models
 
-Scores the set's catalog against itself (`matching.catalog_calibration.collect_pairs`: each
+Scores the set's catalog against itself (`matching.calibration.pairs.collect_pairs`: each
 sampled catalog image as a query with its item left out, and with it in), fits the catalog's
 calibration over the kind's (`fit_adjustment`), prints it (threshold, pairs, worst
 look-alikes) and, with ``--apply DUMP`` (a ``bench.accuracy --json`` dump of the same set and
@@ -32,13 +32,9 @@ from bench.metrics import ece_noise_floor, summarize, top_answers
 from core import cli
 from core.kinds import KINDS
 from core.stats import wilson_interval
-from matching.catalog_calibration import (
-    CatalogCalibration,
-    CatalogImage,
-    FitOptions,
-    collect_pairs,
-    fit_adjustment,
-)
+from matching.calibration.fit import fit_adjustment
+from matching.calibration.pairs import CatalogImage, collect_pairs
+from matching.calibration.record import CatalogCalibration, FitOptions
 from matching.score import load_calibrations
 
 

@@ -56,7 +56,7 @@ from core.kinds import KINDS
 from core.settings import REPO_ROOT
 from core.stats import wilson_interval
 from detection.detections import Detections
-from matching.catalog_calibration import FitOptions, resolve
+from matching.calibration.record import FitOptions, resolve
 from matching.folder_catalog import describe_folder, scan_catalog
 from matching.pipeline import Pipeline, PipelineConfig
 from matching.references import to_blobs
@@ -155,7 +155,7 @@ def seed_own_pairs(repository, pipeline, cid: str, cache_dir: Path | None) -> No
     then uses them instead of scoring the catalog's images again)."""
     if cache_dir is None or not (cache_dir / "own-pairs.json").is_file():
         return
-    from matching.catalog_calibration import calibration_digest
+    from matching.calibration.record import calibration_digest
 
     manifest = repository.get_manifest(cid)
     side = json.loads((cache_dir / "own-pairs.json").read_text())

@@ -19,7 +19,7 @@ calls per frame, and, when ``<clip>.json`` lies beside the video (see shared/dat
 - frames from a track's start to its first verification (the time budget delays some).
 ``--kind`` is the catalog's kind (``vehicles`` for the highway clip: ImageNet features and, until
 the catalog is calibrated, the conservative default); ``--calibrate`` first fits the catalog's
-own calibration on its images (`matching.catalog_calibration`, as the service's refit does) and
+own calibration on its images (`matching.calibration`, as the service's refit does) and
 scores the clip with it (a catalog too small to calibrate keeps the kind's default, said so).
 The last line is ``fps=F verify_per_frame_tracking=A verify_per_frame_no_tracking=B frames=N``.
 """
@@ -243,7 +243,7 @@ def report(name: str, stats: VideoStats, wall: float) -> float:
 def calibrate(pipeline, catalog, folder: Path) -> None:
     """Fit the folder catalog's own calibration and attach it to ``catalog`` (printed)."""
     from bench.catalog_calibration import folder_digest, folder_images, print_calibration
-    from matching.catalog_calibration import fit_catalog_calibration
+    from matching.calibration.calibrate import fit_catalog_calibration
 
     digest = folder_digest(folder, catalog.kind)
     images = folder_images(pipeline, folder, catalog.kind)

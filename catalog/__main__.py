@@ -98,7 +98,7 @@ def calibrate_catalogs(
 ) -> None:
     """Fit the given catalogs' (None: all) own calibrations and print what each rests on."""
     from catalog.calibration import refit_catalog_calibration
-    from matching.catalog_calibration import FitOptions
+    from matching.calibration.record import FitOptions
     from matching.engine import load_pipeline
 
     pipeline = load_pipeline(settings)

@@ -3,7 +3,7 @@
 `refit_catalog_calibration` is the one entry point a background job calls when a catalog
 changes (the enqueue goes where items and images are added or removed: see the README, "What
 the numbers mean"); ``python -m catalog calibrate ID|--all`` calls it too. It scores the
-catalog against itself (`matching.catalog_calibration`) and stores the result with the
+catalog against itself (`matching.calibration`) and stores the result with the
 catalog only if the catalog still holds what it was fitted on; items added meanwhile make it
 stale (`RefitResult.stored` False): the kind's default stays in use, marked so, and the job
 fits again. Never a silent mix of a calibration and a catalog it was not fitted on.
@@ -20,12 +20,14 @@ from catalog.manifest import Manifest
 from catalog.repository import SIGHTINGS_FOLDER, CatalogRepository, catalog_prefix
 from core.errors import Conflict, NotFound
 from core.images import decode_image
-from matching.catalog_calibration import (
+from matching.calibration.calibrate import fit_catalog_calibration
+from matching.calibration.fit import fit_adjustment
+from matching.calibration.pairs import CatalogImage
+from matching.calibration.record import (
     CatalogCalibration,
-    CatalogImage,
     FitOptions,
+    calibration_digest,
     describe_state,
-    fit_catalog_calibration,
 )
 
 log = logging.getLogger(__name__)
@@ -110,8 +112,6 @@ def refit_catalog_calibration(
         Conflict: the catalog was indexed with another embedder than ``pipeline`` runs for
             its kind (re-index it first: its vectors are not this model's).
     """
-    from matching.catalog_calibration import calibration_digest, fit_adjustment
-
     manifest = repository.get_manifest(catalog_id)
     mine = pipeline.embedder_for(manifest.kind).fingerprint
     if manifest.indexed_with_other(mine):

@@ -71,7 +71,7 @@ class CalibrationRef:
     """Where a catalog's own score calibration is stored, and what it was fitted on.
 
     Attributes:
-        key: store key of the calibration blob (`matching.catalog_calibration`'s JSON).
+        key: store key of the calibration blob (`matching.calibration.record`'s JSON).
         content_digest: `Manifest.content_digest` of the catalog it was fitted on; another
             digest now means the catalog changed since: the calibration is stale, not used.
         status: ``fitted`` or ``too_small``.

@@ -36,7 +36,7 @@ __all__ = [
 #: MobileNetV2 backbone; a head file path there loads a head trained on your own data), or
 #: `GENERIC_EMBEDDER` for the kinds no model was trained for: a head trained on dog faces or
 #: grocery packages knows nothing of cars or zebras, the ImageNet features at least saw them.
-#: Those kinds' scores rest on each catalog's own calibration (`matching.catalog_calibration`).
+#: Those kinds' scores rest on each catalog's own calibration (`matching.calibration`).
 KIND_MODELS: dict[str, str | None] = {
     kind: {"products": "products_embedder", "animals": "animals_embedder"}.get(kind)
     for kind in KINDS

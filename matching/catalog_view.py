@@ -11,17 +11,14 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 import numpy as np
 from cachetools import LRUCache
 
 from core.settings import default_of
+from matching.calibration.record import CatalogCalibration
 from matching.features import LocalFeatures
 from matching.index import CatalogIndex, VectorIndex
-
-if TYPE_CHECKING:
-    from matching.catalog_calibration import CatalogCalibration
 
 FeatureLoader = Callable[[str], LocalFeatures]
 
@@ -80,7 +77,7 @@ class CatalogView:
         features: LRU of the catalog images' keypoints.
         version: the manifest version this view reflects.
         embedder: fingerprint of the embedder that made the vectors.
-        own_calibration: the catalog's stored calibration (`matching.catalog_calibration`),
+        own_calibration: the catalog's stored calibration (`matching.calibration.record`),
             or None; used only while it matches ``content_digest`` (`Pipeline.calibration_for`).
         content_digest: `catalog.manifest.Manifest.content_digest` of the version it reflects.
     """

@@ -23,6 +23,7 @@ from core.settings import Settings, default_of
 from detection.detections import WHOLE_FRAME_CLASS_ID
 from detection.detector import Detector
 from embedding.embedder import Embedder
+from matching.calibration.record import resolve
 from matching.catalog_view import CatalogView
 from matching.features import LocalFeatures
 from matching.local_rank import (
@@ -184,9 +185,7 @@ class Pipeline:
     def calibration_for(self, catalog: CatalogView) -> tuple[Calibration, str]:
         """The calibration a catalog's matches are scored with, and its source: ``catalog``
         (its own, fitted on this very content over this kind calibration) or
-        ``kind_default`` (none yet, too small, or stale: `matching.catalog_calibration`)."""
-        from matching.catalog_calibration import resolve
-
+        ``kind_default`` (none yet, too small, or stale: `matching.calibration`)."""
         base = self.calibration(catalog.kind)
         return resolve(catalog.own_calibration, catalog.content_digest, base)
 

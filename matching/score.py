@@ -103,7 +103,7 @@ class Calibration:
 
 def conservative_default(kind: str) -> Calibration:
     """The calibration of a kind with none fitted (`TRAINED_KINDS` aside), until its catalog's
-    own calibration exists (`matching.catalog_calibration`): the hand-set fusion, which ranks
+    own calibration exists (`matching.calibration`): the hand-set fusion, which ranks
     by the evidence but was fitted on nothing, so its score is no probability anyone measured,
     and a threshold of `NEVER`: nothing is confirmed on the word of a model that never saw the
     kind. Never another kind's calibration (the products fit confirms look-alike cars)."""

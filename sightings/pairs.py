@@ -8,7 +8,7 @@ Each reviewed sighting is a real query of the catalog whose answer is now known:
   candidate is an impostor pair (an open-set query).
 
 `reviewed_pairs` turns them into records of the shape the calibration fit reads
-(`matching.catalog_calibration`: ``true`` the item or None, ``crops`` the candidates with their
+(`matching.calibration`: ``true`` the item or None, ``crops`` the candidates with their
 evidence), one per sighting: the fit scores each record's top answer, as a person acts on it.
 Sightings whose similarities another embedder made (the catalog was re-indexed since) are left
 out, and so are sightings confirmed as an item deleted since, and candidates of deleted items.

@@ -15,7 +15,7 @@ from flask.testing import FlaskClient
 
 from api.state import SightingState
 from catalog.calibration import refit_catalog_calibration
-from matching.catalog_calibration import FitOptions
+from matching.calibration.record import FitOptions
 from tests.api.conftest import ITEMS, catalog_photo, query_photo
 
 # three items give three impostor pairs: enough for these tests' fits (the default is 20)

@@ -15,7 +15,7 @@ from flask.testing import FlaskClient
 
 from api.state import SightingState
 from catalog.calibration import refit_catalog_calibration
-from matching.catalog_calibration import FitOptions
+from matching.calibration.record import FitOptions
 from sightings.pairs import reviewed_pairs
 from sightings.repository import SightingRepository
 from tests.api.conftest import ALICE, BOB, ITEMS, catalog_photo, fill_catalog, query_photo

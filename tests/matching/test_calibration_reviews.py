@@ -10,13 +10,9 @@ import numpy as np
 
 from bench.calibrate import rescore
 from bench.metrics import summarize
-from matching.catalog_calibration import (
-    CatalogCalibration,
-    FitOptions,
-    describe_state,
-    fit_adjustment,
-    review_pair_counts,
-)
+from matching.calibration.fit import fit_adjustment
+from matching.calibration.record import CatalogCalibration, FitOptions, describe_state
+from matching.calibration.reviews import review_pair_counts
 from matching.score import NEVER, load_calibrations
 from tests.matching.test_catalog_calibration import _catalog, _record
 

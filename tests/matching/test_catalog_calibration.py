@@ -5,13 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from matching.catalog_calibration import (
+from matching.calibration.fit import fit_adjustment
+from matching.calibration.pairs import MaskedIndex
+from matching.calibration.record import (
     CatalogCalibration,
     FitOptions,
-    MaskedIndex,
     calibration_digest,
     describe_state,
-    fit_adjustment,
     resolve,
 )
 from matching.index import VectorIndex

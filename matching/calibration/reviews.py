@@ -1,7 +1,8 @@
-"""A catalog's calibration refitted on what people reviewed, never worse than before.
+"""The fit once people reviewed enough sightings (`matching.calibration`): refitted on what
+people reviewed, never worse than before.
 
 The calibration a catalog has before anyone reviews (its kind's, adjusted on the catalog's own
-pairs, `matching.catalog_calibration`) is the *prior*: on a kind the models never learned its
+pairs, `matching.calibration.fit`) is the *prior*: on a kind the models never learned its
 scores are a guess (the catalog's own pairs are augmented views, easier than a real photo).
 Each reviewed sighting is a real query photo of the catalog with its answer known, and its
 candidates are labelled pairs: the confirmed item's candidate genuine, every other one (all of a
@@ -33,14 +34,15 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from scipy.optimize import minimize
 from scipy.special import expit, log_expit
 
 from core.stats import wilson_interval
-from matching.score import FEATURES, NEVER, Calibration, candidate_features
+from matching.calibration.record import UNTRAINED_FLOOR, CatalogCalibration, FitOptions
+from matching.score import FEATURES, NEVER, TRAINED_KINDS, Calibration, candidate_features
 
 #: Features whose weight must stay >= 0 (more evidence never lowers a score): all but the
 #: "keypoints not run" flag.
@@ -272,4 +274,67 @@ def fit_on_reviews(
         best,
         cv,
         held_out,
+    )
+
+
+def review_pair_counts(reviewed: Sequence[dict]) -> tuple[int, int]:
+    """(genuine, impostor) pairs of reviewed-sighting records: the candidate of the
+    confirmed item is genuine, every other candidate (all of a ``none``) an impostor."""
+    genuine = impostors = 0
+    for r in reviewed:
+        for crop in r["crops"]:
+            for cand in crop:
+                if r["true"] is not None and cand["item_id"] == r["true"]:
+                    genuine += 1
+                else:
+                    impostors += 1
+    return genuine, impostors
+
+
+def _fit_with_reviews(
+    prior_fit: CatalogCalibration,
+    reviewed: Sequence[dict],
+    base: Calibration,
+    kind: str,
+    options: FitOptions,
+    common: dict,
+) -> CatalogCalibration:
+    """The catalog's calibration once people reviewed enough sightings: ``prior_fit`` (its
+    own pairs' fit) moved only as far as cross-validation on the reviewed sightings says
+    (`fit_on_reviews`), its threshold from their held-out answers (never below the kind's, or
+    `UNTRAINED_FLOOR`)."""
+    prior = prior_fit.apply(base) if prior_fit.status == "fitted" else base
+    floor = base.threshold if kind in TRAINED_KINDS else UNTRAINED_FLOOR
+    rev = [r for r in reviewed if any(r["crops"])]
+    fit = fit_on_reviews(
+        rev,
+        prior,
+        floor,
+        max_false_confirm=options.max_false_confirm,
+        bound_z=options.bound_z,
+        seed=options.seed,
+    )
+    genuine_r, impostors_r = review_pair_counts(rev)
+    metrics = {
+        "model": fit.model,
+        "cv_log_loss": fit.cv_log_loss,
+        "held_out": fit.held_out,
+        "reviewed_open": sum(r["true"] is None for r in rev),
+        "max_false_confirm": options.max_false_confirm,
+        "bound_z": options.bound_z,
+        "own_pairs": dict(prior_fit.metrics),
+    }
+    return replace(
+        prior_fit,
+        status="fitted",
+        weights=fit.weights,
+        bias=fit.bias,
+        threshold=fit.threshold,
+        metrics=metrics,
+        reason="",
+        reviewed_sightings=len(rev),
+        reviewed_genuine=genuine_r,
+        reviewed_impostors=impostors_r,
+        reviews_digest=common["reviews_digest"],
+        fitted_at=common["fitted_at"],
     )
