@@ -43,8 +43,8 @@ pair collection, which runs the pipeline):
   `sample_queries`, `augmented_view`; the catalog searched without an item or an image by
   `matching.index.VectorIndex.without`);
 * `platt`: a record's top answer, the Platt fit and the worst look-alikes;
-* `reviews`: the fit once people reviewed enough sightings (`_fit_with_reviews`,
-  `review_pair_counts`);
+* `reviews`: the fit once people reviewed enough sightings: the prior moved only as far as
+  cross-validation on them allows (`fit_on_reviews`, `_fit_with_reviews`, `review_pair_counts`);
 * `fit`: `fit_adjustment`, the fit on the catalog's own pairs and its threshold search;
 * `calibrate`: `fit_catalog_calibration`, pairs collected then fitted.
 
