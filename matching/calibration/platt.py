@@ -6,6 +6,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+from scipy.optimize import minimize
+from scipy.special import expit
 
 from matching.calibration.record import LOOK_ALIKES
 from matching.score import Calibration, candidate_features
@@ -43,11 +45,6 @@ def _platt(
     """Weighted log-loss minimiser of ``sigmoid(a z + c)``, ``a`` in [`MIN_SCALE`,
     ``max_scale``], ``c`` in [`MIN_OFFSET`, ``max_offset``] (`scipy.optimize.minimize`,
     L-BFGS-B: the loss is convex in ``(a, c)``, so its bounded minimum is the one found)."""
-    # scipy costs a second at import: the service reads this module (through
-    # `catalog.calibration`) at start, and fits only in a refit job
-    from scipy.optimize import minimize
-    from scipy.special import expit
-
     z = np.asarray(z, dtype=np.float64)
     w = np.asarray(w, dtype=np.float64)
     # log(1 + e^-x) for y=1, log(1 + e^x) for y=0: log(1 + e^(sign x)), stable
