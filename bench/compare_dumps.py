@@ -2,10 +2,10 @@
 
     python -m bench.compare_dumps out/before.json out/after.json
 
-Prints how many photos have identical records, then, for each photo that differs, its first
-differing candidate in both dumps. The last line is ``photos=N identical=I differ=D``; the
-exit status is 0 when every photo is identical, 1 when some differ, 2 when the dumps are not
-of the same photos.
+Prints how many photos have identical records (their timing, ``seconds``, left out), then,
+for each photo that differs, its first differing candidate in both dumps. The last line is
+``photos=N identical=I differ=D``; the exit status is 0 when every photo is identical, 1 when
+some differ, 2 when the dumps are not of the same photos.
 """
 
 from __future__ import annotations
@@ -16,6 +16,15 @@ from pathlib import Path
 
 from core import cli
 from core.errors import BadInput
+
+#: Per-photo fields that measure the run, not its answer (`bench.accuracy`'s ``seconds``: a
+#: photo's wall time): left out of the comparison.
+TIMING = ("seconds",)
+
+
+def answer(record: dict) -> dict:
+    """A dump record without its `TIMING` fields."""
+    return {k: v for k, v in record.items() if k not in TIMING}
 
 
 def first_difference(a: dict, b: dict) -> tuple[int, int, dict | None, dict | None]:
@@ -49,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     before, after = _records(args.before), _records(args.after)
     if [r["path"] for r in before] != [r["path"] for r in after]:
         raise BadInput("the dumps are not of the same photos in the same order")
-    differ = [(a, b) for a, b in zip(before, after, strict=True) if a != b]
+    differ = [(a, b) for a, b in zip(before, after, strict=True) if answer(a) != answer(b)]
     for a, b in differ:
         crop, rank, ma, mb = first_difference(a, b)
         print(f"{a['path']}: crop {crop} rank {rank}\n  before {ma}\n  after  {mb}")

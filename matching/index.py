@@ -330,6 +330,23 @@ class VectorIndex:
         Raises:
             BadInput: wrong shape, non-finite values, or k < 1.
         """
+        return self._search(queries, k, ())
+
+    def without(self, image_ids: Sequence[str]) -> IndexWithout:
+        """This index searched as if ``image_ids`` (vector ids; unknown ones ignored) were
+        not in it, without a copy: `IndexWithout`."""
+        with self._lock:
+            fids = [
+                self._id_of_image[i] for i in dict.fromkeys(image_ids) if i in self._id_of_image
+            ]
+        return IndexWithout(self, np.asarray(fids, dtype=np.int64))
+
+    def _search(
+        self, queries: np.ndarray, k: int, left_out: np.ndarray | Sequence[int]
+    ) -> ItemHits:
+        """`search`, with the vectors of faiss ids ``left_out`` skipped by FAISS itself
+        (``IDSelectorNot(IDSelectorBatch)``, on the CPU index: FAISS's GPU indexes take no
+        selector)."""
         if not isinstance(k, int) or isinstance(k, bool) or k < 1:
             raise BadInput(f"k must be a positive int, got {k!r}")
         queries = self._check_vectors(queries, "queries")
@@ -338,15 +355,24 @@ class VectorIndex:
         items: list[list[str]] = [[] for _ in range(nq)]
         images: list[list[str]] = [[] for _ in range(nq)]
         with self._lock:
-            total = len(self)
-            if total == 0 or nq == 0:
+            left_out = [
+                f for f in np.asarray(left_out, dtype=np.int64).tolist() if f in self._image_of
+            ]
+            total = len(self) - len(left_out)
+            if total <= 0 or nq == 0:
                 return ItemHits(items, images, scores)
-            index = self._search_index()
+            params = None
+            if left_out:
+                # both selectors stay referenced here while FAISS reads them
+                batch = faiss.IDSelectorBatch(np.asarray(left_out, dtype=np.int64))
+                selector = faiss.IDSelectorNot(batch)
+                params = faiss.SearchParameters(sel=selector)
+            index = self._index if params is not None else self._search_index()
             pending = np.arange(nq)
             # Probe a few vectors per wanted item; grow until k distinct items or all seen.
             probe = min(total, 4 * k)
             while pending.size:
-                sims, fids = index.search(queries[pending], probe)
+                sims, fids = index.search(queries[pending], probe, params=params)
                 unfinished = []
                 for row, q in enumerate(pending.tolist()):
                     seen: dict[str, tuple[str, float]] = {}
@@ -439,3 +465,29 @@ class VectorIndex:
             out._id_of_image[image] = fid
             out._ids_of_item.setdefault(item, set()).add(fid)
         return out
+
+
+class IndexWithout:
+    """A `VectorIndex` searched with some of its vectors left out (`VectorIndex.without`):
+    what the index answers for a catalog without them (a catalog calibrated on itself asks
+    it with an item, or an image, taken out: `matching.calibration.pairs`). FAISS skips them
+    in the search itself; nothing is copied, and the index stays usable meanwhile.
+
+    Attributes:
+        dim: the vectors' length.
+    """
+
+    def __init__(self, index: VectorIndex, left_out: np.ndarray) -> None:
+        self._index = index
+        self._left_out = left_out
+        self.dim = index.dim
+
+    def __len__(self) -> int:
+        """Vectors searched (the index's, less those left out that are still in it)."""
+        with self._index._lock:
+            gone = sum(f in self._index._image_of for f in self._left_out.tolist())
+            return len(self._index) - gone
+
+    def search(self, queries: np.ndarray, k: int) -> ItemHits:
+        """Top-k distinct items per query, as `VectorIndex.search` without the left out."""
+        return self._index._search(queries, k, self._left_out)

@@ -40,7 +40,8 @@ pair collection, which runs the pipeline):
 * `record`: the stored calibration and what it says (`CatalogCalibration`, `FitOptions`,
   `resolve`, `describe_state`, `calibration_digest`, the constants);
 * `pairs`: the catalog scored against itself (`CatalogImage`, `collect_pairs`,
-  `sample_queries`, `augmented_view`, the masked search);
+  `sample_queries`, `augmented_view`; the catalog searched without an item or an image by
+  `matching.index.VectorIndex.without`);
 * `platt`: a record's top answer, the Platt fit and the worst look-alikes;
 * `reviews`: the fit once people reviewed enough sightings: the prior moved only as far as
   cross-validation on them allows (`fit_on_reviews`, `_fit_with_reviews`, `review_pair_counts`);

@@ -15,8 +15,8 @@ from embedding.photos import augment
 from matching.calibration.record import FitOptions
 from matching.catalog_view import CatalogView, FeatureCache
 from matching.features import LocalFeatures
-from matching.index import ItemHits
-from matching.pipeline import Pipeline, PipelineConfig, image_id_of
+from matching.index import IndexWithout, VectorIndex
+from matching.pipeline import Pipeline, PipelineConfig
 from matching.report import benchmark_candidates
 
 
@@ -41,55 +41,6 @@ class CatalogImage:
 
 
 # --- collecting the catalog's own pairs ----------------------------------------------------
-class MaskedIndex:
-    """Exact item-level search over a catalog's vectors with items or images left out (what
-    `matching.index.VectorIndex.search` answers, for a catalog without them)."""
-
-    def __init__(
-        self,
-        vectors: np.ndarray,
-        item_ids: Sequence[str],
-        image_ids: Sequence[str],
-        keep: np.ndarray | None = None,
-    ) -> None:
-        self.vectors = np.asarray(vectors, dtype=np.float32)
-        self.item_ids = np.asarray(item_ids, dtype=object)
-        self.image_ids = np.asarray(image_ids, dtype=object)
-        self.keep = np.ones(len(self.vectors), dtype=bool) if keep is None else keep
-
-    def without(self, items: Sequence[str] = (), images: Sequence[str] = ()) -> MaskedIndex:
-        """The same index with every vector of ``items`` and of ``images`` left out."""
-        base_images = np.array([image_id_of(i) for i in self.image_ids], dtype=object)
-        drop = np.isin(self.item_ids, list(items)) | np.isin(base_images, list(images))
-        return MaskedIndex(self.vectors, self.item_ids, self.image_ids, self.keep & ~drop)
-
-    def __len__(self) -> int:
-        return int(self.keep.sum())
-
-    def search(self, queries: np.ndarray, k: int) -> ItemHits:
-        """Top-k distinct items per query (see `VectorIndex.search`)."""
-        rows = np.flatnonzero(self.keep)
-        nq = len(queries)
-        scores = np.full((nq, k), -np.inf, dtype=np.float32)
-        items: list[list[str]] = [[] for _ in range(nq)]
-        images: list[list[str]] = [[] for _ in range(nq)]
-        if len(rows) == 0:
-            return ItemHits(items, images, scores)
-        sims = np.asarray(queries, dtype=np.float32) @ self.vectors[rows].T
-        for q in range(nq):
-            seen: dict[str, tuple[str, float]] = {}
-            for j in np.argsort(-sims[q], kind="stable"):
-                item = self.item_ids[rows[j]]
-                if item not in seen:
-                    seen[item] = (self.image_ids[rows[j]], float(sims[q, j]))
-                    if len(seen) == k:
-                        break
-            items[q] = list(seen)
-            images[q] = [image for image, _ in seen.values()]
-            scores[q, : len(seen)] = [s for _, s in seen.values()]
-        return ItemHits(items, images, scores)
-
-
 def augmented_view(image: np.ndarray, rng: np.random.Generator, flip: bool) -> np.ndarray:
     """``uint8 (H, W, 3) -> uint8 (h, w, 3)``: `embedding.photos.augment` (crop of 55-100 %
     of the area, colour jitter, optional flip), then down-scaled by 0.5-1 and back (a photo
@@ -149,12 +100,17 @@ class _OnceVerifier:
         return [self._matched[(id(query), id(r))] for r in refs]
 
 
-def _view(kind: str, index: MaskedIndex, features: dict[str, LocalFeatures]) -> CatalogView:
+def _view(
+    kind: str,
+    index: VectorIndex | IndexWithout,
+    images: Sequence[CatalogImage],
+    features: dict[str, LocalFeatures],
+) -> CatalogView:
+    """The catalog of ``images`` (those ``index`` searches) as the matcher sees it."""
     images_of: dict[str, list[str]] = {}
-    for row in np.flatnonzero(index.keep):
-        image = image_id_of(index.image_ids[row])
-        if image in features and image not in images_of.get(index.item_ids[row], []):
-            images_of.setdefault(index.item_ids[row], []).append(image)
+    for image in images:
+        if image.image_id in features and image.image_id not in images_of.get(image.item_id, []):
+            images_of.setdefault(image.item_id, []).append(image.image_id)
 
     def load(image_id: str) -> LocalFeatures:
         if image_id not in features:
@@ -164,7 +120,7 @@ def _view(kind: str, index: MaskedIndex, features: dict[str, LocalFeatures]) -> 
     return CatalogView(
         catalog_id="calibration",
         kind=kind,
-        index=index,  # type: ignore[arg-type]  (the search and length a view needs)
+        index=index,  # type: ignore[arg-type]  (an IndexWithout: search and len)
         features=FeatureCache(load, size=0),
         images_of=images_of,
     )
@@ -200,7 +156,8 @@ def collect_pairs(
     vectors = np.concatenate([im.vectors for im in images])
     items = [im.item_id for im in images for _ in im.tags]
     ids = [im.image_id + t for im in images for t in im.tags]
-    full = MaskedIndex(vectors, items, ids)
+    full = VectorIndex(vectors.shape[1])
+    full.add(vectors, items, ids)
     features = {im.image_id: im.features for im in images if im.features is not None}
     count: dict[str, int] = {}
     for im in images:
@@ -218,10 +175,16 @@ def collect_pairs(
         vecs = embedder.embed(crops)
         if once is not None:
             once.reset()
-        genuine_index = full.without(images=[image.image_id]) if own else full
-        impostor_index = full.without(items=[image.item_id])
-        for index, true in ((genuine_index, image.item_id), (impostor_index, None)):
-            view = _view(kind, index, features)
+        # the catalog without the query image (when its item has others), and without its item
+        others = [im for im in images if im.image_id != image.image_id] if own else images
+        genuine_index = full.without([image.image_id + t for t in image.tags]) if own else full
+        strangers = [im for im in images if im.item_id != image.item_id]
+        impostor_index = full.without(full.images_of(image.item_id))
+        for index, kept, true in (
+            (genuine_index, others, image.item_id),
+            (impostor_index, strangers, None),
+        ):
+            view = _view(kind, index, kept, features)
             matches = pipeline.match_vectors(vecs, crops, view, config)
             record = {"path": image.image_id, "true": true, "crops": benchmark_candidates(matches)}
             if true is None:

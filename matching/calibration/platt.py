@@ -3,13 +3,21 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 import numpy as np
+from scipy.optimize import minimize
+from scipy.special import expit
 
 from matching.calibration.record import LOOK_ALIKES
 from matching.score import Calibration, candidate_features
+
+#: The Platt fit's lower bounds: a scale that keeps some of the logit's order, an offset far
+#: below any threshold.
+MIN_SCALE = 0.02
+MIN_OFFSET = -20.0
+#: L-BFGS-B's stopping rule: far below the 6 decimals a calibration stores.
+_TOLERANCE = {"ftol": 1e-12, "gtol": 1e-9}
 
 
 def _top(record: dict, base: Calibration) -> dict | None:
@@ -34,19 +42,23 @@ def _top(record: dict, base: Calibration) -> dict | None:
 def _platt(
     z: np.ndarray, y: np.ndarray, w: np.ndarray, max_scale: float, max_offset: float
 ) -> tuple[float, float]:
-    """Weighted log-loss minimiser of ``sigmoid(a z + c)`` on a grid, bounded above."""
-    best = (math.inf, 1.0, 0.0)
-    scales = np.geomspace(0.02, max_scale, 60)
-    offsets = np.linspace(-20.0, max_offset, 201)
-    for a in scales:
-        logits = a * z[:, None] + offsets[None, :]
-        # log(1 + e^-x) for y=1, log(1 + e^x) for y=0, stable
-        loss = np.where(y[:, None], np.logaddexp(0, -logits), np.logaddexp(0, logits))
-        total = (w[:, None] * loss).sum(0)
-        j = int(np.argmin(total))
-        if total[j] < best[0]:
-            best = (float(total[j]), float(a), float(offsets[j]))
-    return best[1], best[2]
+    """Weighted log-loss minimiser of ``sigmoid(a z + c)``, ``a`` in [`MIN_SCALE`,
+    ``max_scale``], ``c`` in [`MIN_OFFSET`, ``max_offset``] (`scipy.optimize.minimize`,
+    L-BFGS-B: the loss is convex in ``(a, c)``, so its bounded minimum is the one found)."""
+    z = np.asarray(z, dtype=np.float64)
+    w = np.asarray(w, dtype=np.float64)
+    # log(1 + e^-x) for y=1, log(1 + e^x) for y=0: log(1 + e^(sign x)), stable
+    sign = np.where(np.asarray(y, dtype=bool), -1.0, 1.0)
+
+    def loss(params: np.ndarray) -> tuple[float, np.ndarray]:
+        t = sign * (params[0] * z + params[1])
+        dt = w * sign * expit(t)  # d loss / d (a z + c), per pair
+        return float(w @ np.logaddexp(0.0, t)), np.array([dt @ z, dt.sum()])
+
+    start = [min(1.0, max_scale), min(0.0, max_offset)]
+    bounds = [(MIN_SCALE, max_scale), (MIN_OFFSET, max_offset)]
+    found = minimize(loss, start, jac=True, method="L-BFGS-B", bounds=bounds, options=_TOLERANCE)
+    return float(found.x[0]), float(found.x[1])
 
 
 def _look_alikes(impostors: Sequence[tuple[dict, dict]], imp_scores: np.ndarray) -> list[dict]:

@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 
 from matching.calibration.fit import fit_adjustment
-from matching.calibration.pairs import MaskedIndex
 from matching.calibration.record import (
     CatalogCalibration,
     FitOptions,
@@ -177,7 +176,9 @@ def test_masked_index_answers_as_the_vector_index_without_the_left_out() -> None
     items = [f"it{i // 3}" for i in range(30)]
     images = [f"im{i}" for i in range(30)]
     queries = rng.normal(size=(4, 16)).astype(np.float32)
-    masked = MaskedIndex(vecs, items, images).without(items=["it2"], images=["im0"])
+    index = VectorIndex(16)
+    index.add(vecs, items, images)
+    masked = index.without([*index.images_of("it2"), "im0"])
     keep = [i for i in range(30) if items[i] != "it2" and images[i] != "im0"]
     ref = VectorIndex(16)
     ref.add(vecs[keep], [items[i] for i in keep], [images[i] for i in keep])

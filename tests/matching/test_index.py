@@ -303,3 +303,70 @@ def test_milvus_hnsw_finds_what_flat_finds(milvus_engine):
     assert milvus_engine.tune_index(index.collection, force="FLAT") == "FLAT"
     again = index.search(vectors[:5], 10)
     assert again.item_ids == flat.item_ids
+
+
+def _brute_force(vecs, items, images, queries, k, keep):
+    """Top-k distinct items per query over the ``keep`` rows, by numpy (stable order)."""
+    rows = np.flatnonzero(keep)
+    sims = queries @ vecs[rows].T
+    out = []
+    for q in range(len(queries)):
+        seen: dict[str, tuple[str, float]] = {}
+        for j in np.argsort(-sims[q], kind="stable"):
+            seen.setdefault(items[rows[j]], (images[rows[j]], float(sims[q, j])))
+            if len(seen) == k:
+                break
+        out.append(seen)
+    return out
+
+
+@pytest.mark.parametrize("k", [1, 5, 40])
+def test_search_without_images_is_the_brute_force_answer_without_them(k):
+    rng = np.random.default_rng(11)
+    vecs = rng.normal(size=(300, DIM)).astype(np.float32)
+    vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
+    items = [f"i{n % 37}" for n in range(300)]  # 8 or 9 images an item: the probe grows
+    images = [f"m{n}" for n in range(300)]
+    index = VectorIndex(DIM)
+    index.add(vecs, items, images)
+    queries = rng.normal(size=(6, DIM)).astype(np.float32)
+    left_out = [*index.images_of("i3"), "m0", "m200", "unknown"]
+    masked = index.without(left_out)
+    keep = np.array([m not in left_out for m in images])
+    want = _brute_force(vecs, items, images, queries, k, keep)
+    got = masked.search(queries, k)
+    assert len(masked) == int(keep.sum()) == 300 - 9 - 2  # i3: 9 images
+    for q, seen in enumerate(want):
+        assert got.item_ids[q] == list(seen) and "i3" not in got.item_ids[q]
+        assert got.image_ids[q] == [image for image, _ in seen.values()]
+        np.testing.assert_allclose(
+            got.scores[q, : len(seen)], [s for _, s in seen.values()], atol=1e-5
+        )
+        assert not np.isfinite(got.scores[q, len(seen) :]).any()
+    # the index itself still answers with everything
+    full = index.search(queries, k)
+    want_full = _brute_force(vecs, items, images, queries, k, np.ones(300, bool))
+    assert full.item_ids == [list(seen) for seen in want_full]
+
+
+def test_search_without_everything_or_nothing():
+    index = build(lambda: VectorIndex(DIM), CATALOG)
+    everything = index.without([image for _, image, _ in CATALOG])
+    assert len(everything) == 0
+    hits = everything.search(unit(axis(0)), 3)
+    assert hits.item_ids == [[]] and not np.isfinite(hits.scores).any()
+    nothing = index.without([])
+    assert nothing.search(unit(axis(0)), 3).item_ids == index.search(unit(axis(0)), 3).item_ids
+    assert len(nothing) == len(index)
+
+
+def test_search_without_follows_the_index_after_a_removal():
+    index = build(lambda: VectorIndex(DIM), CATALOG)
+    masked = index.without(["a1", "c1"])
+    assert masked.search(unit(axis(0)), 3).item_ids == [["a", "b", "d"]]
+    index.remove_images(["a1", "a2"])  # a1 both left out and gone: counted once
+    assert len(masked) == len(index) - 1 == 3
+    assert masked.search(unit(axis(0)), 3).item_ids == [["a", "b", "d"]]
+    assert masked.search(unit(axis(0)), 3).image_ids[0][0] == "a3"
+    with pytest.raises(BadInput):
+        masked.search(unit(axis(0)), 0)

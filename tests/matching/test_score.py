@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from sklearn.linear_model import LogisticRegression
 
 from matching.score import (
     FEATURES,
@@ -66,6 +67,34 @@ def test_fit_recovers_a_relation_and_keeps_weights_non_negative() -> None:
     assert w[0] > w[4] > w[1] and w[2] > w[3]
     acc = ((1 / (1 + np.exp(-(x @ w + b))) > 0.5) == y).mean()
     assert acc > 0.75
+
+
+def test_fit_is_the_regularised_logistic_regression_where_no_weight_is_held_at_zero() -> None:
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(3000, 3)) * [1.0, 2.0, 0.5] + [0.0, 1.0, -1.0]
+    y = (rng.random(3000) < 1 / (1 + np.exp(-(x @ [1.5, 0.5, 2.0] - 0.3)))).astype(float)
+    w, b = fit_logistic(x, y, l2=1e-2)
+    # the same objective: mean log-loss + l2/2 |w|^2 on standardised features
+    mean, std = x.mean(0), x.std(0) + 1e-6
+    ref = LogisticRegression(C=1 / (1e-2 * len(y)), tol=1e-10, max_iter=10_000)
+    ref.fit((x - mean) / std, y)
+    assert (ref.coef_ > 0).all()
+    np.testing.assert_allclose(w, ref.coef_[0] / std, atol=1e-4)
+    assert b == pytest.approx(
+        ref.intercept_[0] - float(np.sum(ref.coef_[0] * mean / std)), abs=1e-4
+    )
+
+
+def test_fit_holds_a_weight_at_zero_only_where_the_loss_pushes_it_below() -> None:
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=(3000, 2))
+    y = (rng.random(3000) < 1 / (1 + np.exp(-(x @ [2.0, -1.5])))).astype(float)
+    w, b = fit_logistic(x, y)
+    assert w[0] > 1.0 and w[1] == 0.0
+    # at the bound the loss still falls towards negative weights: its slope there is > 0
+    p = 1 / (1 + np.exp(-(x @ w + b)))
+    xs = (x - x.mean(0)) / (x.std(0) + 1e-6)
+    assert float(xs[:, 1] @ (p - y)) / len(y) > 0.05
 
 
 def test_calibrations_round_trip_per_kind(tmp_path: Path) -> None:
