@@ -187,6 +187,7 @@ def _watch(cache: str, key_name: str, stop, queue) -> None:
     queue.put((seen, bad))
 
 
+@pytest.mark.slow  # three spawned processes, each importing torch; two export to ONNX
 def test_two_processes_exporting_at_once_never_read_half_a_file(tmp_path: Path) -> None:
     weights, cache = tmp_path / "small.pt", tmp_path / "cache"
     model = small_model(weights)
