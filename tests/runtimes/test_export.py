@@ -298,6 +298,7 @@ def test_threads_follow_the_setting(tmp_path: Path) -> None:
     assert int(compiled.get_property("INFERENCE_NUM_THREADS")) == 1
 
 
+@pytest.mark.slow  # a whole yolov8n (random weights) exported to OpenVINO, and run by torch
 def test_ultralytics_detector_exports_with_dynamic_shapes(tmp_path: Path) -> None:
     """An ultralytics checkpoint (random weights, built here): the exported network gives
     torch's outputs at another input size than the trace's, and detect runs through it."""
