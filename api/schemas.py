@@ -482,6 +482,7 @@ class VideoOptionsIn(OptionsIn):
 
     top_k = _top_k("top_k")
     verify = _verify()
+    keep = _keep()
     classes = _classes()
     stride = WholeNumber(
         load_default=1, validate=Range(1, 1000), metadata={"description": "every n-th frame"}
@@ -761,6 +762,9 @@ class VideoSummary(Schema):
     verify_per_frame = Float(required=True)
     seconds = Float(required=True)
     stages_ms = _TIMINGS
+    sighting_ids = List(
+        String(), metadata={"description": "with keep: the sightings kept, one per track"}
+    )
 
 
 class VideoLine(Schema):
@@ -847,6 +851,7 @@ class BatchOptionsIn(OptionsIn):
     )
     verify = Boolean(load_default=True, metadata={"description": "keypoint-verify individuals"})
     draw = Boolean(load_default=True, metadata={"description": "photos/<name>.jpg per animal"})
+    keep = _keep()
 
 
 #: multipart/form-data of a batch: photo files, or one zip, or both (at least one of them;

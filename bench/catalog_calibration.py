@@ -27,6 +27,8 @@ import json
 import logging
 from pathlib import Path
 
+import numpy as np
+
 from bench.calibrate import rescore
 from bench.metrics import ece_noise_floor, summarize, top_answers
 from core import cli
@@ -72,7 +74,12 @@ def figures(records: list[dict]) -> dict[str, float]:
     m["precision_lo"], m["precision_hi"] = wilson_interval(right, int(m["confirmed"]), 1.0)
     opened = round(m["open_set_false_confirm"] * m["open"]) if m["open"] else 0
     m["open_lo"], m["open_hi"] = wilson_interval(opened, int(m["open"]), 1.0)
-    m["ece_floor"] = ece_noise_floor(top_answers(records)[0])
+    scores, right = top_answers(records)
+    m["ece_floor"] = ece_noise_floor(scores)
+    # the log-loss of the top answers: a proper score of the probabilities (ECE's bins are
+    # noisy on a few hundred photos)
+    p = np.clip(scores, 1e-6, 1 - 1e-6)
+    m["log_loss"] = float(-np.mean(np.where(right, np.log(p), np.log1p(-p)))) if len(p) else 0.0
     return m
 
 

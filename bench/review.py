@@ -273,9 +273,14 @@ def main(argv: list[str] | None = None) -> int:
             return cached_match(pipeline, cache.get(cid)[1], config, query.path, cache_dir)
 
         def records_of(batch, desc: str) -> list[dict]:
+            """Each photo as the sighting a person would be asked about: the detection that
+            holds its top answer, with its ranked candidates (what the reviewed ones are)."""
             out = []
             for q in tqdm(batch, desc=desc, unit="photo"):
-                crops = benchmark_candidates(match(q).matches)
+                result = match(q)
+                row = top_row(result)
+                rows = [] if row is None else [result.matches[row]]
+                crops = benchmark_candidates(rows)
                 out.append({"path": str(q.path), "true": q.item_id, "crops": crops})
             return out
 
@@ -353,9 +358,13 @@ def main(argv: list[str] | None = None) -> int:
             rows.append(m)
             line, detail = _line(n, m)
             print(line)
+            model = fitted.metrics.get("model", "own pairs") if fitted else "none"
+            m["model"] = model
+            m["cv_log_loss"] = fitted.metrics.get("cv_log_loss", {}) if fitted else {}
             print(
-                detail + f"; threshold={cal.threshold:.2f} ({source}), reviewed pairs "
-                f"{m['reviewed_pairs']}, catalog images {manifest.image_count}"
+                detail + f"; log-loss {m['log_loss']:.3f}; threshold={cal.threshold:.2f} "
+                f"({source}, {model}), reviewed pairs {m['reviewed_pairs']}, catalog images "
+                f"{manifest.image_count}"
             )
     elapsed = time.perf_counter() - start
     nones = sum(q.item_id is None for q in queries)

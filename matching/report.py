@@ -238,9 +238,10 @@ def video_summary(
     verify_calls: int,
     stages: Mapping[str, float],
     video_fps: float,
+    sighting_ids: Sequence[str] | None = None,
 ) -> dict:
     """The video endpoint's last line: ``{"summary": {...}}`` over the processed frames
-    (``seconds`` and ``stages`` in seconds)."""
+    (``seconds`` and ``stages`` in seconds; ``sighting_ids`` with keep: one per track)."""
     summary = {
         "frames": frames,
         "fps": round(frames / seconds, 2) if seconds else 0.0,
@@ -250,6 +251,8 @@ def video_summary(
         "seconds": round(seconds, 3),
         "stages_ms": timings_to_dict(stages),
     }
+    if sighting_ids is not None:
+        summary["sighting_ids"] = list(sighting_ids)
     return {"summary": summary}
 
 

@@ -129,6 +129,7 @@ class BatchOptions:
     draw: bool = True
     catalog: str | None = None  # known individuals
     labels: str | None = None  # a label set
+    keep: bool = False  # keep the matched animals as sightings of ``catalog`` (issue 23)
 
     def params(self) -> dict:
         """The job's parameters (kind ``traps``): the given catalogs and every option."""
@@ -139,6 +140,7 @@ class BatchOptions:
             "top_k": self.top_k,
             "verify": self.verify,
             "draw": self.draw,
+            "keep": self.keep,
         }
 
 

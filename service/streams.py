@@ -150,6 +150,7 @@ class VideoRun:
     path: Path
     records: Iterator[tuple[int, FrameResult]]
     stats: VideoStats = field(default_factory=VideoStats)
+    sighting_ids: list[str] | None = None  # with keep: one per track, filled as it runs
 
     @property
     def fps(self) -> float:
@@ -176,6 +177,8 @@ def process_video(
     tconfig = TrackerConfig.from_settings(s.settings, s.settings.video_imgsz)
     matcher = TrackedMatcher(s.pipeline, tconfig)
     stats = VideoStats()
+    keeper = TrackKeeper() if wants_keep(s, options.keep) else None
+    kept: list[str] = []
 
     def records() -> Iterator[tuple[int, FrameResult]]:
         try:
@@ -188,9 +191,13 @@ def process_video(
                 stats=stats,
                 lock=s.model_lock,
             ):
+                if keeper is not None:  # one sighting per track: its best view
+                    source = SightingSource("video", frame_index=record.index)
+                    ids = keep_tracks(s, caller, view, keeper, record.result, record.frame, source)
+                    kept.extend(i for i in ids.sighting_ids if i not in kept)
                 yield record.index, record.result
         finally:
             video.capture.release()
             os.unlink(path)
 
-    return VideoRun(video, view, path, records(), stats)
+    return VideoRun(video, view, path, records(), stats, kept if keeper is not None else None)

@@ -14,6 +14,7 @@ from jobs import JobRecord
 from service.access import Caller, needs_reindex, owned_manifest
 from service.jobs import submit_job
 from service.options import BatchOptions
+from service.sightings import wants_keep
 from service.state import SightingState
 from traps.uploads import UploadLimits, store_files, unpack_zip
 
@@ -99,8 +100,12 @@ def start_batch(
 ) -> Batch:
     """Queue a camera-trap batch over a card. ``card()`` reads the card from the request
     (called once the options' catalogs are checked)."""
+    if options.keep and not options.catalog:
+        raise BadInput("keep needs a catalog of known individuals (catalog=...)")
     _check_catalogs(s, caller, options)
     params = options.params()
+    # sightings are kept of a catalog's matches: asked for, or every answer (the setting)
+    params["keep"] = bool(options.catalog) and wants_keep(s, options.keep)
     source = card()
     if isinstance(source, StoredCard):
         prefix, upload = _stored_prefix(s, caller, source), None

@@ -72,6 +72,7 @@ class FrameRecord:
     index: int
     result: FrameResult  # tracked (detections with tracker_id) or, without a matcher, not
     seconds: float  # wall-clock of this frame (decode excluded)
+    frame: np.ndarray | None = None  # uint8 (H, W, 3) RGB: the frame itself
 
 
 @dataclass
@@ -126,7 +127,7 @@ def run_video(
         stats.seconds += seconds
         for k, v in result.timings.items():
             stats.stages[k] = stats.stages.get(k, 0.0) + v
-        yield FrameRecord(index, result, seconds)
+        yield FrameRecord(index, result, seconds, frame)
 
 
 def _one(frame, catalog, config, matcher, pipeline) -> FrameResult:

@@ -173,10 +173,11 @@ def process_video(catalog_id: str, opts: VideoOptions):
     Body: ``video/mp4`` (or multipart field ``video``), within the body size limit; or
     ``application/json`` ``{"key": "videos/<path>"}`` naming a video in the catalog store (no
     size limit but ``SIGHTING_MAX_VIDEO_BYTES``; admin key when keys are configured). Query:
-    ``top_k``, ``classes``, ``verify``, ``stride`` (every n-th frame, default 1). Lines: one
-    per detection per frame, ``{"frame", "time", "track", "box", "class", "item", "score",
-    "verified", "verified_now"}``, then ``{"summary": {"frames", "fps", "verify_calls",
-    "verify_per_frame", "seconds", "stages_ms"}}``. A file OpenCV cannot decode is 422.
+    ``top_k``, ``classes``, ``verify``, ``stride`` (every n-th frame, default 1), ``keep``
+    (one sighting per track, its best view). Lines: one per detection per frame, ``{"frame",
+    "time", "track", "box", "class", "item", "score", "verified", "verified_now"}``, then
+    ``{"summary": {"frames", "fps", "verify_calls", "verify_per_frame", "seconds",
+    "stages_ms"}}`` (with keep also ``sighting_ids``). A file OpenCV cannot decode is 422.
     The detector runs at ``SIGHTING_VIDEO_IMGSZ`` for speed.
     """
     run = streams.process_video(state(), caller(), catalog_id, _video_file, opts)
@@ -192,6 +193,7 @@ def process_video(catalog_id: str, opts: VideoOptions):
             verify_calls=stats.verify_calls,
             stages=stats.stages,
             video_fps=run.fps,
+            sighting_ids=run.sighting_ids,
         )
         yield json.dumps(summary) + "\n"
 

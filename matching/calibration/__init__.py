@@ -42,8 +42,8 @@ pair collection, which runs the pipeline):
 * `pairs`: the catalog scored against itself (`CatalogImage`, `collect_pairs`,
   `sample_queries`, `augmented_view`, the masked search);
 * `platt`: a record's top answer, the Platt fit and the worst look-alikes;
-* `reviews`: the fit once people reviewed enough sightings (`_fit_with_reviews`,
-  `review_pair_counts`);
+* `reviews`: the fit once people reviewed enough sightings: the prior moved only as far as
+  cross-validation on them allows (`fit_on_reviews`, `_fit_with_reviews`, `review_pair_counts`);
 * `fit`: `fit_adjustment`, the fit on the catalog's own pairs and its threshold search;
 * `calibrate`: `fit_catalog_calibration`, pairs collected then fitted.
 

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import replace
 
 from matching.calibration.fit import fit_adjustment
 from matching.calibration.pairs import CatalogImage, collect_pairs
@@ -23,14 +22,9 @@ def fit_catalog_calibration(
 ) -> tuple[CatalogCalibration, list[dict]]:
     """Collect a catalog's own pairs and fit its calibration over the pipeline's kind
     calibration; returns it with the pair records (`collect_pairs`). With enough
-    ``reviewed`` sightings (real pairs first) the catalog's own pairs only fill in: fewer of
-    its images are scored (``fill_to`` less the reviews, at least ``min_self_queries``)."""
-    if len(reviewed) >= options.min_reviewed:
-        queries = max(options.min_self_queries, options.max_queries - len(reviewed))
-        options_self = replace(options, max_queries=min(options.max_queries, queries))
-    else:
-        options_self = options
-    records = collect_pairs(pipeline, images, kind, options_self, progress=progress)
+    ``reviewed`` sightings the catalog's own pairs are the prior the reviews refit
+    (`matching.calibration.reviews`)."""
+    records = collect_pairs(pipeline, images, kind, options, progress=progress)
     base = pipeline.calibration(kind)
     cal = fit_adjustment(records, base, kind, content_digest, options, reviewed, reviews_digest)
     return cal, records

@@ -36,7 +36,9 @@ def fit_adjustment(
     common = {"content_digest": content_digest, "base_digest": calibration_digest(base)}
     common |= {"kind": kind, "fitted_at": now, "reviews_digest": reviews_digest}
     if len(reviewed) >= options.min_reviewed:
-        return _fit_with_reviews(records, reviewed, base, kind, options, common)
+        # the catalog's own pairs give the prior the reviews refit
+        prior = fit_adjustment(records, base, kind, content_digest, options)
+        return _fit_with_reviews(prior, reviewed, base, kind, options, common)
     tops = [(r, _top(r, base)) for r in records]
     tops = [(r, t) for r, t in tops if t is not None]
     genuine = [(r, t) for r, t in tops if r["true"] is not None]

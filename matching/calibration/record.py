@@ -46,13 +46,9 @@ class FitOptions:
     gate_z: float = 0.0
     # --- reviewed sightings (real query photos a person labelled, `sightings.pairs`) -------
     min_reviewed: int = 20  # fewer reviewed sightings and the fit ignores them
-    # reviewed sightings weigh one query each; the catalog's own pairs fill in up to this many
-    # queries' worth (at 200 reviews and more they only give the look-alikes)
-    fill_to: int = 200
     # with reviews, the lowest threshold at which the Wilson bound (``bound_z``) of the share
-    # of wrong top answers among the reviewed ones confirmed is <= this
+    # of wrong top answers among the held-out reviewed ones confirmed is <= this
     max_false_confirm: float = 0.05
-    min_self_queries: int = 40  # catalog images still scored for look-alikes when reviews fill in
 
 
 @dataclass(frozen=True)
@@ -78,6 +74,8 @@ class CatalogCalibration:
         reviewed_genuine, reviewed_impostors: the reviewed pairs it rests on.
         reviews_digest: `sightings.pairs.ReviewedPairs.digest` of the verdicts it saw (another
             digest now: a refit is due; the calibration stays usable meanwhile).
+        weights, bias: the fusion refitted on reviewed sightings
+            (`matching.calibration.reviews`), used instead of ``scale``/``offset`` when set.
     """
 
     content_digest: str
@@ -97,6 +95,8 @@ class CatalogCalibration:
     reviewed_genuine: int = 0
     reviewed_impostors: int = 0
     reviews_digest: str = ""
+    weights: tuple[float, ...] | None = None
+    bias: float | None = None
 
     @property
     def reviewed_pairs(self) -> int:
@@ -112,15 +112,16 @@ class CatalogCalibration:
         )
 
     def apply(self, base: Calibration) -> Calibration:
-        """The catalog's calibration: ``base`` adjusted (`Calibration.rescaled`)."""
-        return base.rescaled(
-            self.scale,
-            self.offset,
-            self.threshold,
-            fitted_on=f"catalog calibration ({self.genuine} genuine, {self.impostors} impostor "
+        """The catalog's calibration: its own weights where reviews refitted them, else
+        ``base`` adjusted (`Calibration.rescaled`)."""
+        fitted_on = (
+            f"catalog calibration ({self.genuine} genuine, {self.impostors} impostor "
             f"pairs, {self.reviewed_pairs} reviewed pairs of {self.reviewed_sightings} "
-            f"sightings, fitted {self.fitted_at}) over: {base.fitted_on}",
+            f"sightings, fitted {self.fitted_at}) over: {base.fitted_on}"
         )
+        if self.weights is not None and self.bias is not None:
+            return Calibration(self.weights, self.bias, self.threshold, fitted_on=fitted_on)
+        return base.rescaled(self.scale, self.offset, self.threshold, fitted_on=fitted_on)
 
     def to_json(self) -> bytes:
         """UTF-8 JSON with a ``schema`` field."""
@@ -138,6 +139,8 @@ class CatalogCalibration:
             if raw.pop("schema", None) != SCHEMA:
                 raise ValueError("unknown schema")
             raw["look_alikes"] = tuple(raw.get("look_alikes") or ())
+            if raw.get("weights") is not None:
+                raw["weights"] = tuple(raw["weights"])
             return cls(**raw)
         except (TypeError, KeyError, AttributeError, UnicodeDecodeError) as exc:
             raise ValueError(f"unreadable catalog calibration: {exc!r}") from exc

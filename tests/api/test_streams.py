@@ -152,6 +152,30 @@ def test_video_ndjson(shop, clip) -> None:
     assert {d["frame"] for d in detections} <= set(range(0, 30, 5))
 
 
+def test_video_keep_makes_one_sighting_per_track(shop, clip) -> None:
+    """``keep=true`` on a whole video: one sighting per track (its best view), each from the
+    video, listed in the summary line and by the sightings listing."""
+    client, cid = shop
+    r = client.post(
+        f"/v1/catalogs/{cid}/videos?stride=5&keep=true&verify=false",
+        data=clip.read_bytes(),
+        content_type="video/mp4",
+    )
+    assert r.status_code == 200
+    lines = [json.loads(line) for line in r.get_data(as_text=True).splitlines()]
+    kept = lines[-1]["summary"]["sighting_ids"]
+    tracks = {d["track"] for d in lines[:-1] if d.get("item") and d["track"] >= 0}
+    assert kept and len(kept) == len(set(kept)) <= len(tracks)
+    listing = client.get(f"/v1/catalogs/{cid}/sightings?source=video&limit=200").json
+    assert {s["sighting_id"] for s in listing["sightings"]} >= set(kept)
+    assert all(s["source"]["kind"] == "video" for s in listing["sightings"])
+    assert len({s["source"]["track_id"] for s in listing["sightings"]}) == len(kept)
+    plain = client.post(
+        f"/v1/catalogs/{cid}/videos?stride=5", data=clip.read_bytes(), content_type="video/mp4"
+    )
+    assert "sighting_ids" not in plain.get_data(as_text=True).splitlines()[-1]
+
+
 @pytest.mark.parametrize(
     ("body", "ctype", "status"),
     [

@@ -1,5 +1,6 @@
 """A catalog's calibration learns from reviewed sightings: real query photos first, the
-catalog's own pairs only filling in, and unchanged where there are too few reviews."""
+catalog's own pairs the prior they move away from only as far as cross-validation allows, and
+unchanged where there are too few reviews."""
 
 from __future__ import annotations
 
@@ -71,7 +72,7 @@ def test_reviews_let_an_unseen_kind_confirm_and_stay_precise() -> None:
     genuine, impostors = review_pair_counts(reviews)
     assert (cal.reviewed_genuine, cal.reviewed_impostors) == (genuine, impostors)
     assert cal.reviewed_sightings == 100 and cal.reviews_digest == "rd"
-    assert cal.metrics["own_pairs_weight"] == 100.0  # the catalog's pairs fill in the rest
+    assert cal.metrics["model"] != "prior"  # the reviews moved it, by cross-validation
     assert cal.genuine == 60 and cal.impostors == 60
     # on new queries like the reviewed ones: precise confirmations, most of the right ones
     fresh = _reviews(400, np.random.default_rng(2))
@@ -84,13 +85,43 @@ def test_reviews_let_an_unseen_kind_confirm_and_stay_precise() -> None:
     assert CatalogCalibration.from_json(cal.to_json()) == cal
 
 
-def test_from_fill_to_reviews_on_the_catalog_pairs_weigh_nothing() -> None:
+def _hard(n: int, rng: np.random.Generator) -> list[dict]:
+    """Real photos of a kind the model never learned: the top answer is right a third of the
+    time, and right or wrong it has the same middling evidence."""
+    out = []
+    for i in range(n):
+        sim, inl = float(rng.uniform(0.6, 0.8)), int(rng.integers(5, 25))
+        right = rng.random() < 0.33
+        rec = _record(f"i{i % 9}", f"i{i % 9}" if right else "x", sim, inl)
+        out.append(rec | {"source": "review"})
+    return out
+
+
+def _log_loss(records: list[dict], cal) -> float:
+    rows = rescore(records, cal)
+    p = np.clip([r["crops"][0][0]["score"] for r in rows], 1e-6, 1 - 1e-6)
+    y = np.array([r["crops"][0][0]["item_id"] == r["true"] for r in rows])
+    return float(-np.mean(np.where(y, np.log(p), np.log1p(-p))))
+
+
+def test_reviews_never_make_the_scores_worse_than_before() -> None:
     rng = np.random.default_rng(3)
-    own = _catalog(40, 0.85, rng)
-    reviews = _reviews(60, rng)
-    cal = fit_adjustment(own, SHIPPED["other"], "other", "d", FitOptions(fill_to=50), reviews)
-    assert cal.metrics["own_pairs_weight"] == 0.0 and cal.impostors == 40
-    assert cal.look_alikes  # the catalog's own pairs still name its look-alikes
+    own = _catalog(40, 0.6, rng)  # easy own pairs: the prior is sure of middling evidence
+    base = SHIPPED["other"]
+    prior = fit_adjustment(own, base, "other", "d").apply(base)
+    fresh = _hard(600, np.random.default_rng(5))
+    for n in (20, 100):
+        cal = fit_adjustment(own, base, "other", "d", FitOptions(), _hard(n, rng), "rd")
+        # held out of every fit: the refit is no worse than what the catalog had
+        assert _log_loss(fresh, cal.apply(base)) <= _log_loss(fresh, prior) + 0.02, n
+        assert (
+            cal.metrics["cv_log_loss"][cal.metrics["model"]]
+            <= (cal.metrics["cv_log_loss"]["prior"])
+        )
+    # 100 reviews that say the prior is overconfident: it moves, and fresh photos agree
+    assert cal.metrics["model"] != "prior"
+    assert _log_loss(fresh, cal.apply(base)) < _log_loss(fresh, prior) - 0.05
+    assert summarize(rescore(fresh, cal.apply(base)))["confirmed"] == 0  # nothing is sure
 
 
 def test_reviews_that_cannot_be_confirmed_precisely_confirm_nothing() -> None:
@@ -101,7 +132,6 @@ def test_reviews_that_cannot_be_confirmed_precisely_confirm_nothing() -> None:
         true = f"i{i}" if i % 2 else None
         rec = _record(true, f"i{i}", 0.9, 40) | {"source": "review"}
         reviews.append(rec if true else rec | {"excluded": f"s{i}"})
-    cal = fit_adjustment(
-        _catalog(30, 0.5, rng), SHIPPED["products"], "products", "d", FitOptions(), reviews
-    )
-    assert cal.threshold >= NEVER
+    base = SHIPPED["products"]
+    cal = fit_adjustment(_catalog(30, 0.5, rng), base, "products", "d", FitOptions(), reviews)
+    assert summarize(rescore(reviews, cal.apply(base)))["confirmed"] == 0

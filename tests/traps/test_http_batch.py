@@ -281,3 +281,44 @@ def test_killed_worker_resumes_the_batch(
     lines = queue.file(record.job_id, "results.jsonl").decode().splitlines()
     files = [json.loads(line)["file"] for line in lines]
     assert sorted(files) == sorted(set(files)) and len(files) == len(photos)
+
+
+def test_keep_makes_sightings_of_the_known_individuals(app, card, data_dir: Path) -> None:
+    """``keep=true`` with a catalog of known individuals: each matched animal of the card is
+    kept as a sighting to review, its source the photo's file; without a catalog it is 422."""
+    flask_app, settings = app
+    client = flask_app.test_client()
+    head = {"X-API-Key": ALICE}
+    r = client.post("/v1/catalogs", json={"name": "pack", "kind": "animals"}, headers=head)
+    cid = r.json["id"]
+    for dog in DOGS:
+        files = [(io.BytesIO(p.read_bytes()), p.name) for p in list_images(
+            data_dir / "dogs" / "catalog" / dog)]  # fmt: skip
+        r = client.post(
+            f"/v1/catalogs/{cid}/items",
+            data={"item_id": dog, "images": files},
+            headers=head,
+            content_type="multipart/form-data",
+        )
+        assert r.status_code == 201, r.json
+    photos = {k: v for k, v in card.items() if k < "DCIM/100/IMG_0003.JPG"}  # the three dogs
+    r = _post(client, query="?keep=true", data=_zip(photos), content_type="application/zip")
+    assert r.status_code == 422 and "catalog" in r.json["error"]["message"]
+    r = _post(
+        client,
+        query=f"?catalog={cid}&keep=true&verify=false",
+        data=_zip(photos),
+        content_type="application/zip",
+    )
+    assert r.status_code == 202, r.json
+    queue = JobQueue(settings)
+    done = run_job(queue.jobs, r.json["id"], settings=queue.settings)
+    assert done is not None and done.state == "done", done
+    listing = client.get(f"/v1/catalogs/{cid}/sightings?state=unreviewed", headers=head).json
+    kept = listing["sightings"]
+    assert kept, "no animal of the card was kept"
+    assert {s["source"]["kind"] for s in kept} == {"trap"}
+    assert {s["source"]["file_name"] for s in kept} <= set(photos)
+    assert all(s["candidates"] and s["candidates"][0]["item_id"] in DOGS for s in kept)
+    foreign = client.get(f"/v1/catalogs/{cid}/sightings", headers={"X-API-Key": BOB})
+    assert foreign.status_code == 404
