@@ -30,6 +30,7 @@ def create_app(settings: Settings | None = None, pipeline=None) -> APIFlask:
     from api.routes import (
         analytics,
         catalogs,
+        discovery,
         docs,
         explain,
         health,
@@ -78,7 +79,7 @@ def create_app(settings: Settings | None = None, pipeline=None) -> APIFlask:
         return response
 
     modules = (health, catalogs, items, matching, explain, streams, jobs, analytics, traps)
-    for module in (*modules, sightings, watches):
+    for module in (*modules, sightings, watches, discovery):
         app.register_blueprint(module.bp)
     docs.configure(app)  # /docs with Swagger UI's files served here, not from a CDN
     app.register_blueprint(console_bp)  # the browser console: /console, / redirects there

@@ -33,6 +33,7 @@ from analytics.upload_warnings import refuse_codes
 from catalog.repository import CATALOG_ID, ITEM_ID
 from core.kinds import KINDS
 from core.settings import default_of
+from discovery.model import STATES as PROPOSAL_STATES
 from matching.local_rank import MAX_LOCAL_SHORTLIST, RANKS
 from service.options import (
     BatchOptions,
@@ -826,6 +827,116 @@ class AnalyticsIn(Schema):
     method = String(load_default="kmeans", validate=OneOf(["kmeans", "hdbscan"]))
     outlier_z = Float(load_default=3.5, validate=Range(0.0, 100.0))
     duplicate_similarity = Float(load_default=0.97, validate=Range(0.0, 1.0))
+
+
+class DiscoveryIn(Schema):
+    """The JSON body of a discovery run (every field optional; no other keys)."""
+
+    class Meta:
+        unknown = RAISE
+
+    trap_job = String(
+        validate=Regexp(r"^[a-z0-9]{12}$"),
+        metadata={
+            "description": "group this finished camera-trap batch's unmatched animals "
+            "instead of the catalog's sightings"
+        },
+    )
+    min_score = Float(
+        validate=Range(0.0, 1.0),
+        metadata={
+            "description": "pair score that joins two photos (default: the kind's "
+            "calibration threshold, what 'verified' means)"
+        },
+    )
+    max_score = Float(
+        validate=Range(0.0, 1.0),
+        metadata={
+            "description": "an unreviewed photo whose best match scored below this is "
+            "unknown (default SIGHTING_DISCOVERY_MAX_SCORE)"
+        },
+    )
+
+
+class ProposalListIn(Schema):
+    """Query of a proposal listing."""
+
+    state = String(
+        validate=OneOf(PROPOSAL_STATES), metadata={"description": "open, accepted, rejected"}
+    )
+
+
+class ProposalMember(Schema):
+    ref = String(required=True, metadata={"description": "sighting id, or <file>#<detection>"})
+    source = String(required=True, metadata={"description": "sighting or trap"})
+    file_name = String(required=True)
+    camera = String(required=True)
+    time = String(required=True)
+    crop_url = String(required=True)
+    sighting_url = String(required=True, allow_none=True)
+
+
+class ProposalLink(Schema):
+    a = String(required=True)
+    b = String(required=True)
+    similarity = Float(required=True)
+    inliers = Integer(required=True)
+    score = Float(required=True)
+
+
+class ProposalOut(Schema):
+    id = String(required=True)
+    catalog_id = String(required=True)
+    job_id = String(required=True)
+    created_at = String(required=True)
+    members = List(Nested(ProposalMember), required=True)
+    links = List(Nested(ProposalLink), required=True)
+    score = Float(required=True, metadata={"description": "its weakest verified link"})
+    state = String(required=True)
+    item_id = String(required=True, allow_none=True)
+    decided_by = String(required=True, allow_none=True)
+    decided_at = String(required=True, allow_none=True)
+    split_from = String(required=True, allow_none=True)
+
+
+class ProposalList(Schema):
+    proposals = List(Nested(ProposalOut), required=True)
+
+
+class AcceptIn(Schema):
+    class Meta:
+        unknown = RAISE
+
+    item_id = String(
+        validate=Regexp(ITEM_ID_PATTERN),
+        metadata={"description": "the new item's id (default: drawn)"},
+    )
+    metadata = Dict(metadata={"description": "the new item's metadata"})
+
+
+class AcceptedOut(Schema):
+    proposal = Nested(ProposalOut, required=True)
+    item_id = String(required=True)
+    images = Integer(required=True)
+    skipped = List(String(), required=True)
+    catalog_version = Integer(required=True)
+
+
+class SplitIn(Schema):
+    class Meta:
+        unknown = RAISE
+
+    members = List(
+        String(validate=Length(1, 300)),
+        required=True,
+        validate=Length(1, 10_000),
+        metadata={"description": "refs of the members that become their own proposal"},
+    )
+
+
+class SplitOut(Schema):
+    proposal = Nested(ProposalOut, required=True)
+    split_off = Nested(ProposalOut, required=True)
 
 
 class BatchOptionsIn(OptionsIn):

@@ -8,6 +8,8 @@ nothing else to shape an answer.
 from __future__ import annotations
 
 from catalog.manifest import Item, Manifest
+from discovery.decide import Accepted
+from discovery.model import Proposal
 from jobs import JobRecord
 from labels.result import LabelResult, result_to_dict
 from matching.report import (
@@ -195,3 +197,40 @@ def alert_json(watch: Watch, alert: Alert) -> dict:
 def alerts_json(watch: Watch, alerts: list[Alert]) -> dict:
     """A watch's alerts."""
     return {"alerts": [alert_json(watch, a) for a in alerts]}
+
+
+def proposal_json(p: Proposal) -> dict:
+    """A discovery proposal: its stored form (less store keys and tenant), each member's crop
+    URL (and its sighting's URL for a sighting)."""
+    body = p.to_dict()
+    body["id"] = body.pop("proposal_id")
+    body.pop("tenant", None)
+    base = f"/v1/catalogs/{p.catalog_id}"
+    for index, member in enumerate(body["members"]):
+        member.pop("crop_key", None)
+        member["crop_url"] = f"{base}/discovery/proposals/{p.proposal_id}/members/{index}/crop"
+        member["sighting_url"] = (
+            f"{base}/sightings/{member['ref']}" if member["source"] == "sighting" else None
+        )
+    return body
+
+
+def proposals_json(proposals: list[Proposal]) -> dict:
+    """A catalog's proposals."""
+    return {"proposals": [proposal_json(p) for p in proposals]}
+
+
+def accepted_json(outcome: Accepted) -> dict:
+    """What accepting a proposal did."""
+    return {
+        "proposal": proposal_json(outcome.proposal),
+        "item_id": outcome.item_id,
+        "images": outcome.images,
+        "skipped": outcome.skipped,
+        "catalog_version": outcome.catalog_version,
+    }
+
+
+def split_json(rest: Proposal, new: Proposal) -> dict:
+    """The proposal split and the one split off."""
+    return {"proposal": proposal_json(rest), "split_off": proposal_json(new)}

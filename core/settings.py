@@ -144,7 +144,13 @@ class Settings(BaseSettings):
     job_timeout_s: float = Field(60.0, gt=0.0, description="no heartbeat this long = worker dead")
     job_max_attempts: int = Field(2, ge=1, description="runs of a job whose worker keeps dying")
     job_modules: Annotated[list[str], NoDecode] = Field(
-        default_factory=lambda: ["analytics.job", "traps.job", "jobs.calibration", "watches.job"],
+        default_factory=lambda: [
+            "analytics.job",
+            "traps.job",
+            "jobs.calibration",
+            "watches.job",
+            "discovery.job",
+        ],
         description="modules registering job kinds",
     )
 
@@ -181,6 +187,24 @@ class Settings(BaseSettings):
     webhook_max_attempts: int = Field(8, ge=1, description="POSTs of one alert before giving up")
     webhook_backoff_s: float = Field(
         2.0, gt=0.0, description="wait before the 2nd POST; doubles each retry (cap 1 h)"
+    )
+
+    # --- discovery of new individuals (discovery/) ------------------------------------------
+    discovery_max_score: float = Field(
+        0.5,
+        ge=0.0,
+        le=1.0,
+        description="an unreviewed sighting whose best score is below this counts as unknown",
+    )
+    discovery_neighbours: int = Field(10, ge=1, description="neighbours searched per photo")
+    discovery_link_similarity: float = Field(
+        0.5, ge=-1.0, le=1.0, description="cosine similarity linking photos into a cluster"
+    )
+    discovery_max_group: int = Field(
+        30, ge=2, description="a larger cluster is split at a higher similarity"
+    )
+    discovery_max_photos: int = Field(
+        2000, ge=2, description="photos one discovery job groups (the most recent)"
     )
 
     # --- deploy (read by gunicorn.conf.py) --------------------------------------------------

@@ -26,6 +26,7 @@ from core.errors import Conflict, NotFound
 from jobs.queue import JobQueue
 from jobs.registry import job_kind
 from jobs.runner import JobContext
+from sightings.impostors import impostor_records
 from sightings.pairs import reviewed_pairs
 from sightings.repository import SightingRepository
 
@@ -100,15 +101,17 @@ def refit_job(params: dict[str, Any], ctx: JobContext) -> dict[str, Any]:
             digest = _settle(store, catalog_id, quiet_s, ctx)
             ctx.progress(fits, MAX_FITS, "fitting the catalog's calibration")
             pipeline = shared_pipeline(ctx.settings)  # loaded once per consumer
-            reviewed = reviewed_pairs(
-                SightingRepository(store), repository.get_manifest(catalog_id)
-            )
+            manifest = repository.get_manifest(catalog_id)
+            reviewed = reviewed_pairs(SightingRepository(store), manifest)
+            # impostor pairs people marked elsewhere (a watch's alert "not the same")
+            impostors = impostor_records(store, manifest)
+            digest_of_reviews = "+".join(d for d in (reviewed.digest, impostors.digest) if d)
             result = refit_catalog_calibration(
                 repository,
                 pipeline,
                 catalog_id,
-                reviewed=reviewed.records,
-                reviews_digest=reviewed.digest,
+                reviewed=reviewed.records + impostors.records,
+                reviews_digest=digest_of_reviews,
             )
             fits += 0 if result.skipped else 1
             if result.stored and repository.get_manifest(catalog_id).content_digest() == digest:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from service.access import Caller, owned_manifest
+from service.jobs import refit_calibration_soon
 from service.state import SightingState
 from watches.model import Alert, Watch
 from watches.service import Watches, parse_watch
@@ -62,9 +63,11 @@ def resolve_alert(
 ) -> tuple[Watch, Alert]:
     """Mark an alert ``reunited`` or ``not_same``; the watch and the changed alert.
 
-    A ``not_same`` pair stays recorded on the alert; it does not feed the catalog calibration
-    yet (the review issue's pair records, which would carry it there, are not on main).
+    A ``not_same`` pair becomes an impostor record of the watched catalog
+    (`sightings.impostors`); the catalog's calibration refit is scheduled to read it.
     """
     watches = _watches(s)
     alert = watches.resolve(watch_id, alert_id, caller.scope, resolution)
-    return watches.get(watch_id, caller.scope), alert
+    watch = watches.get(watch_id, caller.scope)
+    refit_calibration_soon(s, watch.watched_catalog, watch.owner)
+    return watch, alert

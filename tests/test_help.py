@@ -33,6 +33,7 @@ COMMANDS = [
     "jobs.__main__",  # python -m jobs
     "watches.receiver",  # python -m watches.receiver
     "bench.watch",
+    "bench.discovery",
     "bench.labels_examples",
     "bench.traps_present",
     "bench.traps_speed",

@@ -284,7 +284,9 @@ class Alert:
         """The alert as the API lists it and the webhook sends it."""
         # the explanation: POST the source image (image_url) to explain_url (a picture of
         # the keypoint matches with the watched item)
-        explain = f"/v1/catalogs/{watch.watched_catalog}/explain?item_id={self.watched_item}"
+        explain = (
+            f"/v1/catalogs/{watch.watched_catalog}/matches/explain?item_id={self.watched_item}"
+        )
         image_url = (
             f"/v1/catalogs/{watch.source_catalog}/items/{self.source_item}"
             f"/images/{self.source_image}"

@@ -15,6 +15,7 @@ from catalog.repository import CatalogRepository
 from catalog.store import Store
 from core.errors import BadInput, NotFound
 from jobs.queue import JobQueue
+from sightings.impostors import drop_impostor, impostor_record, put_impostor
 from watches.delivery import needs_first_attempt
 from watches.model import RESOLUTIONS, Alert, Filters, Watch, now, with_changes
 from watches.store import INDEX, WatchStore
@@ -118,14 +119,38 @@ class Watches:
         """
         if resolution not in RESOLUTIONS:
             raise BadInput(f"resolution must be one of {', '.join(RESOLUTIONS)}")
-        self.get(watch_id, owner)
+        watch = self.get(watch_id, owner)
 
         def change(alert: Alert) -> Alert:
             return with_changes(alert, resolution=resolution, resolved_at=now())
 
         alert = self.store.update_alert(watch_id, alert_id, change)
         assert alert is not None
+        self._feed_calibration(watch, alert)
         return alert
+
+    def _feed_calibration(self, watch: Watch, alert: Alert) -> None:
+        """A ``not_same`` alert is an impostor pair for the watched catalog's calibration
+        (`sightings.impostors`; the refit job reads it); another resolution removes it."""
+        store = self.repository.store
+        catalog_id = watch.watched_catalog
+        if alert.resolution != "not_same":
+            drop_impostor(store, catalog_id, alert.alert_id)
+            return
+        try:
+            embedder = self.repository.get_manifest(catalog_id).embedder_fingerprint
+        except NotFound:
+            return
+        record = impostor_record(
+            alert.alert_id,
+            alert.watched_item,
+            similarity=alert.similarity,
+            inliers=alert.inliers,
+            score=alert.score,
+            verified=alert.verified,
+            embedder=embedder,
+        )
+        put_impostor(store, catalog_id, alert.alert_id, record)
 
 
 def pending_match(queue: JobQueue, catalog_id: str) -> str | None:

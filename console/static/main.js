@@ -13,6 +13,7 @@ import * as traps from './pages/traps.js';
 import * as analytics from './pages/analytics.js';
 import * as videos from './pages/videos.js';
 import * as review from './pages/review.js';
+import * as watches from './pages/watches.js';
 
 const PAGES = [
   { id: 'catalogs', title: 'Catalogs', pattern: /^catalogs$/, page: catalogs },
@@ -22,6 +23,7 @@ const PAGES = [
   { id: 'live', title: 'Live', pattern: /^live$/, page: live },
   { id: 'videos', title: 'Whole video', pattern: /^videos$/, page: videos },
   { id: 'review', title: 'Review', pattern: /^review$/, page: review, optional: true },
+  { id: 'watches', title: 'Watches', pattern: /^watches$/, page: watches, optional: true },
   { id: 'health', title: 'Health', pattern: /^health$/, page: health },
   { id: 'traps', title: 'Camera traps', pattern: /^traps$/, page: traps },
   { id: 'analytics', title: 'Analytics', pattern: /^analytics$/, page: analytics },
@@ -97,6 +99,7 @@ async function discover() {
     traps: paths.some((p) => /trap|camera-?trap|batches/i.test(p)),
     analytics: paths.some((p) => /analytics|quality|clusters/i.test(p)),
     review: paths.some((p) => /\/sightings/.test(p)),
+    watches: paths.some((p) => /^\/v1\/watches/.test(p)),
   };
 }
 
