@@ -102,17 +102,34 @@ def rescore(records: list[dict], cal: Calibration) -> list[dict]:
     return out
 
 
-def _verified_at(scored: list[dict], threshold: float) -> list[dict]:
-    """``rescore``d records with the verified flags of another threshold (the scores kept)."""
-    return [
-        r
-        | {
-            "crops": [
-                [c | {"verified": c["score"] >= threshold} for c in crop] for crop in r["crops"]
-            ]
-        }
-        for r in scored
-    ]
+class _Confirmations:
+    """What `summarize` counts of ``rescore``d records verified at a threshold, for many
+    thresholds: each (photo, item)'s best score, ranked once (a `summarize` per threshold
+    re-ranked every photo for figures the threshold does not change)."""
+
+    def __init__(self, scored: list[dict]) -> None:
+        pairs: list[float] = []  # each (photo, item)'s best score
+        true: list[float] = []  # the photo's true item's best score (-inf: not a candidate)
+        unknown: list[float] = []  # an open-set photo's best score (-inf: no candidate)
+        for r in scored:
+            best: dict[str, float] = {}
+            for crop in r["crops"]:
+                for c in crop:
+                    best[c["item_id"]] = max(c["score"], best.get(c["item_id"], -np.inf))
+            pairs.extend(best.values())
+            true.append(best.get(r["true"], -np.inf) if r["true"] is not None else -np.inf)
+            if r["true"] is None:
+                unknown.append(max(best.values(), default=-np.inf))
+        self._pairs, self._true = np.asarray(pairs), np.asarray(true)
+        self._unknown = np.asarray(unknown)
+
+    def at(self, threshold: float) -> tuple[int, int, float]:
+        """(confirmed, correct, open_set_false_confirm) as `summarize` counts them."""
+        confirmed = int((self._pairs >= threshold).sum())
+        correct = int((self._true >= threshold).sum())
+        n = len(self._unknown)
+        rate = int((self._unknown >= threshold).sum()) / n if n else float("nan")
+        return confirmed, correct, rate
 
 
 def _dataset(records: list[dict]) -> tuple[np.ndarray, np.ndarray]:
@@ -142,16 +159,17 @@ def choose_threshold(
     misses its targets on about half of new samples.
     """
     open_set = merge_dumps([[r for r in records if r["true"] is None], list(strangers)])
-    scored, open_scored = rescore(records, cal), rescore(open_set, cal)  # scores, once
+    scored = _Confirmations(rescore(records, cal))  # scores, once
+    open_scored = _Confirmations(rescore(open_set, cal))
     for t in np.round(np.arange(0.30, 0.995, 0.01), 2):
-        m = summarize(_verified_at(scored, float(t)))
-        if not m["confirmed"]:
+        confirmed, correct, _ = scored.at(float(t))
+        if not confirmed:
             continue
-        right = round(m["confirm_precision"] * m["confirmed"])
-        if wilson_interval(right, int(m["confirmed"]), bound_z)[0] < precision:
+        right = round(correct / confirmed * confirmed)  # as summarize's precision x confirmed
+        if wilson_interval(right, confirmed, bound_z)[0] < precision:
             continue
         if open_set:
-            rate = summarize(_verified_at(open_scored, float(t)))["open_set_false_confirm"]
+            rate = open_scored.at(float(t))[2]
             confirmed = round(rate * len(open_set))
             if wilson_interval(confirmed, len(open_set), bound_z)[1] > max_open_set:
                 continue

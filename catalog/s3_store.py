@@ -71,6 +71,32 @@ class S3Config:
         )
 
 
+_SHARED: tuple[int, Any] | None = None  # (pid, boto3 Session) for clients with explicit keys
+_SHARED_LOCK = threading.Lock()
+
+
+def _new_client(boto3: Any, cfg: S3Config, botocore_config: Any) -> Any:
+    """A boto3 S3 client. With explicit keys, clients share this process's session: a fresh
+    session loads botocore's service model again (~0.2 s a client); a session is not
+    thread-safe (its clients are), so clients are built from it under a lock, and a forked
+    child builds its own. Without keys (boto3's default credential chain) each client gets a
+    fresh session, which resolves the credentials anew."""
+    global _SHARED
+    kwargs = dict(
+        endpoint_url=cfg.endpoint_url,
+        aws_access_key_id=cfg.access_key_id,
+        aws_secret_access_key=cfg.secret_access_key,
+        config=botocore_config,
+    )
+    if not (cfg.access_key_id and cfg.secret_access_key):
+        return boto3.session.Session().client("s3", **kwargs)
+    pid = os.getpid()
+    with _SHARED_LOCK:
+        if _SHARED is None or _SHARED[0] != pid:
+            _SHARED = (pid, boto3.session.Session())
+        return _SHARED[1].client("s3", **kwargs)
+
+
 def _error_code(exc: Exception) -> tuple[str, int]:
     response = getattr(exc, "response", None) or {}
     code = str(response.get("Error", {}).get("Code", ""))
@@ -125,14 +151,7 @@ class S3Store(Store):
             request_checksum_calculation="when_required",
             response_checksum_validation="when_required",
         )
-        session = boto3.session.Session()
-        return session.client(
-            "s3",
-            endpoint_url=cfg.endpoint_url,
-            aws_access_key_id=cfg.access_key_id,
-            aws_secret_access_key=cfg.secret_access_key,
-            config=botocore_config,
-        )
+        return _new_client(boto3, cfg, botocore_config)
 
     def _key(self, key: str) -> str:
         return self._base + validate_key(key)

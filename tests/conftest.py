@@ -113,7 +113,9 @@ def offline_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 @pytest.fixture()
 def settings(tmp_path: Path) -> Settings:
-    """Offline settings: shared weights, the offline model set, a fresh local store."""
+    """Offline settings: shared weights, the offline model set, a fresh local store (not in
+    `SLOW_FIXTURES`: most users only store; a test that loads a model through it is marked
+    ``@pytest.mark.slow`` itself)."""
     return offline_settings(tmp_path / "store")
 
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 import itertools
 import logging
 import os
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -36,18 +37,24 @@ class MotoS3:
     endpoint_url: str
     bucket: str
     _counter: Iterator[int] = field(default_factory=itertools.count, repr=False)
+    _client: Any = field(default=None, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def client(self) -> Any:
-        """A boto3 S3 client for this server (dummy credentials, 127.0.0.1 only)."""
+        """A boto3 S3 client for this server (dummy credentials, 127.0.0.1 only): one per
+        server, built on first use (a client is thread-safe; building one costs ~0.2 s)."""
         import boto3
 
-        return boto3.session.Session().client(
-            "s3",
-            endpoint_url=self.endpoint_url,
-            region_name=REGION,
-            aws_access_key_id=ACCESS_KEY,
-            aws_secret_access_key=SECRET_KEY,
-        )
+        with self._lock:
+            if self._client is None:
+                self._client = boto3.session.Session().client(
+                    "s3",
+                    endpoint_url=self.endpoint_url,
+                    region_name=REGION,
+                    aws_access_key_id=ACCESS_KEY,
+                    aws_secret_access_key=SECRET_KEY,
+                )
+            return self._client
 
     def new_bucket(self) -> str:
         """Create and return a fresh, empty bucket."""

@@ -51,17 +51,15 @@ def test_cli_on_a_descriptor_pickle(grocery: Descriptors, photo_folder: Path, tm
     assert (out / "sheets" / "outliers.jpg").is_file()
 
 
-def test_cli_bad_input_says_why(tmp_path) -> None:
+def test_cli_bad_input_says_why(tmp_path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The command's ``main`` in this process (a subprocess costs a torch import for a check
+    of the input; ``python -m analytics`` itself runs in `test_cli_on_a_descriptor_pickle`)."""
+    from analytics.cli import main
+
     pkl = tmp_path / "bad.pickle"
     pkl.write_bytes(pickle.dumps(["not", "a", "dict"]))
-    proc = subprocess.run(
-        [sys.executable, "-m", "analytics", str(pkl), "--out", str(tmp_path / "o")],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert proc.returncode == 2 and "not list" in proc.stderr  # bad input: 2 (core.cli)
+    code = main([str(pkl), "--out", str(tmp_path / "o")])
+    assert code == 2 and "not list" in capsys.readouterr().err  # bad input: 2 (core.cli)
     assert not (tmp_path / "o" / "clusters.csv").exists()
 
 

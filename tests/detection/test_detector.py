@@ -197,6 +197,7 @@ def test_config_is_frozen_and_checked() -> None:
 # --- load_detector from settings -----------------------------------------------------------
 
 
+@pytest.mark.slow  # the real yolov5n of the shared weights, through its runtime
 def test_load_detector_from_settings(settings: Settings) -> None:
     det = load_detector(settings.model_copy(update={"det_max": 2, "whole_frame": False}))
     assert det.config.max_det == 2 and det.config.whole_frame is False

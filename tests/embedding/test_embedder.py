@@ -264,6 +264,7 @@ def test_mirror_average_is_mirror_invariant_and_fingerprinted(weights_dir, crops
     assert mirrored.fingerprint == mobilenet.fingerprint + "+mirror"
 
 
+@pytest.mark.slow  # the real default set: every kind's trained head on the shared weights
 def test_animals_default_mirrors_products_does_not(settings):
     from embedding import load_embedders
 

@@ -20,6 +20,7 @@ from tests.conftest import offline_settings
 DOGS = ("0", "1", "1003", "1004", "1006", "1007")  # each has >= 3 query photos
 
 
+@pytest.mark.slow  # trains a head on the real base model and loads the real default set
 def test_export_train_and_serve_your_own_head(tmp_path: Path, data_dir: Path, monkeypatch):
     settings = offline_settings(tmp_path / "store")
     repository = CatalogRepository(open_store(settings))

@@ -273,6 +273,7 @@ def test_fingerprint_names_model_files_and_extraction(weights_dir: Path, aliked:
     assert aliked.fingerprint.startswith("aliked_lightglue-")
 
 
+@pytest.mark.slow  # the real ALIKED + LightGlue of the shared weights
 def test_load_verifier_from_settings(settings: Settings, tmp_path: Path) -> None:
     verifier = load_verifier(settings)
     assert verifier is not None and verifier.name == settings.verifier == "aliked_lightglue"

@@ -187,6 +187,7 @@ def _watch(cache: str, key_name: str, stop, queue) -> None:
     queue.put((seen, bad))
 
 
+@pytest.mark.slow  # three spawned processes, each importing torch; two export to ONNX
 def test_two_processes_exporting_at_once_never_read_half_a_file(tmp_path: Path) -> None:
     weights, cache = tmp_path / "small.pt", tmp_path / "cache"
     model = small_model(weights)
@@ -297,6 +298,7 @@ def test_threads_follow_the_setting(tmp_path: Path) -> None:
     assert int(compiled.get_property("INFERENCE_NUM_THREADS")) == 1
 
 
+@pytest.mark.slow  # a whole yolov8n (random weights) exported to OpenVINO, and run by torch
 def test_ultralytics_detector_exports_with_dynamic_shapes(tmp_path: Path) -> None:
     """An ultralytics checkpoint (random weights, built here): the exported network gives
     torch's outputs at another input size than the trace's, and detect runs through it."""

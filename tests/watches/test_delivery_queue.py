@@ -20,6 +20,9 @@ from watches.receiver import Receiver
 from watches.service import queue_delivery
 from watches.store import WatchStore
 
+#: real consumer processes (``python -m jobs worker``), as the ``consumers`` fixture
+pytestmark = pytest.mark.slow
+
 
 def consumer(settings: Settings, log: Path) -> subprocess.Popen:
     env = settings_env(settings) | {
