@@ -269,15 +269,16 @@ def main(argv: list[str] | None = None) -> int:
         cache.refresh(cid)
         config = PipelineConfig.from_settings(settings, top_k=20)
 
-        def match(query) -> FrameResult:
-            return cached_match(pipeline, cache.get(cid)[1], config, query.path, cache_dir)
+        def match(query, cached: bool = True) -> FrameResult:
+            folder = cache_dir if cached else None  # a changed catalog: matched again
+            return cached_match(pipeline, cache.get(cid)[1], config, query.path, folder)
 
-        def records_of(batch, desc: str) -> list[dict]:
+        def records_of(batch, desc: str, cached: bool = True) -> list[dict]:
             """Each photo as the sighting a person would be asked about: the detection that
             holds its top answer, with its ranked candidates (what the reviewed ones are)."""
             out = []
             for q in tqdm(batch, desc=desc, unit="photo"):
-                result = match(q)
+                result = match(q, cached)
                 row = top_row(result)
                 rows = [] if row is None else [result.matches[row]]
                 crops = benchmark_candidates(rows)
@@ -345,7 +346,7 @@ def main(argv: list[str] | None = None) -> int:
             cal, source = resolve(record, manifest.content_digest(), base)
             records = base_records
             if args.references and done:
-                records = records_of(unseen, f"unseen photos after {n} reviews")
+                records = records_of(unseen, f"unseen photos after {n} reviews", cached=False)
             m = figures(rescore(records, cal))
             fitted = refit.calibration
             m |= {
