@@ -117,9 +117,17 @@ def deliver_once(
     try:
         watch = store.get(watch_id)
         alert = _take(store, watch_id, alert_id, attempt, job)
+        if alert is None:
+            current = store.get_alert(watch_id, alert_id).delivery
     except NotFound:
         return AttemptResult("gone", None)  # the watch was deleted
     if alert is None:
+        mine = job != "" and current.job == job
+        if mine and current.status == "retrying" and current.attempts == attempt:
+            # this job recorded its failed attempt, then its worker died before queueing the
+            # next one: the queue runs it again, and it queues the next attempt now
+            wait = max(0.0, current.next_at - now())
+            return AttemptResult("retrying", wait, current.last_status)
         return AttemptResult("skipped", None)  # taken, delivered or given up elsewhere
     body = body_bytes(payload(watch, alert))
     headers = {

@@ -200,3 +200,22 @@ def test_a_url_refused_at_delivery_time_fails_without_posting(tmp_path: Path) ->
         "SIGHTING_WEBHOOK_ALLOW"
         in store.get_alert(watch.watch_id, alert.alert_id).delivery.last_error
     )
+
+
+def test_a_rerun_attempt_job_queues_the_next_attempt_without_posting(tmp_path: Path) -> None:
+    """A worker killed after recording a failed attempt, before queueing the next one: the
+    job queue runs that job again; it POSTs nothing and asks for the next attempt, so the
+    alert is not left ``retrying`` with no job."""
+    with Receiver(fail_for=1) as r:
+        store, watch, alert = setup(tmp_path, r.url)
+        r.secret = watch.secret
+        first = deliver_once(store, watch.watch_id, alert.alert_id, 1, policy(), job="j1")
+        assert first.status == "retrying" and len(r.posts) == 1
+        rerun = deliver_once(store, watch.watch_id, alert.alert_id, 1, policy(), job="j1")
+        assert rerun.status == "retrying" and rerun.retry_in_s is not None
+        assert rerun.retry_in_s <= first.retry_in_s and len(r.posts) == 1
+        # another job of the same attempt (a duplicate) still asks for nothing
+        other = deliver_once(store, watch.watch_id, alert.alert_id, 1, policy(), job="j9")
+        assert other.status == "skipped" and other.retry_in_s is None
+        second = deliver_once(store, watch.watch_id, alert.alert_id, 2, policy(), job="j2")
+        assert second.status == "delivered" and list(r.accepted) == [alert.alert_id]
