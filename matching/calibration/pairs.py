@@ -189,13 +189,13 @@ def collect_pairs(
             matches = pipeline.match_vectors(vecs, crops, view, config)
             # the candidates rounded as a benchmark dump rounds them, so a refit from the
             # stored records (`PairRecord.to_dict`) fits what this one fits
-            crops = tuple(
+            ranked = tuple(
                 tuple(Candidate.from_dict(c) for c in crop)
                 for crop in benchmark_candidates(matches)
             )
             if true is None:
-                records.append(PairRecord(image.image_id, None, crops, excluded=image.item_id))
+                records.append(PairRecord(image.image_id, None, ranked, excluded=image.item_id))
             else:
                 pair = "other_image" if own else "augmented"
-                records.append(PairRecord(image.image_id, true, crops, pair=pair))
+                records.append(PairRecord(image.image_id, true, ranked, pair=pair))
     return records
