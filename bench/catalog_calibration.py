@@ -35,6 +35,7 @@ from core import cli
 from core.kinds import KINDS
 from core.stats import wilson_interval
 from matching.calibration.fit import fit_adjustment
+from matching.calibration.pair_record import records_from_json, records_to_json
 from matching.calibration.pairs import CatalogImage, collect_pairs
 from matching.calibration.record import CatalogCalibration, FitOptions
 from matching.score import load_calibrations
@@ -144,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
     base = load_calibrations(settings.calibration_file)[args.kind]
     digest = folder_digest(args.dataset / "catalog", args.kind)
     if args.refit:
-        records = json.loads(args.refit.read_text())["records"]
+        records = records_from_json(json.loads(args.refit.read_text())["records"])
     else:
         from matching.engine import load_pipeline
 
@@ -153,7 +154,8 @@ def main(argv: list[str] | None = None) -> int:
         records = collect_pairs(pipeline, images, args.kind, options, progress=True)
         if args.pairs:
             args.pairs.parent.mkdir(parents=True, exist_ok=True)
-            args.pairs.write_text(json.dumps({"dataset": str(args.dataset), "records": records}))
+            body = {"dataset": str(args.dataset), "records": records_to_json(records)}
+            args.pairs.write_text(json.dumps(body))
     cal = fit_adjustment(records, base, args.kind, digest, options)
     print(f"{args.dataset.name} as {args.kind}: {len(records)} pair records")
     print_calibration(cal)

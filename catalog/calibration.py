@@ -22,6 +22,7 @@ from core.errors import Conflict, NotFound
 from core.images import decode_image
 from matching.calibration.calibrate import fit_catalog_calibration
 from matching.calibration.fit import fit_adjustment
+from matching.calibration.pair_record import PairRecord, records_from_json, records_to_json
 from matching.calibration.pairs import CatalogImage
 from matching.calibration.record import (
     CatalogCalibration,
@@ -96,7 +97,7 @@ def refit_catalog_calibration(
     catalog_id: str,
     options: FitOptions = FitOptions(),
     progress: bool = False,
-    reviewed: Sequence[dict] | None = None,
+    reviewed: Sequence[PairRecord] | None = None,
     reviews_digest: str = "",
 ) -> RefitResult:
     """Fit a catalog's calibration on itself (and on ``reviewed``: records of its reviewed
@@ -124,7 +125,7 @@ def refit_catalog_calibration(
     base = pipeline.calibration(manifest.kind)
     side = _side(repository, catalog_id)
     if reviewed is None:
-        reviewed = [r for r in side.get("reviewed") or () if r["true"] in (None, *manifest.items)]
+        reviewed = [r for r in side.get("reviewed") or () if r.true in (None, *manifest.items)]
         reviews_digest = str(side.get("reviews_digest") or "")
     if len(reviewed) < options.min_reviewed:
         reviewed, reviews_digest = (), ""  # too few to count: they do not call for a refit
@@ -154,8 +155,9 @@ def refit_catalog_calibration(
             reviewed=reviewed,
             reviews_digest=reviews_digest,
         )
-    side = {"content_digest": digest, "base_digest": calibration_digest(base), "records": own}
-    side |= {"reviewed": list(reviewed), "reviews_digest": reviews_digest}
+    side = {"content_digest": digest, "base_digest": calibration_digest(base)}
+    side |= {"records": records_to_json(own), "reviewed": records_to_json(reviewed)}
+    side["reviews_digest"] = reviews_digest
     repository.store.put(own_pairs_key(catalog_id), json.dumps(side).encode())
     try:
         repository.save_calibration(catalog_id, cal.to_json(), digest, cal.status, cal.fitted_at)
@@ -174,9 +176,19 @@ def own_pairs_key(catalog_id: str) -> str:
 
 
 def _side(repository: CatalogRepository, catalog_id: str) -> dict:
-    """The pair records kept beside the catalog's last fit ({} when none or unreadable)."""
+    """The pair records kept beside the catalog's last fit ({} when none or unreadable):
+    its JSON with ``records`` and ``reviewed`` read as `PairRecord` s (None when absent)."""
     try:
         raw = json.loads(repository.store.get(own_pairs_key(catalog_id)))
     except (NotFound, ValueError):
         return {}
-    return raw if isinstance(raw, dict) else {}
+    if not isinstance(raw, dict):
+        return {}
+    try:
+        for key in ("records", "reviewed"):
+            if raw.get(key) is not None:
+                raw[key] = records_from_json(raw[key])
+    except (KeyError, TypeError, AttributeError) as exc:
+        log.warning("catalog %s: own pairs unreadable (%r): scored again", catalog_id, exc)
+        return {}
+    return raw

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from catalog.manifest import Manifest
 from catalog.store import Store
 from core.errors import NotFound, StoreUnavailable
+from matching.calibration.pair_record import Candidate, PairRecord
 from sightings.repository import sightings_prefix
 
 
@@ -44,33 +45,31 @@ def impostor_record(
     score: float,
     verified: bool,
     embedder: str | None,
-) -> dict:
+) -> PairRecord:
     """One impostor pair as a calibration record (module docstring)."""
-    return {
-        "path": f"impostor:{key}",
-        "true": None,
-        "source": "impostor",
-        "embedder": embedder,
-        "excluded": f"impostor:{key}",
-        "crops": [
-            [
-                {
-                    "item_id": item_id,
-                    "similarity": float(similarity),
-                    "inliers": int(inliers),
-                    "spread": 0.0,
-                    "checked": True,
-                    "score": float(score),
-                    "verified": bool(verified),
-                }
-            ]
-        ],
-    }
+    cand = Candidate(
+        item_id=item_id,
+        similarity=float(similarity),
+        inliers=int(inliers),
+        spread=0.0,
+        checked=True,
+        score=float(score),
+        verified=bool(verified),
+    )
+    return PairRecord(
+        path=f"impostor:{key}",
+        true=None,
+        crops=((cand,),),
+        excluded=f"impostor:{key}",
+        source="impostor",
+        embedder=embedder,
+    )
 
 
-def put_impostor(store: Store, catalog_id: str, key: str, record: dict) -> None:
-    """Keep (or replace) one impostor record."""
-    store.put(impostor_key(catalog_id, key), json.dumps(record, separators=(",", ":")).encode())
+def put_impostor(store: Store, catalog_id: str, key: str, record: PairRecord) -> None:
+    """Keep (or replace) one impostor record (`PairRecord.to_dict`)."""
+    body = json.dumps(record.to_dict(), separators=(",", ":"))
+    store.put(impostor_key(catalog_id, key), body.encode())
 
 
 def drop_impostor(store: Store, catalog_id: str, key: str) -> None:
@@ -83,7 +82,7 @@ def drop_impostor(store: Store, catalog_id: str, key: str) -> None:
 class Impostors:
     """The catalog's usable impostor records, and a digest that changes with them."""
 
-    records: list[dict] = field(default_factory=list)
+    records: list[PairRecord] = field(default_factory=list)
     digest: str = ""
 
 
@@ -92,15 +91,14 @@ def impostor_records(store: Store, manifest: Manifest) -> Impostors:
     records = []
     for key in sorted(store.list(_prefix(manifest.catalog_id))):
         try:
-            record = json.loads(store.get(key))
-        except (NotFound, StoreUnavailable, ValueError):
+            record = PairRecord.from_dict(json.loads(store.get(key)))
+        except (NotFound, StoreUnavailable, ValueError, KeyError, TypeError):
+            continue  # gone, unreadable, or not a record
+        if record.embedder is not None and record.embedder != manifest.embedder_fingerprint:
             continue
-        embedder = record.get("embedder")
-        if embedder is not None and embedder != manifest.embedder_fingerprint:
-            continue
-        if record["crops"][0][0]["item_id"] not in manifest.items:
+        if record.crops[0][0].item_id not in manifest.items:
             continue
         records.append(record)
-    paths = [r["path"] for r in records]
+    paths = [r.path for r in records]
     digest = hashlib.sha256(json.dumps(paths).encode()).hexdigest()[:16] if records else ""
     return Impostors(records, digest)

@@ -7,9 +7,10 @@ Each reviewed sighting is a real query of the catalog whose answer is now known:
 * ``none`` and ``new_item``: the object was not in the catalog when it was seen, so every
   candidate is an impostor pair (an open-set query).
 
-`reviewed_pairs` turns them into records of the shape the calibration fit reads
-(`matching.calibration`: ``true`` the item or None, ``crops`` the candidates with their
-evidence), one per sighting: the fit scores each record's top answer, as a person acts on it.
+`reviewed_pairs` turns them into the records the calibration fit reads
+(`matching.calibration.pair_record.PairRecord`: ``true`` the item or None, ``crops`` the
+candidates with their evidence), one per sighting: the fit scores each record's top answer,
+as a person acts on it.
 Sightings whose similarities another embedder made (the catalog was re-indexed since) are left
 out, and so are sightings confirmed as an item deleted since, and candidates of deleted items.
 """
@@ -22,6 +23,8 @@ from dataclasses import dataclass, field
 
 from catalog.manifest import Manifest
 from core.errors import NotFound, StoreUnavailable
+from matching.calibration.pair_record import Candidate, PairRecord
+from matching.calibration.reviews import review_pair_counts
 from sightings.model import Sighting
 from sightings.repository import SightingRepository
 
@@ -38,7 +41,7 @@ class ReviewedPairs:
         digest: changes whenever the set of verdicts changes (a refit is due).
     """
 
-    records: list[dict] = field(default_factory=list)
+    records: list[PairRecord] = field(default_factory=list)
     genuine: int = 0
     impostors: int = 0
     sightings: int = 0
@@ -46,7 +49,7 @@ class ReviewedPairs:
     digest: str = ""
 
 
-def sighting_record(s: Sighting, items: set[str] | None = None) -> dict | None:
+def sighting_record(s: Sighting, items: set[str] | None = None) -> PairRecord | None:
     """One reviewed sighting as a calibration record, or None (unreviewed, or no candidate
     of a current item)."""
     if s.state == "unreviewed":
@@ -55,37 +58,20 @@ def sighting_record(s: Sighting, items: set[str] | None = None) -> dict | None:
     if not cands:
         return None
     truth = s.item_id if s.state == "confirmed" else None
-    return {
-        "path": s.sighting_id,
-        "true": truth,
-        "source": "review",
-        "crops": [
-            [
-                {
-                    "item_id": c.item_id,
-                    "similarity": c.similarity,
-                    "inliers": c.inliers,
-                    "spread": c.spread,
-                    "checked": c.checked,
-                    "score": c.score,
-                    "verified": c.verified,
-                }
-                for c in cands
-            ]
-        ],
-    } | ({"excluded": s.item_id or f"sighting:{s.sighting_id}"} if truth is None else {})
-
-
-def records_pairs(records: list[dict]) -> tuple[int, int]:
-    """(genuine, impostor) pair counts of review records."""
-    genuine = impostors = 0
-    for r in records:
-        for cand in r["crops"][0]:
-            if r["true"] is not None and cand["item_id"] == r["true"]:
-                genuine += 1
-            else:
-                impostors += 1
-    return genuine, impostors
+    crop = tuple(
+        Candidate(
+            item_id=c.item_id,
+            similarity=c.similarity,
+            inliers=c.inliers,
+            spread=c.spread,
+            checked=c.checked,
+            score=c.score,
+            verified=c.verified,
+        )
+        for c in cands
+    )
+    excluded = None if truth is not None else s.item_id or f"sighting:{s.sighting_id}"
+    return PairRecord(s.sighting_id, truth, (crop,), excluded=excluded, source="review")
 
 
 def pairs_of(sightings: list[Sighting], manifest: Manifest) -> ReviewedPairs:
@@ -104,7 +90,7 @@ def pairs_of(sightings: list[Sighting], manifest: Manifest) -> ReviewedPairs:
             continue
         records.append(record)
         verdicts.append([s.sighting_id, s.state, s.item_id])
-    genuine, impostors = records_pairs(records)
+    genuine, impostors = review_pair_counts(records)
     digest = hashlib.sha256(json.dumps(verdicts).encode()).hexdigest()[:16] if verdicts else ""
     return ReviewedPairs(records, genuine, impostors, len(records), skipped, digest)
 

@@ -39,6 +39,8 @@ pair collection, which runs the pipeline):
 
 * `record`: the stored calibration and what it says (`CatalogCalibration`, `FitOptions`,
   `resolve`, `describe_state`, `calibration_digest`, the constants);
+* `pair_record`: the pair records the fits read, typed (`PairRecord`, `Candidate`), and
+  their one JSON serialiser (``to_dict``/``from_dict``: the side file, bench's files);
 * `pairs`: the catalog scored against itself (`CatalogImage`, `collect_pairs`,
   `sample_queries`, `augmented_view`; the catalog searched without an item or an image by
   `matching.index.VectorIndex.without`);
@@ -49,6 +51,6 @@ pair collection, which runs the pipeline):
 * `calibrate`: `fit_catalog_calibration`, pairs collected then fitted.
 
 The import contracts in ``pyproject.toml`` keep the direction: ``calibrate`` > ``pairs`` |
-``fit`` > ``reviews`` > ``platt`` > ``record``, and ``pairs`` > `matching.pipeline` >
-`matching.catalog_view` > ``record``.
+``fit`` > ``reviews`` > ``platt`` > ``record`` | ``pair_record``, and ``pairs`` >
+`matching.pipeline` > `matching.catalog_view` > ``record``.
 """

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from matching.calibration.fit import fit_adjustment
+from matching.calibration.pair_record import PairRecord
 from matching.calibration.pairs import CatalogImage, collect_pairs
 from matching.calibration.record import CatalogCalibration, FitOptions
 
@@ -17,9 +18,9 @@ def fit_catalog_calibration(
     content_digest: str,
     options: FitOptions = FitOptions(),
     progress: bool = False,
-    reviewed: Sequence[dict] = (),
+    reviewed: Sequence[PairRecord] = (),
     reviews_digest: str = "",
-) -> tuple[CatalogCalibration, list[dict]]:
+) -> tuple[CatalogCalibration, list[PairRecord]]:
     """Collect a catalog's own pairs and fit its calibration over the pipeline's kind
     calibration; returns it with the pair records (`collect_pairs`). With enough
     ``reviewed`` sightings the catalog's own pairs are the prior the reviews refit

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 import numpy as np
 
 from core.stats import wilson_interval
+from matching.calibration.pair_record import PairRecord
 from matching.calibration.platt import _look_alikes, _platt, _top
 from matching.calibration.record import (
     UNTRAINED_FLOOR,
@@ -21,12 +22,12 @@ from matching.score import NEVER, TRAINED_KINDS, Calibration
 
 
 def fit_adjustment(
-    records: Sequence[dict],
+    records: Sequence[PairRecord],
     base: Calibration,
     kind: str,
     content_digest: str,
     options: FitOptions = FitOptions(),
-    reviewed: Sequence[dict] = (),
+    reviewed: Sequence[PairRecord] = (),
     reviews_digest: str = "",
 ) -> CatalogCalibration:
     """Fit a catalog's calibration on its `collect_pairs` records (module docstring), and on
@@ -41,9 +42,9 @@ def fit_adjustment(
         return _fit_with_reviews(prior, reviewed, base, kind, options, common)
     tops = [(r, _top(r, base)) for r in records]
     tops = [(r, t) for r, t in tops if t is not None]
-    genuine = [(r, t) for r, t in tops if r["true"] is not None]
-    impostors = [(r, t) for r, t in tops if r["true"] is None]
-    looked = {r["excluded"] for r, _ in impostors}
+    genuine = [(r, c) for r, (c, _) in tops if r.true is not None]
+    impostors = [(r, c) for r, (c, _) in tops if r.true is None]
+    looked = {r.excluded for r, _ in impostors}
     if len(impostors) < options.min_impostors or len(looked) < 2 or not genuine:
         return CatalogCalibration(
             **common,
@@ -54,9 +55,9 @@ def fit_adjustment(
             f"at least {options.min_impostors} over 2 items are needed: the kind's default "
             "applies",
         )
-    z = np.array([t["logit"] for _, t in tops])
-    right = np.array([t["item_id"] == r["true"] for r, t in tops])
-    is_imp = np.array([r["true"] is None for r, _ in tops])
+    z = np.array([logit for _, (_, logit) in tops])
+    right = np.array([c.item_id == r.true for r, (c, _) in tops])
+    is_imp = np.array([r.true is None for r, _ in tops])
     share = options.stranger_share
     w = np.where(is_imp, share / is_imp.sum(), (1 - share) / (~is_imp).sum())
     trained = kind in TRAINED_KINDS

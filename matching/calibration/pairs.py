@@ -12,6 +12,7 @@ from tqdm import tqdm
 from core.errors import NotFound
 from embedding import MIRROR_KINDS
 from embedding.photos import augment
+from matching.calibration.pair_record import Candidate, PairRecord
 from matching.calibration.record import FitOptions
 from matching.catalog_view import CatalogView, FeatureCache
 from matching.features import LocalFeatures
@@ -133,7 +134,7 @@ def collect_pairs(
     options: FitOptions = FitOptions(),
     config=None,
     progress: bool = False,
-) -> list[dict]:
+) -> list[PairRecord]:
     """Score a catalog's sampled images against the catalog (module docstring).
 
     Args:
@@ -143,9 +144,9 @@ def collect_pairs(
         config: the `PipelineConfig` of the matches (default: the production defaults).
 
     Returns:
-        Records in `bench.metrics`' format, two per sampled image: the genuine one (``true``
-        its item, ``pair``: ``other_image`` or ``augmented``) and the impostor one (``true``
-        None, ``excluded``: its item).
+        `PairRecord` s (`bench.metrics`' format as JSON), two per sampled image: the genuine
+        one (``true`` its item, ``pair``: ``other_image`` or ``augmented``) and the impostor
+        one (``true`` None, ``excluded``: its item).
     """
     config = config or PipelineConfig(verify_crops=options.verify_crops)
     once = _OnceVerifier(pipeline.verifier) if pipeline.verifier is not None else None
@@ -186,10 +187,15 @@ def collect_pairs(
         ):
             view = _view(kind, index, kept, features)
             matches = pipeline.match_vectors(vecs, crops, view, config)
-            record = {"path": image.image_id, "true": true, "crops": benchmark_candidates(matches)}
+            # the candidates rounded as a benchmark dump rounds them, so a refit from the
+            # stored records (`PairRecord.to_dict`) fits what this one fits
+            ranked = tuple(
+                tuple(Candidate.from_dict(c) for c in crop)
+                for crop in benchmark_candidates(matches)
+            )
             if true is None:
-                record["excluded"] = image.item_id
+                records.append(PairRecord(image.image_id, None, ranked, excluded=image.item_id))
             else:
-                record["pair"] = "other_image" if own else "augmented"
-            records.append(record)
+                pair = "other_image" if own else "augmented"
+                records.append(PairRecord(image.image_id, true, ranked, pair=pair))
     return records

@@ -9,6 +9,7 @@ import numpy as np
 from scipy.optimize import minimize
 from scipy.special import expit
 
+from matching.calibration.pair_record import Candidate, PairRecord
 from matching.calibration.record import LOOK_ALIKES
 from matching.score import Calibration, candidate_features
 
@@ -20,22 +21,26 @@ MIN_OFFSET = -20.0
 _TOLERANCE = {"ftol": 1e-12, "gtol": 1e-9}
 
 
-def _top(record: dict, base: Calibration) -> dict | None:
-    """The record's top answer under ``base``: its candidate dict plus ``logit``."""
+def crop_features(crop: Sequence[Candidate]) -> np.ndarray:
+    """float32 (C, F): `candidate_features` of one crop's candidates."""
+    return candidate_features(
+        np.array([c.similarity for c in crop]),
+        np.array([c.inliers for c in crop]),
+        np.array([c.spread for c in crop]),
+        np.array([c.checked for c in crop]),
+    )
+
+
+def _top(record: PairRecord, base: Calibration) -> tuple[Candidate, float] | None:
+    """The record's top answer under ``base``: its candidate and its logit."""
     best = None
-    for crop in record["crops"]:
+    for crop in record.crops:
         if not crop:
             continue
-        feats = candidate_features(
-            np.array([c["similarity"] for c in crop]),
-            np.array([c["inliers"] for c in crop]),
-            np.array([c["spread"] for c in crop]),
-            np.array([c.get("checked", True) for c in crop]),
-        )
-        z = base.logit(feats)
+        z = base.logit(crop_features(crop))
         i = int(np.argmax(z))
-        if best is None or z[i] > best["logit"]:
-            best = crop[i] | {"logit": float(z[i])}
+        if best is None or z[i] > best[1]:
+            best = (crop[i], float(z[i]))
     return best
 
 
@@ -61,7 +66,9 @@ def _platt(
     return float(found.x[0]), float(found.x[1])
 
 
-def _look_alikes(impostors: Sequence[tuple[dict, dict]], imp_scores: np.ndarray) -> list[dict]:
+def _look_alikes(
+    impostors: Sequence[tuple[PairRecord, Candidate]], imp_scores: np.ndarray
+) -> list[dict]:
     """The worst look-alike pairs (one per pair of items), highest adjusted score first."""
     order = np.argsort(-imp_scores)
     looks: list[dict] = []
@@ -69,18 +76,18 @@ def _look_alikes(impostors: Sequence[tuple[dict, dict]], imp_scores: np.ndarray)
     imp_list = [t for _, t in impostors]
     imp_recs = [r for r, _ in impostors]
     for i in order:
-        pair = frozenset((imp_recs[i]["excluded"], imp_list[i]["item_id"]))
+        pair = frozenset((imp_recs[i].excluded, imp_list[i].item_id))
         if pair in pairs_seen:
             continue
         pairs_seen.add(pair)
         looks.append(
             {
-                "item": imp_recs[i]["excluded"],
-                "image": imp_recs[i]["path"],
-                "looks_like": imp_list[i]["item_id"],
+                "item": imp_recs[i].excluded,
+                "image": imp_recs[i].path,
+                "looks_like": imp_list[i].item_id,
                 "score": round(float(imp_scores[i]), 4),
-                "similarity": round(float(imp_list[i]["similarity"]), 4),
-                "inliers": int(imp_list[i]["inliers"]),
+                "similarity": round(float(imp_list[i].similarity), 4),
+                "inliers": int(imp_list[i].inliers),
             }
         )
         if len(looks) == LOOK_ALIKES:

@@ -44,8 +44,10 @@ from scipy.optimize import minimize
 from scipy.special import expit, log_expit
 
 from core.stats import wilson_interval
+from matching.calibration.pair_record import PairRecord
+from matching.calibration.platt import crop_features
 from matching.calibration.record import UNTRAINED_FLOOR, CatalogCalibration, FitOptions
-from matching.score import FEATURES, NEVER, TRAINED_KINDS, Calibration, candidate_features
+from matching.score import FEATURES, NEVER, TRAINED_KINDS, Calibration
 
 #: Features whose weight must stay >= 0 (more evidence never lowers a score): all but the
 #: "keypoints not run" flag.
@@ -92,22 +94,16 @@ class ReviewFit:
     held_out: dict = field(default_factory=dict)
 
 
-def candidate_rows(records: Sequence[dict]) -> ReviewedCandidates:
-    """Every candidate of the review records (`sightings.pairs` shape) as `ReviewedCandidates`."""
+def candidate_rows(records: Sequence[PairRecord]) -> ReviewedCandidates:
+    """Every candidate of the review records (`sightings.pairs`) as `ReviewedCandidates`."""
     feats, genuine, checked, owner = [], [], [], []
     for i, r in enumerate(records):
-        for crop in r["crops"]:
+        for crop in r.crops:
             if not crop:
                 continue
-            f = candidate_features(
-                np.array([c["similarity"] for c in crop]),
-                np.array([c["inliers"] for c in crop]),
-                np.array([c["spread"] for c in crop]),
-                np.array([c.get("checked", True) for c in crop]),
-            )
-            feats.append(f)
-            genuine += [r["true"] is not None and c["item_id"] == r["true"] for c in crop]
-            checked += [bool(c.get("checked", True)) for c in crop]
+            feats.append(crop_features(crop))
+            genuine += [r.true is not None and c.item_id == r.true for c in crop]
+            checked += [bool(c.checked) for c in crop]
             owner += [i] * len(crop)
     width = len(FEATURES)
     return ReviewedCandidates(
@@ -240,7 +236,7 @@ def choose_threshold(
 
 
 def fit_on_reviews(
-    records: Sequence[dict],
+    records: Sequence[PairRecord],
     prior: Calibration,
     floor: float,
     max_false_confirm: float = 0.05,
@@ -311,14 +307,14 @@ def fit_on_reviews(
     )
 
 
-def review_pair_counts(reviewed: Sequence[dict]) -> tuple[int, int]:
+def review_pair_counts(reviewed: Sequence[PairRecord]) -> tuple[int, int]:
     """(genuine, impostor) pairs of reviewed-sighting records: the candidate of the
     confirmed item is genuine, every other candidate (all of a ``none``) an impostor."""
     genuine = impostors = 0
     for r in reviewed:
-        for crop in r["crops"]:
+        for crop in r.crops:
             for cand in crop:
-                if r["true"] is not None and cand["item_id"] == r["true"]:
+                if r.true is not None and cand.item_id == r.true:
                     genuine += 1
                 else:
                     impostors += 1
@@ -327,7 +323,7 @@ def review_pair_counts(reviewed: Sequence[dict]) -> tuple[int, int]:
 
 def _fit_with_reviews(
     prior_fit: CatalogCalibration,
-    reviewed: Sequence[dict],
+    reviewed: Sequence[PairRecord],
     base: Calibration,
     kind: str,
     options: FitOptions,
@@ -339,7 +335,7 @@ def _fit_with_reviews(
     `UNTRAINED_FLOOR`)."""
     prior = prior_fit.apply(base) if prior_fit.status == "fitted" else base
     floor = base.threshold if kind in TRAINED_KINDS else UNTRAINED_FLOOR
-    rev = [r for r in reviewed if any(r["crops"])]
+    rev = [r for r in reviewed if any(r.crops)]
     fit = fit_on_reviews(
         rev,
         prior,
@@ -353,7 +349,7 @@ def _fit_with_reviews(
         "model": fit.model,
         "cv_log_loss": fit.cv_log_loss,
         "held_out": fit.held_out,
-        "reviewed_open": sum(r["true"] is None for r in rev),
+        "reviewed_open": sum(r.true is None for r in rev),
         "max_false_confirm": options.max_false_confirm,
         "bound_z": options.bound_z,
         "own_pairs": dict(prior_fit.metrics),

@@ -14,7 +14,7 @@ from matching.calibration.fit import fit_adjustment
 from matching.calibration.record import CatalogCalibration, FitOptions, describe_state
 from matching.calibration.reviews import review_pair_counts
 from matching.score import NEVER, load_calibrations
-from tests.matching.test_catalog_calibration import _catalog, _record
+from tests.matching.test_catalog_calibration import _catalog, _record, typed
 
 SHIPPED = load_calibrations()
 
@@ -53,8 +53,8 @@ def test_too_few_reviews_leave_the_fit_as_it_was() -> None:
     own = _catalog(40, 0.85, rng)
     reviews = _reviews(19, rng)
     base = SHIPPED["other"]
-    before = fit_adjustment(own, base, "other", "d")
-    after = fit_adjustment(own, base, "other", "d", FitOptions(), reviews, "rd")
+    before = fit_adjustment(typed(own), base, "other", "d")
+    after = fit_adjustment(typed(own), base, "other", "d", FitOptions(), typed(reviews), "rd")
     strip = {"fitted_at": "", "reviews_digest": ""}
     assert replace(after, **strip) == replace(before, **strip)
     assert after.reviewed_pairs == 0
@@ -64,12 +64,12 @@ def test_reviews_let_an_unseen_kind_confirm_and_stay_precise() -> None:
     rng = np.random.default_rng(1)
     own = _inseparable()  # its own look-alikes cannot be told apart: it confirms nothing
     base = SHIPPED["other"]
-    without = fit_adjustment(own, base, "other", "d")
+    without = fit_adjustment(typed(own), base, "other", "d")
     assert without.threshold >= NEVER
     reviews = _reviews(100, rng)
-    cal = fit_adjustment(own, base, "other", "d", FitOptions(), reviews, "rd")
+    cal = fit_adjustment(typed(own), base, "other", "d", FitOptions(), typed(reviews), "rd")
     assert cal.status == "fitted" and cal.threshold < NEVER
-    genuine, impostors = review_pair_counts(reviews)
+    genuine, impostors = review_pair_counts(typed(reviews))
     assert (cal.reviewed_genuine, cal.reviewed_impostors) == (genuine, impostors)
     assert cal.reviewed_sightings == 100 and cal.reviews_digest == "rd"
     assert cal.metrics["model"] != "prior"  # the reviews moved it, by cross-validation
@@ -108,10 +108,12 @@ def test_reviews_never_make_the_scores_worse_than_before() -> None:
     rng = np.random.default_rng(3)
     own = _catalog(40, 0.6, rng)  # easy own pairs: the prior is sure of middling evidence
     base = SHIPPED["other"]
-    prior = fit_adjustment(own, base, "other", "d").apply(base)
+    prior = fit_adjustment(typed(own), base, "other", "d").apply(base)
     fresh = _hard(600, np.random.default_rng(5))
     for n in (20, 100):
-        cal = fit_adjustment(own, base, "other", "d", FitOptions(), _hard(n, rng), "rd")
+        cal = fit_adjustment(
+            typed(own), base, "other", "d", FitOptions(), typed(_hard(n, rng)), "rd"
+        )
         # held out of every fit: the refit is no worse than what the catalog had
         assert _log_loss(fresh, cal.apply(base)) <= _log_loss(fresh, prior) + 0.02, n
         assert (
@@ -133,5 +135,7 @@ def test_reviews_that_cannot_be_confirmed_precisely_confirm_nothing() -> None:
         rec = _record(true, f"i{i}", 0.9, 40) | {"source": "review"}
         reviews.append(rec if true else rec | {"excluded": f"s{i}"})
     base = SHIPPED["products"]
-    cal = fit_adjustment(_catalog(30, 0.5, rng), base, "products", "d", FitOptions(), reviews)
+    cal = fit_adjustment(
+        typed(_catalog(30, 0.5, rng)), base, "products", "d", FitOptions(), typed(reviews)
+    )
     assert summarize(rescore(reviews, cal.apply(base)))["confirmed"] == 0

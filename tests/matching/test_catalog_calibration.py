@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from matching.calibration.fit import fit_adjustment
+from matching.calibration.pair_record import PairRecord, records_from_json
 from matching.calibration.record import (
     CatalogCalibration,
     FitOptions,
@@ -26,6 +27,12 @@ def _record(true, item, sim, inliers, others=(("x", 0.3, 0),), excluded=None) ->
     if excluded is not None:
         rec["excluded"] = excluded
     return rec
+
+
+def typed(records: list[dict]) -> list[PairRecord]:
+    """Records written as a benchmark dump or a side file writes them, read as the fit reads
+    them (the test data's dicts are also what `bench.calibrate.rescore` reads)."""
+    return records_from_json(records)
 
 
 def _catalog(n: int, impostor_sim: float, rng: np.random.Generator) -> list[dict]:
@@ -51,7 +58,7 @@ def _catalog(n: int, impostor_sim: float, rng: np.random.Generator) -> list[dict
 
 def test_too_small_a_catalog_keeps_the_kind_default_and_says_so() -> None:
     records = _catalog(5, 0.5, np.random.default_rng(0))
-    cal = fit_adjustment(records, SHIPPED["products"], "products", "digest")
+    cal = fit_adjustment(typed(records), SHIPPED["products"], "products", "digest")
     assert cal.status == "too_small" and cal.impostors == 5 and "20" in cal.reason
     chosen, source = resolve(cal, "digest", SHIPPED["products"])
     assert source == "kind_default" and chosen == SHIPPED["products"]
@@ -63,7 +70,7 @@ def test_one_item_is_too_small() -> None:
     records = [_record("a", "a", 0.99, 100)] + [
         {"path": "a.jpg", "true": None, "crops": [[]], "excluded": "a"}
     ] * 30
-    cal = fit_adjustment(records, SHIPPED["animals"], "animals", "d")
+    cal = fit_adjustment(typed(records), SHIPPED["animals"], "animals", "d")
     assert cal.status == "too_small"
 
 
@@ -73,7 +80,7 @@ def test_look_alikes_the_kind_would_confirm_are_not_confirmed_by_the_catalog(kin
     catalog's own calibration keeps them unconfirmed, with a Wilson bound."""
     records = _catalog(60, 0.92, np.random.default_rng(1))
     base = SHIPPED[kind]
-    cal = fit_adjustment(records, base, kind, "d", FitOptions())
+    cal = fit_adjustment(typed(records), base, kind, "d", FitOptions())
     assert cal.status == "fitted" and cal.impostors == 60 and cal.genuine == 60
     adjusted = cal.apply(base)
     imp = [r for r in records if r["true"] is None]
@@ -93,7 +100,7 @@ def test_look_alikes_the_kind_would_confirm_are_not_confirmed_by_the_catalog(kin
 def test_a_trained_kind_is_only_ever_tightened() -> None:
     records = _catalog(60, 0.92, np.random.default_rng(2))
     base = SHIPPED["products"]
-    cal = fit_adjustment(records, base, "products", "d")
+    cal = fit_adjustment(typed(records), base, "products", "d")
     assert 0 < cal.scale <= 1 and cal.offset <= 0 and cal.threshold >= base.threshold
     feats = np.random.default_rng(3).uniform(0, 1, (200, 6)).astype(np.float32)
     feats[:, 2:4] *= 5
@@ -111,7 +118,7 @@ def test_near_identical_items_confirm_nothing() -> None:
         records.append(_record(f"i{i}", f"i{i}", 0.99, 100, others=near))
         records.append(_record(None, f"i{i + 1}", 0.99, 99, others=near[1:], excluded=f"i{i}"))
     base = SHIPPED["products"]
-    cal = fit_adjustment(records, base, "products", "d")
+    cal = fit_adjustment(typed(records), base, "products", "d")
     assert cal.status == "fitted"
     from bench.calibrate import rescore
     from bench.metrics import summarize
@@ -130,7 +137,7 @@ def test_an_untrained_kind_whose_look_alikes_cannot_be_separated_keeps_the_defau
         look = _record(None, f"i{i + 1}", 0.99 if strong else 0.5, 100 if strong else 2)
         records.append(look | {"excluded": f"i{i}"})
     base = SHIPPED["other"]
-    cal = fit_adjustment(records, base, "other", "d")
+    cal = fit_adjustment(typed(records), base, "other", "d")
     assert cal.status == "fitted" and cal.threshold >= 1.0  # confirms nothing, says so
     assert (cal.scale, cal.offset) == (1.0, 0.0)  # and leaves the scores as they were
     feats = np.random.default_rng(4).uniform(0, 1, (50, 6)).astype(np.float32)
@@ -140,7 +147,7 @@ def test_an_untrained_kind_whose_look_alikes_cannot_be_separated_keeps_the_defau
 def test_stale_or_foreign_calibration_is_not_used() -> None:
     records = _catalog(40, 0.9, np.random.default_rng(5))
     base = SHIPPED["animals"]
-    cal = fit_adjustment(records, base, "animals", "digest-1")
+    cal = fit_adjustment(typed(records), base, "animals", "digest-1")
     assert resolve(cal, "digest-1", base)[1] == "catalog"
     assert resolve(cal, "digest-2", base) == (base, "kind_default")  # the catalog changed
     other = base.rescaled(1.0, 0.0, 0.9)  # the kind calibration was refitted
@@ -152,7 +159,7 @@ def test_stale_or_foreign_calibration_is_not_used() -> None:
 
 def test_calibration_round_trips_as_json() -> None:
     cal = fit_adjustment(
-        _catalog(30, 0.9, np.random.default_rng(6)), SHIPPED["products"], "products", "d"
+        typed(_catalog(30, 0.9, np.random.default_rng(6))), SHIPPED["products"], "products", "d"
     )
     assert CatalogCalibration.from_json(cal.to_json()) == cal
     with pytest.raises(ValueError):

@@ -252,7 +252,23 @@ def test_reviewed_sightings_become_pairs(repos) -> None:
     review_sighting(sightings, catalogs, cid, s3.sighting_id, ReviewRequest("none"), "t1")
     pairs = reviewed_pairs(sightings, catalogs.get_manifest(cid))
     assert pairs.sightings == 3 and pairs.genuine == 2 and pairs.impostors == 2 + 2 + 3
-    assert [r["true"] for r in pairs.records] == ["a", "b", None]
+    assert [r.true for r in pairs.records] == ["a", "b", None]
+    # as JSON (the side file's ``reviewed``), in the shape these records always had
+    none = pairs.records[2].to_dict()
+    assert none == {
+        "path": s3.sighting_id,
+        "true": None,
+        "source": "review",
+        "crops": [
+            [
+                {"item_id": c.item_id, "similarity": c.similarity, "inliers": c.inliers,
+                 "spread": c.spread, "checked": c.checked, "score": c.score,
+                 "verified": c.verified}
+                for c in s3.candidates
+            ]
+        ],
+        "excluded": f"sighting:{s3.sighting_id}",
+    }  # fmt: skip
     digest = pairs.digest
     review_sighting(sightings, catalogs, cid, s3.sighting_id, ReviewRequest("same", "c"), "t1")
     again = reviewed_pairs(sightings, catalogs.get_manifest(cid))

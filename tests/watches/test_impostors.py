@@ -4,13 +4,14 @@ left out for a deleted item or another embedder's similarity; the refit job's re
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from catalog.local_store import LocalStore
 from catalog.repository import CatalogRepository
 from core.settings import Settings
 from jobs.queue import JobQueue
-from sightings.impostors import impostor_records
+from sightings.impostors import impostor_key, impostor_records
 from tests.sightings.helpers import catalog
 from watches.model import Alert, Watch, alert_id_of
 from watches.service import Watches
@@ -41,10 +42,26 @@ def test_not_same_alerts_become_impostor_records(tmp_path: Path) -> None:
     watches.resolve(w.watch_id, alerts[1], "t_a", "reunited")
     got = impostor_records(store, manifest())
     (record,) = got.records
-    assert record["true"] is None and record["source"] == "impostor"
-    (cand,) = record["crops"][0]
-    assert cand["item_id"] == "rex" and cand["similarity"] == 0.81 and cand["inliers"] == 12
-    assert cand["score"] == 0.7 and cand["checked"] is True
+    assert record.true is None and record.source == "impostor"
+    (cand,) = record.crops[0]
+    assert cand.item_id == "rex" and cand.similarity == 0.81 and cand.inliers == 12
+    assert cand.score == 0.7 and cand.checked is True
+    # stored in the JSON these records always had
+    stored = json.loads(store.get(impostor_key(lost, alerts[0])))
+    assert stored == {
+        "path": f"impostor:{alerts[0]}",
+        "true": None,
+        "source": "impostor",
+        "embedder": manifest().embedder_fingerprint,
+        "excluded": f"impostor:{alerts[0]}",
+        "crops": [
+            [
+                {"item_id": "rex", "similarity": 0.81, "inliers": 12, "spread": 0.0,
+                 "checked": True, "score": 0.7, "verified": False}
+            ]
+        ],
+    }  # fmt: skip
+    assert record.to_dict() == stored
     first_digest = got.digest
     assert first_digest
     # the other one also marked not the same: two records, another digest (a refit is due)
