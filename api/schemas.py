@@ -934,6 +934,31 @@ class SplitIn(Schema):
     )
 
 
+#: The split body, required (``@bp.input`` leaves a JSON body optional in the document, and
+#: schemathesis then sends none)
+SPLIT_BODY = {
+    "required": True,
+    "content": {
+        "application/json": {
+            "schema": {
+                "type": "object",
+                "required": ["members"],
+                "additionalProperties": False,
+                "properties": {
+                    "members": {
+                        "type": "array",
+                        "items": {"type": "string", "minLength": 1, "maxLength": 300},
+                        "minItems": 1,
+                        "maxItems": 10_000,
+                        "description": "refs of the members that become their own proposal",
+                    }
+                },
+            }
+        }
+    },
+}
+
+
 class SplitOut(Schema):
     proposal = Nested(ProposalOut, required=True)
     split_off = Nested(ProposalOut, required=True)

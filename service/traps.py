@@ -100,11 +100,10 @@ def start_batch(
 ) -> Batch:
     """Queue a camera-trap batch over a card. ``card()`` reads the card from the request
     (called once the options' catalogs are checked)."""
-    if options.keep and not options.catalog:
-        raise BadInput("keep needs a catalog of known individuals (catalog=...)")
     _check_catalogs(s, caller, options)
     params = options.params()
-    # sightings are kept of a catalog's matches: asked for, or every answer (the setting)
+    # sightings are kept of a catalog's matches (asked for, or every answer: the setting);
+    # without a catalog of known individuals no animal is matched, so none is kept
     params["keep"] = bool(options.catalog) and wants_keep(s, options.keep)
     source = card()
     if isinstance(source, StoredCard):

@@ -11,6 +11,7 @@ from flask import Response
 
 from api.auth import caller
 from api.schemas import (
+    SPLIT_BODY,
     AcceptedOut,
     AcceptIn,
     DiscoveryIn,
@@ -105,7 +106,7 @@ def accept_proposal(catalog_id: str, proposal_id: str, body: dict):
 @bp.post("/proposals/<proposal_id>/split")
 @bp.input(SplitIn, arg_name="body", location="json")
 @bp.output(SplitOut, status_code=201)
-@v1_doc(bp, "split_proposal", {400: "the body is not JSON", 409: _DECIDED})
+@v1_doc(bp, "split_proposal", {400: "the body is not JSON", 409: _DECIDED}, body=SPLIT_BODY)
 def split_proposal(catalog_id: str, proposal_id: str, body: dict):
     """Move the ``members`` named (their refs) into a new open proposal; 201 with both."""
     rest, new = discovery.split(state(), caller(), catalog_id, proposal_id, body["members"])

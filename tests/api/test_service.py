@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 
 from flask.testing import FlaskClient
 
@@ -75,7 +76,7 @@ def test_every_route_is_in_the_openapi_document(client: FlaskClient) -> None:
         ) or rule.endpoint.startswith(("openapi", "console.", "docs_assets.")):
             # the console's and the /docs page's own files are not API operations
             continue
-        path = rule.rule.replace("<", "{").replace(">", "}")
+        path = re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", rule.rule)  # <int:index> -> {index}
         for method in rule.methods - {"HEAD", "OPTIONS"}:
             assert (path, method.lower()) in documented, (path, method)
 
