@@ -63,14 +63,12 @@ class ReviewedCandidates:
     Attributes:
         features: float32 (R, F) every candidate of every crop (`candidate_features`).
         genuine: bool (R,) the candidate is the item a person confirmed.
-        checked: bool (R,) keypoints were run for it.
         sighting: int (R,) which sighting (record) it belongs to.
         count: sightings.
     """
 
     features: np.ndarray
     genuine: np.ndarray
-    checked: np.ndarray
     sighting: np.ndarray
     count: int
 
@@ -96,20 +94,18 @@ class ReviewFit:
 
 def candidate_rows(records: Sequence[PairRecord]) -> ReviewedCandidates:
     """Every candidate of the review records (`sightings.pairs`) as `ReviewedCandidates`."""
-    feats, genuine, checked, owner = [], [], [], []
+    feats, genuine, owner = [], [], []
     for i, r in enumerate(records):
         for crop in r.crops:
             if not crop:
                 continue
             feats.append(crop_features(crop))
             genuine += [r.true is not None and c.item_id == r.true for c in crop]
-            checked += [bool(c.checked) for c in crop]
             owner += [i] * len(crop)
     width = len(FEATURES)
     return ReviewedCandidates(
         np.concatenate(feats) if feats else np.zeros((0, width), np.float32),
         np.array(genuine, dtype=bool),
-        np.array(checked, dtype=bool),
         np.array(owner, dtype=np.int64),
         len(records),
     )
@@ -119,12 +115,7 @@ def top_answers(data: ReviewedCandidates, theta: np.ndarray, which: np.ndarray) 
     """(score, right) of the top answer of each sighting in ``which`` under ``theta``
     (weights then bias): the candidate a person is shown first."""
     z = data.features.astype(np.float64) @ theta[:-1] + theta[-1]
-    rows = np.flatnonzero(np.isin(data.sighting, which))
-    if not len(rows):
-        return np.zeros(0), np.zeros(0, dtype=bool)
-    order = rows[np.lexsort((-z[rows], data.sighting[rows]))]
-    first = np.r_[True, data.sighting[order][1:] != data.sighting[order][:-1]]
-    best = order[first]
+    best = top_rows(data, theta) & np.isin(data.sighting, which)  # rows in sighting order
     return expit(z[best]), data.genuine[best].copy()
 
 
