@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from catalog.cache import model_fingerprints
-from core.errors import NotFound
+from core.errors import BadInput, NotFound
 from discovery import decide
 from discovery.job import KIND
 from discovery.model import Proposal
@@ -38,7 +38,9 @@ def start_discovery(
     ``max_score`` optional); its job record.
 
     Raises:
-        NotFound: the catalog (or ``trap_job``) is unknown or another tenant's.
+        NotFound: the catalog is unknown or another tenant's.
+        BadInput: ``trap_job`` names no camera-trap batch of the catalog's owner (a body
+            field naming nothing usable is 422, like any bad field; 404 is kept for the URL).
     """
     manifest = owned_manifest(s, caller, catalog_id)
     params: dict[str, Any] = {"catalog_id": catalog_id}
@@ -49,7 +51,7 @@ def start_discovery(
         except NotFound:
             record = None
         if record is None or record.owner != manifest.owner or record.kind != "traps":
-            raise NotFound(f"no camera-trap batch {trap_job!r}", details={"trap_job": trap_job})
+            raise BadInput(f"no camera-trap batch {trap_job!r}", details={"trap_job": trap_job})
         params["trap_job"] = trap_job
     for name in ("min_score", "max_score"):
         if body.get(name) is not None:

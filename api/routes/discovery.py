@@ -38,7 +38,7 @@ _DECIDED = "the proposal is not open (accepted or rejected already)"
 @v1_doc(
     bp,
     "start_discovery",
-    {400: "the body is not JSON", 422: "a bad field"},
+    {400: "the body is not JSON", 422: "a bad field, or a trap_job that names no batch"},
     responses={202: {"description": "The job, queued (Location: /v1/jobs/<id>)"}},
 )
 def start_discovery(catalog_id: str, body: dict):

@@ -98,7 +98,7 @@ def test_unknown_dogs_are_proposed_accepted_split_and_rejected(app) -> None:
         assert r.status_code == 422 and r.json["error"]["status"] == 422, (bad, r.json)
     r = client.post(f"/v1/catalogs/{cid}/discovery", json={"trap_job": "nosuchjob123"},
                     headers=key(ALICE))  # fmt: skip
-    assert r.status_code == 404
+    assert r.status_code == 422 and r.json["error"]["details"] == {"trap_job": "nosuchjob123"}
     assert (
         client.post(f"/v1/catalogs/{cid}/discovery", json={}, headers=key(BOB)).status_code == 404
     )
