@@ -23,7 +23,7 @@ from matching.catalog_view import CatalogView
 from matching.pipeline import Timer
 from matching.result import FrameResult
 from service.access import Caller, catalog_for_matching
-from service.labels import frame_labels
+from service.labels import check_label_source, frame_labels, label_source
 from service.options import StreamOptions, VideoOptions
 from service.sightings import keep_tracks, wants_keep
 from service.state import SightingState
@@ -74,6 +74,8 @@ def stream_frame(
     timer = timer or Timer()
     check_stream_id(stream_id)
     view = catalog_for_matching(s, caller, catalog_id)
+    asked = label_source(options)
+    check_label_source(s, asked)
     stream = s.streams.open((caller.tenant, catalog_id, stream_id), client)
     with stream.lock:  # one frame of a stream at a time, in order
         index = stream.accept(options.frame_index, client)
@@ -83,9 +85,9 @@ def stream_frame(
         if stream.client is None:
             stream.client = client
         labels = None
-        if options.labels is not None:  # each track labelled once, when first seen
+        if asked is not None:  # each track labelled once, when first seen
             with timer.stage("labels"):
-                labels = frame_labels(s, caller, result, options.labels, stream.labels)
+                labels = frame_labels(s, caller, result, asked, stream.labels)
         kept = None
         if wants_keep(s, options.keep):  # one sighting per track: its best view
             if stream.keeper is None:
