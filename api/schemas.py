@@ -528,6 +528,14 @@ class VideoOptionsIn(OptionsIn):
     stride = WholeNumber(
         load_default=1, validate=Range(1, 1000), metadata={"description": "every n-th frame"}
     )
+    annotate = Boolean(
+        load_default=False,
+        metadata={
+            "description": "also draw the answer on the video (boxes, item, score, verified): "
+            "a job (the summary's annotation_job) writes annotated.webm (VP8); videos up to "
+            "SIGHTING_MAX_BODY_BYTES (413 beyond)"
+        },
+    )
 
 
 class ExplainOptionsIn(OptionsIn):
@@ -805,6 +813,12 @@ class VideoSummary(Schema):
     stages_ms = _TIMINGS
     sighting_ids = List(
         String(), metadata={"description": "with keep: the sightings kept, one per track"}
+    )
+    annotation_job = String(
+        metadata={
+            "description": "with annotate: the job drawing annotated.webm "
+            "(GET /v1/jobs/<id>/files/annotated.webm once it is done)"
+        }
     )
 
 

@@ -156,6 +156,7 @@ class Settings(BaseSettings):
             "jobs.calibration",
             "watches.job",
             "discovery.job",
+            "videos.job",
         ],
         description="modules registering job kinds",
     )

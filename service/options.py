@@ -95,6 +95,7 @@ class StreamOptions(MatchOptions):
 @dataclass(frozen=True)
 class VideoOptions(MatchOptions):
     stride: int = 1  # every n-th frame
+    annotate: bool = False  # also draw the answer on the video: a job's annotated.webm
 
     def config(self, settings: Settings) -> PipelineConfig:
         return self.pipeline_config(settings, whole_frame=False)

@@ -229,9 +229,9 @@ def test_camera_trap_card_zip_grid_is_the_csv(
     assert script_errors(d) == []
 
 
-def test_rough_edges(browser, server, api) -> None:
+def test_rough_edges(browser, server, api, shared_data: Path) -> None:
     """A 422's reason shown; an unknown catalog shows its 404 only; a toast goes with its page;
-    a narrow window collapses the sidebar."""
+    a narrow window collapses the sidebar; prompts on a service without CLIP files: its 409."""
     d = browser
     open_console(d, server, "#/catalogs")
     box = wait_for(d, lambda d: css(d, "[data-role=new-name]"))[0]
@@ -277,6 +277,17 @@ def test_rough_edges(browser, server, api) -> None:
     for i, a in enumerate(got):
         for b in got[i + 1 :]:
             assert not (a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]), (a, b)
+    # prompts (labels by text) on a service without CLIP files: the 409's reason, text kept
+    open_console(d, server, "#/traps")
+    prompts = wait_for(d, lambda d: css(d, "[data-role=opt-prompts]"))[0]
+    prompts.send_keys(f"a photo of a dog\n{XSS}")
+    set_file(d, "card-input", sorted((shared_data / "dogs" / "queries" / "1095").iterdir())[0])
+    refused = wait_for(
+        d, lambda d: css(d, "[data-role=card-upload][data-state=failed] .status"), what="the 409"
+    )[0]
+    assert "SIGHTING_CLIP" in refused.text and "(409)" in refused.text, refused.text
+    assert injected(d) == 0
+    no_alert(d)
 
 
 @pytest.fixture(scope="module")
