@@ -366,7 +366,7 @@ def short_clip(tmp_path_factory: pytest.TempPathFactory, shared_data: Path) -> P
 
 
 def test_whole_video_gives_a_timeline_per_item(
-    browser, server, api, shared_data: Path, short_clip: Path
+    browser, server, api, shared_data: Path, short_clip: Path, tmp_path: Path
 ) -> None:
     d = browser
     cid = api("POST", "/v1/catalogs", json={"name": "coke", "kind": "products"}).json()["id"]
@@ -413,5 +413,34 @@ def test_whole_video_gives_a_timeline_per_item(
     # runs: tracks are confirmed as verification answers arrive)
     assert set(shown) == set(frames), (shown, {k: len(v) for k, v in frames.items()})
     assert shown and all(0 < n <= 40 for n in shown.values()), shown
+    # the service's own annotated file (a job): played from the service's bytes, downloadable
+    d.execute_cdp_cmd(
+        "Page.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(tmp_path)}
+    )
+    played = wait_for(
+        d,
+        lambda d: [
+            v
+            for v in css(d, "video[data-role=annotated-video]")
+            if d.execute_script("return arguments[0].videoWidth", v)
+        ],
+        timeout=JOB_WAIT_S,
+        what="the annotated video to load",
+    )[0]
+    assert played.get_attribute("data-frames") == "40"  # every frame of the clip
+    assert d.execute_script("return arguments[0].videoWidth", played) == 640
+    job_id = (
+        d.execute_script(
+            "return performance.getEntriesByType('resource').map((e) => e.name)"
+            ".find((n) => n.includes('/files/annotated.webm'))"
+        )
+        .split("/v1/jobs/")[1]
+        .split("/")[0]
+    )
+    css(d, "[data-role=download-annotated]")[0].click()
+    saved = tmp_path / "clip-annotated.webm"
+    wait_for(d, lambda d: saved.is_file() and saved.stat().st_size > 0, what="the download")
+    time.sleep(0.5)
+    assert saved.read_bytes() == api("GET", f"/v1/jobs/{job_id}/files/annotated.webm").content
     shot(d, "videos")
     assert script_errors(d) == []
