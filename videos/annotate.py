@@ -64,12 +64,68 @@ def by_frame(lines: Iterable[dict]) -> dict[int, list[dict]]:
     return out
 
 
+def _overlaps(a: tuple, b: tuple) -> bool:
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+
+
+def place_caption(
+    box: tuple[int, int, int, int], tw: int, th: int, size: tuple[int, int], placed: list
+) -> tuple[int, int]:
+    """Where a ``tw`` x ``th`` caption of ``box`` goes (as the console's ``placeCaption``):
+    above the box, else inside its top, else below it; then a line down (or up) at a time until
+    it covers no caption already ``placed`` (rectangles x0, y0, x1, y1)."""
+    w, h = size
+    x0, y0, _, y1 = box
+    tx = min(max(0, x0), max(0, w - tw))
+
+    def free(y: int) -> bool:
+        r = (tx, y, tx + tw, y + th)
+        return y >= 0 and y + th <= h and not any(_overlaps(r, p) for p in placed)
+
+    starts = (y0 - th, y0, y1)
+    for y in starts:
+        if free(y):
+            return tx, y
+    base = max(0, min(h - th, starts[0]))
+    for step in range(1, 60):
+        for y in (base + step * th, base - step * th):
+            if free(y):
+                return tx, y
+    return tx, base
+
+
 def draw_frame(frame: np.ndarray, lines: list[dict]) -> np.ndarray:
-    """uint8 (H, W, 3) RGB with ``lines``' boxes and captions (a new image)."""
+    """uint8 (H, W, 3) RGB with ``lines``' boxes, then their captions placed so that none
+    covers another (a new image)."""
     if not lines:
         return frame
     boxes = np.array([line["box"] for line in lines], dtype=np.float64)
-    return draw_detections(frame, boxes, [caption(x) for x in lines], [_color(x) for x in lines])
+    colors = [_color(x) for x in lines]
+    out = draw_detections(frame, boxes, [""] * len(lines), colors)
+    h, w = out.shape[:2]
+    scale = max(0.35, w / 1600)
+    pad = max(1, round(scale * 4))
+    placed: list[tuple[int, int, int, int]] = []
+    for line, box, color in zip(lines, boxes, colors, strict=True):
+        text = caption(line)
+        (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, 1)
+        tw, th = tw + 2 * pad, th + base + 2 * pad
+        rect = tuple(int(round(v)) for v in box)
+        tx, ty = place_caption(rect, tw, th, (w, h), placed)  # type: ignore[arg-type]
+        placed.append((tx, ty, tx + tw, ty + th))
+        cv2.rectangle(out, (tx, ty), (tx + tw - 1, ty + th - 1), color, -1)
+        ink = (0, 0, 0) if sum(color) > 382 else (255, 255, 255)
+        cv2.putText(
+            out,
+            text,
+            (tx + pad, ty + th - pad - base),
+            cv2.FONT_HERSHEY_SIMPLEX,
+            scale,
+            ink,
+            1,
+            cv2.LINE_AA,
+        )
+    return out
 
 
 def _frames(path: Path) -> Iterator[np.ndarray]:

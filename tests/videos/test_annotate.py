@@ -69,3 +69,20 @@ def test_captions_and_errors(tmp_path: Path) -> None:
     junk.write_bytes(b"not a video" * 100)
     with pytest.raises(BadInput, match="no frame"):
         annotate_video(junk, [], tmp_path / "x.webm", 10.0)
+
+
+def test_captions_never_cover_one_another() -> None:
+    """Boxes stacked on one another (a shelf of bottles): every caption finds its own place."""
+    from videos.annotate import place_caption
+
+    def overlap(a: tuple, b: tuple) -> bool:
+        return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+
+    placed: list[tuple[int, int, int, int]] = []
+    for i in range(8):
+        box = (100 + i * 4, 100 + i * 3, 300, 300)
+        tx, ty = place_caption(box, 180, 16, (640, 360), placed)
+        rect = (tx, ty, tx + 180, ty + 16)
+        assert ty >= 0 and ty + 16 <= 360
+        assert not any(overlap(rect, other) for other in placed), (i, rect, placed)
+        placed.append(rect)
