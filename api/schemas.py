@@ -317,7 +317,9 @@ class Prompts(String):
     """Labels by text: prompts one a line (blank lines ignored), checked by
     `labels.text.check_prompts` (distinct, at most ``MAX_PROMPTS`` of ``MAX_PROMPT_CHARS``)."""
 
-    MAX_CHARS = MAX_PROMPTS * (MAX_PROMPT_CHARS + 1)
+    # the whole text: 256 prompts of 155 characters; a query string is shorter still
+    # (gunicorn reads request lines up to 4094 bytes): long lists go in a form field or JSON
+    MAX_CHARS = 40_000
 
     def _deserialize(self, value, attr, data, **kwargs):
         text = super()._deserialize(value, attr, data, **kwargs)

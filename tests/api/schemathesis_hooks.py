@@ -74,12 +74,13 @@ def _prompts(options):
     come without a label set: more than a schema can say. A well-formed string of the
     documented length (1 to its maxLength) is made such a list, and a label set beside it is
     dropped; anything else stays as it was (to be refused)."""
+    from api.schemas import Prompts
     from labels.text import MAX_PROMPT_CHARS, MAX_PROMPTS
 
     if not isinstance(options, dict) or not isinstance(options.get("prompts"), str):
         return options
     text = options["prompts"]
-    if not 1 <= len(text) <= MAX_PROMPTS * (MAX_PROMPT_CHARS + 1):
+    if not 1 <= len(text) <= Prompts.MAX_CHARS:
         return options
     lines = {line.strip()[:MAX_PROMPT_CHARS]: None for line in text.splitlines()}
     prompts = [line for line in lines if line][:MAX_PROMPTS] or ["a photo"]

@@ -180,6 +180,7 @@ def test_without_clip_files_prompts_are_409(shop, data_dir: Path) -> None:
         ("a dog\na dog", "duplicate"),
         ("x" * 400, "at most 300"),
         ("\n".join(f"p{i}" for i in range(MAX_PROMPTS + 1)), f"at most {MAX_PROMPTS}"),
+        ("\n".join(f"{i:03d}" + "y" * 296 for i in range(140)), "at most 40000"),
     ],
 )
 def test_bad_prompts_are_422(shop, prompts: str, message: str) -> None:

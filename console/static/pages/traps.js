@@ -72,7 +72,7 @@ function optionsForm(catalogs) {
   const topK = h('input', { type: 'number', min: 1, max: 20, step: 1, value: 3, dataset: { role: 'opt-top-k' } });
   const verify = h('input', { type: 'checkbox', checked: true });
   const draw = h('input', { type: 'checkbox', checked: true });
-  const prompts = h('textarea', { rows: 3, maxlength: 77056, placeholder: 'a photo of an Amur tiger\na photo of a leopard\na photo without an animal', dataset: { role: 'opt-prompts' } });
+  const prompts = h('textarea', { rows: 3, maxlength: 40000, placeholder: 'a photo of an Amur tiger\na photo of a leopard\na photo without an animal', dataset: { role: 'opt-prompts' } });
   const el = h('div', { class: 'form-grid' },
     h('label', { class: 'field' }, 'Label set (labels by example)', labels),
     h('label', { class: 'field' }, 'Or prompts (labels by text, one a line)', prompts),
@@ -88,7 +88,7 @@ function optionsForm(catalogs) {
     el,
     read: () => ({
       labels: labels.value || undefined,
-      prompts: prompts.value.trim() || undefined, // sent as a form field (long), not in the URL
+      prompts: prompts.value.trim() || undefined, // sent as a form field (up to 40,000 characters), not in the URL
       catalog: catalog.value || undefined,
       kind: kind.value,
       threshold: threshold.value === '' ? undefined : threshold.value,
