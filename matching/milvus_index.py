@@ -29,6 +29,7 @@ another dimension raises `core.errors.Conflict` (409).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -50,6 +51,9 @@ _QUERY_WINDOW = 16_384  # most rows one Milvus query returns
 _HNSW = {"M": 16, "efConstruction": 200}
 #: Seconds the seal, build and load of a collection's vector index may take (`tune_index`).
 BUILD_TIMEOUT_S = 3600.0
+#: Keepalive ping interval to a Lite file's in-process server (gRPC servers refuse pings more
+#: often than every 5 minutes on a call that sends no data).
+_LITE_KEEPALIVE_MS = 600_000
 _engines: dict[IndexConfig, MilvusEngine] = {}
 _engines_lock = threading.Lock()
 
@@ -98,12 +102,19 @@ class MilvusEngine:
             if self._client is None:
                 from pymilvus import MilvusClient
 
+                # a Lite file's engine is a gRPC server in this process; pymilvus pings it
+                # every 10 s, which gRPC's server counts as abuse on a call that sends no data
+                # for minutes (an index build) and cuts ("too many pings"): ping it rarely
+                options = (
+                    {"grpc.keepalive_time_ms": _LITE_KEEPALIVE_MS} if self.is_lite_file else {}
+                )
                 self._client = self._guard(
                     "connect",
                     lambda: MilvusClient(
                         uri=self.config.milvus_uri,
                         token=self.config.milvus_token,
                         timeout=self.config.milvus_timeout_s,
+                        grpc_options=options,
                     ),
                 )
             return self._client
@@ -293,6 +304,9 @@ class MilvusEngine:
                 self._create_index(name, want, timeout_s)
             except Exception:  # leave the collection searchable (exact) rather than released
                 log.exception("Milvus collection %s: %s index failed, back to FLAT", name, want)
+                with contextlib.suppress(Exception):  # the failed call may have made it
+                    self.call("release", "release_collection", name)
+                    self.call("drop_index", "drop_index", name, "vec")
                 self._create_index(name, "FLAT", timeout_s)
                 self._ready[name] = "FLAT"
                 raise
