@@ -29,6 +29,7 @@ another dimension raises `core.errors.Conflict` (409).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -48,6 +49,11 @@ _ID_LEN = 1024  # longest pk / id Milvus keeps (VARCHAR max_length)
 _BATCH = 1000  # rows per insert / ids per delete or get
 _QUERY_WINDOW = 16_384  # most rows one Milvus query returns
 _HNSW = {"M": 16, "efConstruction": 200}
+#: Seconds the seal, build and load of a collection's vector index may take (`tune_index`).
+BUILD_TIMEOUT_S = 3600.0
+#: Keepalive ping interval to a Lite file's in-process server (gRPC servers refuse pings more
+#: often than every 5 minutes on a call that sends no data).
+_LITE_KEEPALIVE_MS = 600_000
 _engines: dict[IndexConfig, MilvusEngine] = {}
 _engines_lock = threading.Lock()
 
@@ -96,12 +102,19 @@ class MilvusEngine:
             if self._client is None:
                 from pymilvus import MilvusClient
 
+                # a Lite file's engine is a gRPC server in this process; pymilvus pings it
+                # every 10 s, which gRPC's server counts as abuse on a call that sends no data
+                # for minutes (an index build) and cuts ("too many pings"): ping it rarely
+                options = (
+                    {"grpc.keepalive_time_ms": _LITE_KEEPALIVE_MS} if self.is_lite_file else {}
+                )
                 self._client = self._guard(
                     "connect",
                     lambda: MilvusClient(
                         uri=self.config.milvus_uri,
                         token=self.config.milvus_token,
                         timeout=self.config.milvus_timeout_s,
+                        grpc_options=options,
                     ),
                 )
             return self._client
@@ -253,11 +266,11 @@ class MilvusEngine:
         """Whether the URI is a Milvus Lite file in this process (not a server)."""
         return not self.config.milvus_uri.startswith(("http://", "https://", "tcp://"))
 
-    def flush(self, name: str) -> None:
+    def flush(self, name: str, *, timeout_s: float | None = None) -> None:
         """Seal the collection's fresh rows into indexed segments (Milvus Lite searches its
         unsealed rows far slower; a server flushes by itself, so it is left alone there)."""
         if self.is_lite_file:
-            self.call("flush", "flush", name)
+            self.call("flush", "flush", name, timeout=timeout_s or self.config.milvus_timeout_s)
 
     def index_type(self, name: str) -> str:
         """The vector index type of a collection as this process last saw it."""
@@ -270,35 +283,43 @@ class MilvusEngine:
         )
         return int(rows[0]["count(*)"])
 
-    def tune_index(self, name: str, *, force: str | None = None) -> str:
+    def tune_index(
+        self, name: str, *, force: str | None = None, timeout_s: float = BUILD_TIMEOUT_S
+    ) -> str:
         """Give a collection the vector index its size calls for; returns the type.
 
         FLAT (exact) up to ``milvus_flat_max`` vectors, HNSW (M 16, efConstruction 200) above.
         Searches wait while the index is rebuilt: run it from ``python -m catalog reindex``.
+        The seal, the build and the load may each take ``timeout_s`` (not the per-request
+        ``milvus_timeout_s``): building HNSW over 100k vectors is minutes of CPU (Milvus Lite
+        builds it inside one call; a server inside ``load_collection``).
         """
-        self.flush(name)
+        self.flush(name, timeout_s=timeout_s)
         want = force or ("HNSW" if self.count(name) > self.config.milvus_flat_max else "FLAT")
         have = self._index_type(name)
         if have != want:
             self.call("release", "release_collection", name)
             self.call("drop_index", "drop_index", name, "vec")
             try:
-                self._create_index(name, want)
+                self._create_index(name, want, timeout_s)
             except Exception:  # leave the collection searchable (exact) rather than released
                 log.exception("Milvus collection %s: %s index failed, back to FLAT", name, want)
-                self._create_index(name, "FLAT")
+                with contextlib.suppress(Exception):  # the failed call may have made it
+                    self.call("release", "release_collection", name)
+                    self.call("drop_index", "drop_index", name, "vec")
+                self._create_index(name, "FLAT", timeout_s)
                 self._ready[name] = "FLAT"
                 raise
             log.info("Milvus collection %s: %s index (was %s)", name, want, have)
         self._ready[name] = want
         return want
 
-    def _create_index(self, name: str, kind: str) -> None:
+    def _create_index(self, name: str, kind: str, timeout_s: float) -> None:
         index = self.client.prepare_index_params()
         params = _HNSW if kind == "HNSW" else {}
         index.add_index("vec", index_type=kind, metric_type="IP", params=params)
-        self.call("create_index", "create_index", name, index)
-        self.call("load", "load_collection", name)
+        self.call("create_index", "create_index", name, index, timeout=timeout_s)
+        self.call("load", "load_collection", name, timeout=timeout_s)
 
     # --- the synced-version table ---------------------------------------------------------
     def synced(self, catalog_id: str) -> tuple[str, int] | None:

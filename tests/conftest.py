@@ -49,6 +49,26 @@ WEIGHTS = SHARED / "weights"
 DATA = SHARED / "data"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def milvus_lite_file(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path | None]:
+    """A run of the suite on Milvus (``SIGHTING_INDEX_BACKEND=milvus pytest tests/api``):
+    every app of the session shares one Milvus Lite file in a temporary folder, unless
+    ``SIGHTING_MILVUS_URI`` names one (catalog ids are random, so tests keep apart). Without
+    it each app would open its own Lite file (``<data_dir>/milvus.db``), each an in-process
+    gRPC server kept to the end. Yields the file, or None on the FAISS backend."""
+    if os.environ.get("SIGHTING_INDEX_BACKEND") != "milvus" or os.environ.get(
+        "SIGHTING_MILVUS_URI"
+    ):
+        yield None
+        return
+    path = tmp_path_factory.mktemp("milvus") / "milvus.db"
+    os.environ["SIGHTING_MILVUS_URI"] = str(path)
+    try:
+        yield path
+    finally:
+        os.environ.pop("SIGHTING_MILVUS_URI", None)
+
+
 @pytest.fixture(scope="session")
 def shared_dir() -> Path:
     """``../shared`` beside the checkout (weights and photo sets)."""

@@ -370,3 +370,34 @@ def test_search_without_follows_the_index_after_a_removal():
     assert masked.search(unit(axis(0)), 3).image_ids[0][0] == "a3"
     with pytest.raises(BadInput):
         masked.search(unit(axis(0)), 0)
+
+
+@pytest.mark.parametrize("k", [1, 5, 40])
+def test_milvus_never_answers_an_image_the_store_forgot(k, milvus_engine):
+    """A row whose delete never reached the engine (it was away) is never answered: a view
+    that knows its catalog's live images (``live``, set by `catalog.vector_sync`) skips the
+    others and still answers the exact top-k of the live ones (asking again for the rest)."""
+    from matching.milvus_index import MilvusIndex
+
+    rng = np.random.default_rng(12)
+    vecs = rng.normal(size=(300, DIM)).astype(np.float32)
+    vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
+    items = [f"i{n % 37}" for n in range(300)]
+    images = [f"m{n}" for n in range(300)]
+    index = MilvusIndex(milvus_engine, f"forgot-{k}", DIM, tenant="t")
+    index.add(vecs, items, images, images=images)
+    queries = rng.normal(size=(4, DIM)).astype(np.float32)
+    forgotten = {f"m{n}" for n in range(0, 300, 3)} | {
+        m for m, i in zip(images, items, strict=True) if i == "i5"
+    }
+    index.live = frozenset(images) - forgotten
+    keep = np.array([m not in forgotten for m in images])
+    want = _brute_force(vecs, items, images, queries, k, keep)
+    got = index.search(queries, k)
+    for q, seen in enumerate(want):
+        assert got.item_ids[q] == list(seen) and "i5" not in got.item_ids[q]
+        assert got.image_ids[q] == [image for image, _ in seen.values()]
+        np.testing.assert_allclose(
+            got.scores[q, : len(seen)], [s for _, s in seen.values()], atol=1e-5
+        )
+    assert len(index) == 300  # the engine still holds them: only the view hides them
