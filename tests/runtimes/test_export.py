@@ -45,6 +45,15 @@ class Untraceable(Small):
         return super().forward(x) * scale
 
 
+class SizeBaked(Small):
+    """A Python number made from the input's sides (as kornia's ALIKED does when it clamps by
+    ``max(h, w) / 4``): a trace bakes the traced size in, so the export agrees with torch at
+    that size only."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return super().forward(x) * (float(max(x.shape[2], x.shape[3])) / 32.0)
+
+
 def small_model(weights: Path, seed: int = 0) -> Small:
     """A `Small` with seeded weights, saved to ``weights`` (the export's source file)."""
     torch.manual_seed(seed)
@@ -252,6 +261,19 @@ def test_a_model_that_cannot_export_falls_back_to_torch_with_the_reason(
     lines = [r for r in caplog.records if "falling back to torch" in r.getMessage()]
     assert len(lines) == 1
     assert not any(p.name.startswith(".tmp") for p in (tmp_path / "cache").iterdir())
+
+
+@pytest.mark.parametrize("runtime", ["openvino", "onnxruntime"])
+def test_an_export_that_baked_its_traced_size_in_falls_back_to_torch(
+    tmp_path: Path, runtime: str
+) -> None:
+    """Right at the traced size, wrong at any other: the check at a second size refuses it."""
+    torch.manual_seed(0)
+    model = SizeBaked().eval()
+    torch.save(model.state_dict(), tmp_path / "baked.pt")
+    forward, info = run(model, tmp_path / "baked.pt", tmp_path / "cache", runtime)
+    assert forward is model and info.runtime == "torch"
+    assert "differ from torch's" in info.reason and "(input (2, 3, 64, 64))" in info.reason
 
 
 def test_int8_without_its_export_runs_fp32_and_says_so(tmp_path: Path) -> None:
