@@ -26,14 +26,16 @@ from apiflask import APIBlueprint, Schema
 from apiflask.fields import Boolean, Dict, File, Float, Integer, List, Nested, String
 from apiflask.validators import Length, OneOf, Range, Regexp
 from flask import current_app, has_app_context
-from marshmallow import INCLUDE, RAISE, ValidationError, post_load
+from marshmallow import INCLUDE, RAISE, ValidationError, post_load, validates_schema
 
 from analytics.upload_warnings import CODES as WARNING_CODES
 from analytics.upload_warnings import refuse_codes
 from catalog.repository import CATALOG_ID, ITEM_ID
+from core.errors import BadInput
 from core.kinds import KINDS
 from core.settings import default_of
 from discovery.model import STATES as PROPOSAL_STATES
+from labels.text import MAX_PROMPT_CHARS, MAX_PROMPTS, check_prompts
 from matching.local_rank import MAX_LOCAL_SHORTLIST, RANKS
 from service.options import (
     BatchOptions,
@@ -311,6 +313,24 @@ class JSONObject(Dict):
         return super()._deserialize(value, attr, data, **kwargs)
 
 
+class Prompts(String):
+    """Labels by text: prompts one a line (blank lines ignored), checked by
+    `labels.text.check_prompts` (distinct, at most ``MAX_PROMPTS`` of ``MAX_PROMPT_CHARS``)."""
+
+    # the whole text: 256 prompts of 155 characters; a query string is shorter still
+    # (gunicorn reads request lines up to 4094 bytes): long lists go in a form field or JSON
+    MAX_CHARS = 40_000
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        text = super()._deserialize(value, attr, data, **kwargs)
+        if len(text) > self.MAX_CHARS:
+            raise ValidationError(f"{len(text)} characters; at most {self.MAX_CHARS}")
+        try:
+            return check_prompts([line for line in text.splitlines() if line.strip()])
+        except BadInput as exc:
+            raise ValidationError(exc.message) from None
+
+
 class OptionsIn(Schema):
     """An operation's options (query string, form fields or JSON keys: `api.options`), loaded
     into its typed options object (``OPTIONS``, a dataclass of `service.options`)."""
@@ -318,6 +338,13 @@ class OptionsIn(Schema):
     OPTIONS: ClassVar[type]
     BODY_ONLY: ClassVar[tuple[str, ...]] = ()  # fields not read from (nor documented in) query
     QUERY_DOC_ONLY: ClassVar[tuple[str, ...]] = ()  # read anywhere, documented in the query only
+
+    @validates_schema
+    def _labels_or_prompts(self, data: dict, **kwargs) -> None:
+        if data.get("labels") and data.get("prompts"):
+            raise ValidationError(
+                "give labels (a label set, by example) or prompts (by text), not both", "prompts"
+            )
 
     @post_load
     def _typed(self, data: dict, **kwargs) -> Any:
@@ -389,6 +416,19 @@ def _labels() -> String:
     )
 
 
+def _prompts() -> Prompts:
+    return Prompts(
+        metadata={
+            "description": "labels by text (zero-shot CLIP) instead of a label set: one prompt "
+            "a line, e.g. 'a photo of a tiger' and 'a photo of a lion' on two lines; a "
+            f"probability per prompt. At most {MAX_PROMPTS} distinct prompts of "
+            f"{MAX_PROMPT_CHARS} characters; needs the operator's SIGHTING_CLIP (409 without)",
+            "minLength": 1,
+            "maxLength": Prompts.MAX_CHARS,
+        },
+    )
+
+
 def _classes() -> Classes:
     return Classes(
         validate=ClassNames(),
@@ -443,6 +483,7 @@ class DetectOptionsIn(OptionsIn):
         metadata={"description": "also match the whole frame (default SIGHTING_WHOLE_FRAME)"},
     )
     labels = _labels()
+    prompts = _prompts()
     rank = _rank()
     shortlist = _shortlist()
 
@@ -474,6 +515,7 @@ class StreamOptionsIn(OptionsIn):
     keep = _keep()
     classes = _classes()
     labels = _labels()
+    prompts = _prompts()
 
 
 class VideoOptionsIn(OptionsIn):
@@ -487,6 +529,14 @@ class VideoOptionsIn(OptionsIn):
     classes = _classes()
     stride = WholeNumber(
         load_default=1, validate=Range(1, 1000), metadata={"description": "every n-th frame"}
+    )
+    annotate = Boolean(
+        load_default=False,
+        metadata={
+            "description": "also draw the answer on the video (boxes, item, score, verified): "
+            "a job (the summary's annotation_job) writes annotated.webm (VP8); videos up to "
+            "SIGHTING_MAX_BODY_BYTES (413 beyond)"
+        },
     )
 
 
@@ -675,7 +725,7 @@ class Detection(Schema):
     labels = Nested(
         Labels,
         allow_none=True,
-        metadata={"description": "only with labels=<label set>; null: no crop to label"},
+        metadata={"description": "only with labels= or prompts=; null: no crop to label"},
     )
 
 
@@ -765,6 +815,12 @@ class VideoSummary(Schema):
     stages_ms = _TIMINGS
     sighting_ids = List(
         String(), metadata={"description": "with keep: the sightings kept, one per track"}
+    )
+    annotation_job = String(
+        metadata={
+            "description": "with annotate: the job drawing annotated.webm "
+            "(GET /v1/jobs/<id>/files/annotated.webm once it is done)"
+        }
     )
 
 
@@ -974,6 +1030,7 @@ class BatchOptionsIn(OptionsIn):
         metadata={"description": "catalog of known individuals"},
     )
     labels = _labels()
+    prompts = _prompts()
     kind = String(load_default="animals", validate=OneOf(KINDS))
     threshold = Float(
         load_default=from_setting("det_conf"),

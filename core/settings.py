@@ -58,6 +58,12 @@ class Settings(BaseSettings):
         REPO_ROOT / ".cache" / "exports", description="cache of exported models (per file hash)"
     )
     allow_download: bool = Field(False, description="fetch missing weights (sha256-checked)")
+    clip: str = Field(
+        "",
+        description="CLIP files for labels by text (prompts=) over HTTP: a transformers or "
+        "open_clip folder, an open_clip checkpoint, or a registry labeler; '' = prompts refused",
+    )
+    clip_arch: str = Field("ViT-B-32", description="open_clip architecture of a checkpoint file")
 
     # --- pipeline -----------------------------------------------------------------------
     det_conf: float = Field(0.25, ge=0.0, le=1.0)
@@ -150,6 +156,7 @@ class Settings(BaseSettings):
             "jobs.calibration",
             "watches.job",
             "discovery.job",
+            "videos.job",
         ],
         description="modules registering job kinds",
     )

@@ -19,6 +19,7 @@ each; ``python -m weights list`` shows where they are looked for.
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
@@ -246,19 +247,18 @@ def open_backend(path: str | Path, device: torch.device, arch: str = "ViT-B-32")
     )
 
 
-def load_text_labeler(
-    source: str | Path, prompts: Sequence[str], settings: Settings, *, arch: str = "ViT-B-32"
-) -> TextLabeler:
-    """A `TextLabeler` from a path (see `open_backend`) or a registry model of stage
+def load_clip_backend(
+    source: str | Path, settings: Settings, *, arch: str = "ViT-B-32"
+) -> ClipBackend:
+    """The CLIP model of a path (see `open_backend`) or of a registry model of stage
     ``labeler`` (its files are found in the weights folder; a missing one is the registry's
     `ModelUnavailable`, naming the file and its source).
 
     Raises:
-        BadInput: bad prompts. ModelUnavailable: files missing or unreadable.
+        ModelUnavailable: files missing or unreadable.
     """
     from core.runtime import resolve_device
 
-    prompts = check_prompts(prompts)  # before the (slow) model load
     device = resolve_device(settings.device)
     path = Path(source)
     if not path.exists():
@@ -274,4 +274,41 @@ def load_text_labeler(
             for f in spec.files
         ]
         path = paths[0].parent  # both formats are folders: "transformers-clip", "open_clip"
-    return TextLabeler(open_backend(path, device, arch), prompts)
+    return open_backend(path, device, arch)
+
+
+def load_text_labeler(
+    source: str | Path, prompts: Sequence[str], settings: Settings, *, arch: str = "ViT-B-32"
+) -> TextLabeler:
+    """A `TextLabeler` over the CLIP model of ``source`` (see `load_clip_backend`).
+
+    Raises:
+        BadInput: bad prompts. ModelUnavailable: files missing or unreadable.
+    """
+    prompts = check_prompts(prompts)  # before the (slow) model load
+    return TextLabeler(load_clip_backend(source, settings, arch=arch), prompts)
+
+
+class TextLabelerCache:
+    """The operator's CLIP model, loaded once per worker, and a `TextLabeler` per prompt list
+    (the prompts' embeddings), the least recently used dropped beyond ``max_sets``: the live
+    ``prompts=`` option of detect and stream frames."""
+
+    def __init__(self, backend: ClipBackend, max_sets: int = 16) -> None:
+        from cachetools import LRUCache
+
+        self.backend = backend
+        self._labelers: LRUCache[tuple[str, ...], TextLabeler] = LRUCache(maxsize=max_sets)
+        self._lock = threading.Lock()
+
+    def get(self, prompts: Sequence[str]) -> TextLabeler:
+        """The labeler of ``prompts`` (checked: `BadInput` for bad ones)."""
+        key = check_prompts(prompts)
+        with self._lock:
+            hit = self._labelers.get(key)
+        if hit is not None:
+            return hit
+        labeler = TextLabeler(self.backend, key)
+        with self._lock:
+            self._labelers[key] = labeler
+        return labeler

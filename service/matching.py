@@ -14,7 +14,7 @@ from matching.explain import Explanation, explain_match, parse_box
 from matching.pipeline import Timer
 from matching.result import FrameResult, Match, Ranking
 from service.access import Caller, calibration_source, catalog_for_matching
-from service.labels import frame_labels
+from service.labels import check_label_source, frame_labels, label_source
 from service.options import DetectOptions, ExplainOptions, SearchOptions
 from service.sightings import keep_detected, keep_searched, wants_keep
 from service.state import SightingState
@@ -59,18 +59,21 @@ def detect(
     timer: Timer | None = None,
     source: SightingSource | None = None,
 ) -> Detected:
-    """Every object of a frame and the catalog items it is (labelled with ``options.labels``).
+    """Every object of a frame and the catalog items it is (labelled with ``options.labels``
+    or ``options.prompts``).
 
     ``timer`` holds the caller's own stages so far (e.g. decode); they lead the timings.
     """
     timer = timer or Timer()
     view = catalog_for_matching(s, caller, catalog_id)
+    asked = label_source(options)
+    check_label_source(s, asked)
     with s.model_lock:
         result = s.pipeline.match_frames([pixels], view, options.config(s.settings))[0]
     labels = None
-    if options.labels is not None:
+    if asked is not None:
         with timer.stage("labels"):
-            labels = frame_labels(s, caller, result, options.labels)
+            labels = frame_labels(s, caller, result, asked)
     result.timings = timer.seconds | result.timings
     kept = None
     if wants_keep(s, options.keep):  # each matched object kept as a sighting to review

@@ -54,6 +54,7 @@ class DetectOptions(MatchOptions):
     min_score: float = 0.0  # hide matches scored below (0: every candidate)
     whole_frame: bool = False
     labels: str | None = None  # a label set's id: label each detection
+    prompts: tuple[str, ...] | None = None  # labels by text (CLIP): one probability per prompt
     rank: str | None = None  # embedding or local; None: the catalog kind's default
     shortlist: int | None = None  # rank=local: candidates keypoints rank; None: the setting
 
@@ -85,6 +86,7 @@ class SearchOptions(MatchOptions):
 class StreamOptions(MatchOptions):
     frame_index: int | None = None  # None: the stream's last + 1
     labels: str | None = None
+    prompts: tuple[str, ...] | None = None
 
     def config(self, settings: Settings) -> PipelineConfig:
         return self.pipeline_config(settings, whole_frame=False)
@@ -93,6 +95,7 @@ class StreamOptions(MatchOptions):
 @dataclass(frozen=True)
 class VideoOptions(MatchOptions):
     stride: int = 1  # every n-th frame
+    annotate: bool = False  # also draw the answer on the video: a job's annotated.webm
 
     def config(self, settings: Settings) -> PipelineConfig:
         return self.pipeline_config(settings, whole_frame=False)
@@ -129,11 +132,14 @@ class BatchOptions:
     draw: bool = True
     catalog: str | None = None  # known individuals
     labels: str | None = None  # a label set
+    prompts: tuple[str, ...] | None = None  # labels by text (CLIP), instead of a label set
     keep: bool = False  # keep the matched animals as sightings of ``catalog`` (issue 23)
 
     def params(self) -> dict:
         """The job's parameters (kind ``traps``): the given catalogs and every option."""
         named = {n: v for n, v in (("catalog", self.catalog), ("labels", self.labels)) if v}
+        if self.prompts:
+            named["prompts"] = list(self.prompts)
         return named | {
             "kind": self.kind,
             "threshold": self.threshold,

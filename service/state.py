@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from catalog.cache import CatalogCache
 from catalog.repository import CatalogRepository
-from core.errors import Busy
+from core.errors import Busy, Conflict
 from core.settings import Settings
 from matching.index import IndexConfig
 from matching.pipeline import Pipeline
@@ -26,6 +26,7 @@ from tracking.tracker import TrackedMatcher, TrackerConfig
 if TYPE_CHECKING:
     from jobs import JobQueue
     from labels.cache import LabelerCache
+    from labels.text import TextLabelerCache
 
 
 class ModelQueue:
@@ -89,6 +90,7 @@ class SightingState:
     streams: StreamRegistry | None = None
     _jobs: JobQueue | None = field(default=None, repr=False)
     _labelers: LabelerCache | None = field(default=None, repr=False)
+    _text_labelers: TextLabelerCache | None = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def __post_init__(self) -> None:
@@ -124,6 +126,30 @@ class SightingState:
 
                 self._jobs = JobQueue(self.settings, self.repository.store)
             return self._jobs
+
+    def check_clip(self) -> None:
+        """409 when the operator has configured no CLIP files: prompts (labels by text) are
+        refused before any work starts. Loads nothing."""
+        if not self.settings.clip:
+            raise Conflict(
+                "labels by text (prompts) need CLIP files, and this service has none: the "
+                "operator sets SIGHTING_CLIP (docs/traps.md); or use a label set (labels=)"
+            )
+
+    @property
+    def text_labelers(self) -> TextLabelerCache:
+        """This worker's CLIP model (``SIGHTING_CLIP``, loaded on first use) and its labelers
+        per prompt list (409: `check_clip`)."""
+        self.check_clip()
+        with self._lock:
+            if self._text_labelers is None:
+                from labels.text import TextLabelerCache, load_clip_backend
+
+                backend = load_clip_backend(
+                    self.settings.clip, self.settings, arch=self.settings.clip_arch
+                )
+                self._text_labelers = TextLabelerCache(backend)
+            return self._text_labelers
 
     @property
     def labelers(self) -> LabelerCache:

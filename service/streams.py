@@ -7,6 +7,7 @@ reads its records.
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 import time
@@ -16,14 +17,17 @@ from pathlib import Path
 
 import numpy as np
 
+from catalog.repository import new_id
 from catalog.videos import VIDEO_PREFIX, check_video_key
-from core.errors import BadInput, Forbidden
+from core.errors import BadInput, Forbidden, TooLarge
 from labels.result import LabelResult
 from matching.catalog_view import CatalogView
 from matching.pipeline import Timer
+from matching.report import video_lines
 from matching.result import FrameResult
 from service.access import Caller, catalog_for_matching
-from service.labels import frame_labels
+from service.jobs import submit_job
+from service.labels import check_label_source, frame_labels, label_source
 from service.options import StreamOptions, VideoOptions
 from service.sightings import keep_tracks, wants_keep
 from service.state import SightingState
@@ -74,6 +78,8 @@ def stream_frame(
     timer = timer or Timer()
     check_stream_id(stream_id)
     view = catalog_for_matching(s, caller, catalog_id)
+    asked = label_source(options)
+    check_label_source(s, asked)
     stream = s.streams.open((caller.tenant, catalog_id, stream_id), client)
     with stream.lock:  # one frame of a stream at a time, in order
         index = stream.accept(options.frame_index, client)
@@ -83,9 +89,9 @@ def stream_frame(
         if stream.client is None:
             stream.client = client
         labels = None
-        if options.labels is not None:  # each track labelled once, when first seen
+        if asked is not None:  # each track labelled once, when first seen
             with timer.stage("labels"):
-                labels = frame_labels(s, caller, result, options.labels, stream.labels)
+                labels = frame_labels(s, caller, result, asked, stream.labels)
         kept = None
         if wants_keep(s, options.keep):  # one sighting per track: its best view
             if stream.keeper is None:
@@ -151,10 +157,28 @@ class VideoRun:
     records: Iterator[tuple[int, FrameResult]]
     stats: VideoStats = field(default_factory=VideoStats)
     sighting_ids: list[str] | None = None  # with keep: one per track, filled as it runs
+    annotation_job: str | None = None  # with annotate: the job drawing it, once all is read
 
     @property
     def fps(self) -> float:
         return self.video.fps
+
+
+#: where an annotated video's input waits for its job (deleted by the job): video and lines
+ANNOTATE_PREFIX = "uploads/"
+ANNOTATE_KIND = "videos"  # the job kind (`videos.job`): draws the lines on the video's frames
+
+
+def _annotation_job(
+    s: SightingState, caller: Caller, run: VideoRun, catalog_id: str, stride: int, lines: list
+) -> str:
+    """Store the video and its lines, queue the job that draws them; its id."""
+    prefix = f"{ANNOTATE_PREFIX}{new_id()}/"
+    store = s.repository.store
+    store.put(prefix + "video", run.path.read_bytes())
+    store.put(prefix + "lines.jsonl", "".join(json.dumps(x) + "\n" for x in lines).encode())
+    params = {"prefix": prefix, "catalog_id": catalog_id, "fps": run.fps, "stride": stride}
+    return submit_job(s, caller, ANNOTATE_KIND, params).job_id
 
 
 def process_video(
@@ -170,6 +194,12 @@ def process_video(
     view = catalog_for_matching(s, caller, catalog_id)
     path = source()
     try:
+        if options.annotate and path.stat().st_size > s.settings.max_body_bytes:
+            raise TooLarge(
+                f"annotate=true takes videos up to SIGHTING_MAX_BODY_BYTES "
+                f"({s.settings.max_body_bytes} bytes); this one has {path.stat().st_size}: "
+                "send it without annotate, or cut it"
+            )
         video = open_video(path)
     except BaseException:
         os.unlink(path)
@@ -179,6 +209,7 @@ def process_video(
     stats = VideoStats()
     keeper = TrackKeeper() if wants_keep(s, options.keep) else None
     kept: list[str] = []
+    lines: list[dict] | None = [] if options.annotate else None
 
     def records() -> Iterator[tuple[int, FrameResult]]:
         try:
@@ -195,9 +226,16 @@ def process_video(
                     source = SightingSource("video", frame_index=record.index)
                     ids = keep_tracks(s, caller, view, keeper, record.result, record.frame, source)
                     kept.extend(i for i in ids.sighting_ids if i not in kept)
+                if lines is not None:
+                    lines.extend(video_lines(record.result, record.index, video.fps))
                 yield record.index, record.result
+            if lines is not None:  # every frame read: the annotated video is drawn by a job
+                run.annotation_job = _annotation_job(
+                    s, caller, run, catalog_id, options.stride, lines
+                )
         finally:
             video.capture.release()
             os.unlink(path)
 
-    return VideoRun(video, view, path, records(), stats, kept if keeper is not None else None)
+    run = VideoRun(video, view, path, records(), stats, kept if keeper is not None else None)
+    return run

@@ -101,6 +101,8 @@ def start_batch(
     """Queue a camera-trap batch over a card. ``card()`` reads the card from the request
     (called once the options' catalogs are checked)."""
     _check_catalogs(s, caller, options)
+    if options.prompts:
+        s.check_clip()  # 409 naming SIGHTING_CLIP (the job's consumer reads the same setting)
     params = options.params()
     # sightings are kept of a catalog's matches (asked for, or every answer: the setting);
     # without a catalog of known individuals no animal is matched, so none is kept

@@ -20,7 +20,7 @@ from jobs import JobContext, job_kind
 CHECKPOINT = "results.jsonl"
 CHECKPOINT_S = 2.0
 #: params a request may set (the route validates them), besides ``prefix`` and ``skipped``
-OPTIONS = ("catalog", "labels", "kind", "threshold", "top_k", "verify", "draw")
+OPTIONS = ("catalog", "labels", "prompts", "kind", "threshold", "top_k", "verify", "draw")
 
 _models: dict[tuple, Any] = {}  # (labels, catalog, versions...) -> TrapModels, per consumer
 
@@ -28,9 +28,9 @@ _models: dict[tuple, Any] = {}  # (labels, catalog, versions...) -> TrapModels, 
 def _trap_models(params: dict[str, Any], settings) -> Any:
     """The models for ``params``, kept per consumer process for the next job alike.
 
-    Keyed by the label set and catalog with their manifest versions, so an edited catalog
-    or label set is read and fitted again; the matching pipeline is the consumer's shared one
-    (`matching.engine.shared_pipeline`), never loaded twice.
+    Keyed by the label set (or prompts) and catalog with their manifest versions, so an
+    edited catalog or label set is read and fitted again; the matching pipeline is the
+    consumer's shared one (`matching.engine.shared_pipeline`), never loaded twice.
     """
     from catalog.repository import CatalogRepository
     from catalog.stores import open_store
@@ -42,12 +42,16 @@ def _trap_models(params: dict[str, Any], settings) -> Any:
         (name, repository.get_manifest(params[name]).version if params.get(name) else None)
         for name in ("labels", "catalog")
     )
-    key = (versions, params.get("kind", "animals"))
+    prompts = tuple(params.get("prompts") or ())  # labels by text: on SIGHTING_CLIP's model
+    key = (versions, prompts, params.get("kind", "animals"))
     if key not in _models:
         _models.clear()  # one fitted set per consumer
         _models[key] = load_trap_models(
             settings,
             labels=params.get("labels"),
+            prompts=list(prompts) or None,
+            clip=settings.clip or None,
+            clip_arch=settings.clip_arch,
             catalog=params.get("catalog"),
             kind=params.get("kind", "animals"),
             folders=False,

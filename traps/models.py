@@ -47,7 +47,7 @@ def load_trap_models(
     if prompts and labels:
         raise BadInput("give either labels by example or prompts (by text), not both")
     if prompts and not clip:
-        raise BadInput("prompts need the CLIP files (--clip; see docs/traps.md)")
+        raise BadInput("prompts need the CLIP files (--clip or SIGHTING_CLIP; docs/traps.md)")
     if prompts:
         from labels.text import check_prompts
 

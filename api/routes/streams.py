@@ -174,7 +174,9 @@ def process_video(catalog_id: str, opts: VideoOptions):
     ``application/json`` ``{"key": "videos/<path>"}`` naming a video in the catalog store (no
     size limit but ``SIGHTING_MAX_VIDEO_BYTES``; admin key when keys are configured). Query:
     ``top_k``, ``classes``, ``verify``, ``stride`` (every n-th frame, default 1), ``keep``
-    (one sighting per track, its best view). Lines: one per detection per frame, ``{"frame",
+    (one sighting per track, its best view), ``annotate`` (a job draws the answer on the video:
+    ``annotated.webm``, named by the summary's ``annotation_job``). Lines: one per detection
+    per frame, ``{"frame",
     "time", "track", "box", "class", "item", "score", "verified", "verified_now"}``, then
     ``{"summary": {"frames", "fps", "verify_calls", "verify_per_frame", "seconds",
     "stages_ms"}}`` (with keep also ``sighting_ids``). A file OpenCV cannot decode is 422.
@@ -195,6 +197,8 @@ def process_video(catalog_id: str, opts: VideoOptions):
             video_fps=run.fps,
             sighting_ids=run.sighting_ids,
         )
+        if run.annotation_job is not None:
+            summary["summary"]["annotation_job"] = run.annotation_job
         yield json.dumps(summary) + "\n"
 
     return Response(stream_with_context(lines()), mimetype="application/x-ndjson")

@@ -69,11 +69,30 @@ def _explain(ctx) -> bool:
     return operation is not None and operation.path.endswith("/explain")
 
 
+def _prompts(options):
+    """Prompts (labels by text) are distinct non-blank lines of at most 300 characters, and
+    come without a label set: more than a schema can say. A well-formed string of the
+    documented length (1 to its maxLength) is made such a list, and a label set beside it is
+    dropped; anything else stays as it was (to be refused)."""
+    from api.schemas import Prompts
+    from labels.text import MAX_PROMPT_CHARS, MAX_PROMPTS
+
+    if not isinstance(options, dict) or not isinstance(options.get("prompts"), str):
+        return options
+    text = options["prompts"]
+    if not 1 <= len(text) <= Prompts.MAX_CHARS:
+        return options
+    lines = {line.strip()[:MAX_PROMPT_CHARS]: None for line in text.splitlines()}
+    prompts = [line for line in lines if line][:MAX_PROMPTS] or ["a photo"]
+    return {k: v for k, v in options.items() if k != "labels"} | {"prompts": "\n".join(prompts)}
+
+
 @schemathesis.hook
 def map_query(ctx, query):
     """An explain ``box`` must also have x0 < x1 and y0 < y1, which a pattern cannot say:
     order the four numbers of a well-formed box and keep them on the photo (ill-formed ones
-    stay, to be refused)."""
+    stay, to be refused). Prompts: `_prompts`."""
+    query = _prompts(query)
     if not _explain(ctx) or not isinstance(query, dict) or "box" not in query:
         return query
     return query | {"box": _on_photo(query["box"])}
@@ -83,7 +102,9 @@ def map_query(ctx, query):
 def map_body(ctx, body):
     """A batch's multipart ``archive`` is a zip (the document says so with contentMediaType,
     which schemathesis does not draw from): a real zip of the media photos. An explain
-    ``box`` sent in the body (form field or JSON key) is ordered as in the query."""
+    ``box`` sent in the body (form field or JSON key) is ordered as in the query, and prompts
+    are made a list of distinct lines (`_prompts`)."""
+    body = _prompts(body)
     if _explain(ctx) and isinstance(body, dict) and "box" in body:
         return body | {"box": _on_photo(body["box"])}
     operation = getattr(ctx, "operation", None)

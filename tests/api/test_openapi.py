@@ -126,10 +126,12 @@ def test_bodies_queries_and_headers_are_documented(spec, keyed_client) -> None:
         "classes",
         "whole_frame",
         "labels",
+        "prompts",
         "keep",
         "rank",
         "shortlist",
     }
+    assert query["prompts"]["schema"]["maxLength"] > 0  # one prompt a line (labels by text)
     settings = keyed_client.application.extensions["sighting"].settings
     assert query["top_k"]["schema"]["maximum"] == settings.max_top_k
     names = keyed_client.application.extensions["sighting"].pipeline.detector.names

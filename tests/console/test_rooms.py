@@ -229,9 +229,9 @@ def test_camera_trap_card_zip_grid_is_the_csv(
     assert script_errors(d) == []
 
 
-def test_rough_edges(browser, server, api) -> None:
+def test_rough_edges(browser, server, api, shared_data: Path) -> None:
     """A 422's reason shown; an unknown catalog shows its 404 only; a toast goes with its page;
-    a narrow window collapses the sidebar."""
+    a narrow window collapses the sidebar; prompts on a service without CLIP files: its 409."""
     d = browser
     open_console(d, server, "#/catalogs")
     box = wait_for(d, lambda d: css(d, "[data-role=new-name]"))[0]
@@ -277,6 +277,17 @@ def test_rough_edges(browser, server, api) -> None:
     for i, a in enumerate(got):
         for b in got[i + 1 :]:
             assert not (a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]), (a, b)
+    # prompts (labels by text) on a service without CLIP files: the 409's reason, text kept
+    open_console(d, server, "#/traps")
+    prompts = wait_for(d, lambda d: css(d, "[data-role=opt-prompts]"))[0]
+    prompts.send_keys(f"a photo of a dog\n{XSS}")
+    set_file(d, "card-input", sorted((shared_data / "dogs" / "queries" / "1095").iterdir())[0])
+    refused = wait_for(
+        d, lambda d: css(d, "[data-role=card-upload][data-state=failed] .status"), what="the 409"
+    )[0]
+    assert "SIGHTING_CLIP" in refused.text and "(409)" in refused.text, refused.text
+    assert injected(d) == 0
+    no_alert(d)
 
 
 @pytest.fixture(scope="module")
@@ -355,7 +366,7 @@ def short_clip(tmp_path_factory: pytest.TempPathFactory, shared_data: Path) -> P
 
 
 def test_whole_video_gives_a_timeline_per_item(
-    browser, server, api, shared_data: Path, short_clip: Path
+    browser, server, api, shared_data: Path, short_clip: Path, tmp_path: Path
 ) -> None:
     d = browser
     cid = api("POST", "/v1/catalogs", json={"name": "coke", "kind": "products"}).json()["id"]
@@ -402,5 +413,34 @@ def test_whole_video_gives_a_timeline_per_item(
     # runs: tracks are confirmed as verification answers arrive)
     assert set(shown) == set(frames), (shown, {k: len(v) for k, v in frames.items()})
     assert shown and all(0 < n <= 40 for n in shown.values()), shown
+    # the service's own annotated file (a job): played from the service's bytes, downloadable
+    d.execute_cdp_cmd(
+        "Page.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(tmp_path)}
+    )
+    played = wait_for(
+        d,
+        lambda d: [
+            v
+            for v in css(d, "video[data-role=annotated-video]")
+            if d.execute_script("return arguments[0].videoWidth", v)
+        ],
+        timeout=JOB_WAIT_S,
+        what="the annotated video to load",
+    )[0]
+    assert played.get_attribute("data-frames") == "40"  # every frame of the clip
+    assert d.execute_script("return arguments[0].videoWidth", played) == 640
+    job_id = (
+        d.execute_script(
+            "return performance.getEntriesByType('resource').map((e) => e.name)"
+            ".find((n) => n.includes('/files/annotated.webm'))"
+        )
+        .split("/v1/jobs/")[1]
+        .split("/")[0]
+    )
+    css(d, "[data-role=download-annotated]")[0].click()
+    saved = tmp_path / "clip-annotated.webm"
+    wait_for(d, lambda d: saved.is_file() and saved.stat().st_size > 0, what="the download")
+    time.sleep(0.5)
+    assert saved.read_bytes() == api("GET", f"/v1/jobs/{job_id}/files/annotated.webm").content
     shot(d, "videos")
     assert script_errors(d) == []

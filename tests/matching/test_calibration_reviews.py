@@ -139,3 +139,27 @@ def test_reviews_that_cannot_be_confirmed_precisely_confirm_nothing() -> None:
         typed(_catalog(30, 0.5, rng)), base, "products", "d", FitOptions(), typed(reviews)
     )
     assert summarize(rescore(reviews, cal.apply(base)))["confirmed"] == 0
+
+
+def test_a_refit_without_a_justified_threshold_confirms_no_more_than_the_prior() -> None:
+    """Too few held-out reviews to justify any threshold of a refit that scores higher: the
+    prior's threshold read on the refit's scores would confirm most of them; the threshold
+    kept confirms no more of them than the prior did."""
+    from matching.calibration.reviews import choose_threshold
+
+    rng = np.random.default_rng(3)
+    refit = rng.uniform(0.85, 0.99, 15)  # 15 held-out top answers, all right...
+    right = np.ones(15, dtype=bool)  # ...too few to bound a 5 % error rate at z = 1
+    prior = refit - 0.05  # the prior scored the same answers lower
+    prior_confirms = int((prior >= 0.89).sum())
+    assert 0 < prior_confirms < int((refit >= 0.89).sum())
+
+    t = choose_threshold(refit, right, 0.3, 0.89, 0.05, 1.0, prior_scores=prior)
+    assert 0.89 <= t < NEVER and int((refit >= t).sum()) <= prior_confirms
+    # the prior itself chosen: its threshold stays
+    assert choose_threshold(prior, right, 0.3, 0.89, 0.05, 1.0) == 0.89
+    # enough held-out reviews, all right: the lowest threshold is justified by them alone,
+    # however few the prior confirmed
+    many = rng.uniform(0.85, 0.99, 60)
+    t = choose_threshold(many, np.ones(60, bool), 0.3, 0.89, 0.05, 1.0, prior_scores=many - 0.3)
+    assert t == 0.3

@@ -29,7 +29,7 @@ export async function render(root, { params }) {
 
 async function renderStart(root) {
   root.append(h('div', { class: 'page-head' }, h('div', {}, h('h1', {}, 'Camera traps'),
-    h('p', { class: 'muted' }, 'A whole card at once: which photos hold an animal, what it is (labels by example), which known individual; day or night. The job runs on the service; this page follows it.'))));
+    h('p', { class: 'muted' }, 'A whole card at once: which photos hold an animal, what it is (labels by example or by text prompts), which known individual; day or night. The job runs on the service; this page follows it.'))));
   let catalogs = [];
   try {
     ({ catalogs } = await getJson('/v1/catalogs'));
@@ -72,8 +72,10 @@ function optionsForm(catalogs) {
   const topK = h('input', { type: 'number', min: 1, max: 20, step: 1, value: 3, dataset: { role: 'opt-top-k' } });
   const verify = h('input', { type: 'checkbox', checked: true });
   const draw = h('input', { type: 'checkbox', checked: true });
+  const prompts = h('textarea', { rows: 3, maxlength: 40000, placeholder: 'a photo of an Amur tiger\na photo of a leopard\na photo without an animal', dataset: { role: 'opt-prompts' } });
   const el = h('div', { class: 'form-grid' },
     h('label', { class: 'field' }, 'Label set (labels by example)', labels),
+    h('label', { class: 'field' }, 'Or prompts (labels by text, one a line)', prompts),
     h('label', { class: 'field' }, 'Known individuals (a catalog)', catalog),
     h('label', { class: 'field' }, 'Kind of the known individuals', kind),
     h('label', { class: 'field' }, 'Animal threshold (detector score)', threshold),
@@ -81,11 +83,12 @@ function optionsForm(catalogs) {
     h('div', { class: 'row small' }, h('label', {}, verify, ' keypoint-verify individuals'), h('label', {}, draw, ' draw each animal photo')),
     h('p', { class: 'muted small', style: 'grid-column:1/-1' },
       'The threshold can be moved afterwards over the finished card (MegaDetector users choose 0.15–0.3 per camera and species). ',
-      'Labels by text prompts (CLIP) need the operator’s CLIP files: the command line takes them (python -m traps --clip … --prompts …).'));
+      'Prompts (labels by text, zero-shot CLIP) give each photo a probability per prompt; they need the operator’s CLIP files (SIGHTING_CLIP: without them the service answers 409). Give a label set or prompts, not both.'));
   return {
     el,
     read: () => ({
       labels: labels.value || undefined,
+      prompts: prompts.value.trim() || undefined, // sent as a form field (up to 40,000 characters), not in the URL
       catalog: catalog.value || undefined,
       kind: kind.value,
       threshold: threshold.value === '' ? undefined : threshold.value,
@@ -114,9 +117,11 @@ async function sendOne(batch, options, list, openWhenDone) {
   const form = new FormData();
   for (const p of batch.photos) form.append('photos', p, p.name);
   if (batch.archive) form.append('archive', batch.archive, batch.archive.name);
+  const { prompts, ...query } = options;
+  if (prompts) form.append('prompts', prompts);
   let answer;
   try {
-    answer = await upload('/v1/traps/batches', form, (f) => { bar.value = f; status.textContent = f < 1 ? `uploading ${Math.round(f * 100)} %` : 'storing the photos…'; }, options);
+    answer = await upload('/v1/traps/batches', form, (f) => { bar.value = f; status.textContent = f < 1 ? `uploading ${Math.round(f * 100)} %` : 'storing the photos…'; }, query);
   } catch (err) {
     bar.value = 1;
     bar.classList.add('failed');

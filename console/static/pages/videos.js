@@ -1,10 +1,12 @@
 // Whole videos: a recorded file sent to the videos route, every frame (or every n-th) matched
 // with tracking; then a timeline per item (first and last seen, frames, verified) and the
-// video annotated here: its boxes drawn over the user's own copy as it plays.
+// video annotated here: its boxes drawn over the user's own copy as it plays; and the service's
+// own annotated file (annotate=true: a job draws annotated.webm), shown and downloadable.
 
-import { call, catalogPath } from '../api.js';
+import { blobUrl, call, catalogPath, download, jobFilePath } from '../api.js';
 import { fill, fmt, h } from '../dom.js';
 import { drawBoxes } from '../draw.js';
+import { follow } from '../jobs.js';
 import { catalogSelect, errorBox, errorText, fileInput } from '../ui.js';
 
 let abort = null;
@@ -61,7 +63,7 @@ async function processVideo(cid, file, stride, out) {
   const lines = [];
   let summary = null;
   try {
-    const response = await call('POST', `${catalogPath(cid)}/videos`, { body: file, type: file.type || 'video/mp4', query: { stride }, signal: abort.signal });
+    const response = await call('POST', `${catalogPath(cid)}/videos`, { body: file, type: file.type || 'video/mp4', query: { stride, annotate: 'true' }, signal: abort.signal });
     const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
     let rest = '';
     let lastTime = 0;
@@ -94,6 +96,38 @@ async function processVideo(cid, file, stride, out) {
     : `done: ${lines.length} detections`;
   status.dataset.frames = summary ? summary.frames : '';
   showResult(out, video, lines, summary);
+  if (summary?.annotation_job) {
+    const panel = annotatedPanel(summary.annotation_job, file.name);
+    out.append(panel.el);
+    panel.start(); // once on the page: following stops when the page is left
+  }
+}
+
+/** The service's own annotated video (the job ``annotation_job`` draws it): shown when done,
+ * with a download link. ``start()`` follows the job once ``el`` is on the page. */
+function annotatedPanel(jobId, name) {
+  const status = h('span', { class: 'small', dataset: { role: 'annotated-status' } }, 'the service is drawing it…');
+  const body = h('div', {}, status);
+  const path = jobFilePath(jobId, 'annotated.webm');
+  const start = () => follow(jobId, (job) => { if (job.progress?.done) status.textContent = `the service is drawing it: ${job.progress.done} frames`; }, () => body.isConnected)
+    .then(async (job) => {
+      if (!job) return;
+      if (job.state !== 'done') {
+        status.textContent = `not drawn: ${job.message || job.state}`;
+        return;
+      }
+      const src = await blobUrl(path);
+      const saveAs = `${name.replace(/\.[^.]*$/, '')}-annotated.webm`;
+      fill(body,
+        h('video', { class: 'result', src, controls: true, muted: true, playsinline: true, preload: 'metadata', dataset: { role: 'annotated-video', frames: job.result?.frames ?? '' } }),
+        h('div', { class: 'row' },
+          h('button', { type: 'button', dataset: { role: 'download-annotated' }, onclick: () => download(path, saveAs).catch((err) => fill(status, errorText(err))) }, `Download ${saveAs}`),
+          h('span', { class: 'muted small' }, `${job.result?.frames ?? '?'} frames, WebM (VP8), drawn by the service: boxes, item, score; green = verified`)),
+        status);
+      status.textContent = '';
+    })
+    .catch((err) => { status.textContent = `not drawn: ${errorText(err)}`; });
+  return { el: h('section', { class: 'panel' }, h('h2', {}, 'The annotated video file'), body), start };
 }
 
 function showResult(out, video, lines, summary) {
