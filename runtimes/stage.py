@@ -140,23 +140,41 @@ class RuntimeForward:
         return torch.from_numpy(out).to(self.device)
 
 
-def check_against_torch(module: nn.Module, model, sample: torch.Tensor) -> None:
+def check_against_torch(
+    module: nn.Module, model, sample: torch.Tensor, shape: tuple | None = None
+) -> None:
     """Run a random batch of two through both: a trace that baked a value in as a constant
     (Python control flow, numpy inside forward) gives other outputs, and must not run.
+
+    When ``shape`` names dynamic sides (``h``, ``w``), a second batch at twice the sample's
+    sides is checked too: a trace that baked the traced size in (Python arithmetic on
+    ``x.shape``, such as kornia's ALIKED ``max(h, w) / 4``) agrees at the traced size only.
 
     Raises:
         ValueError: the outputs differ by more than float32 rounding allows.
     """
     generator = torch.Generator().manual_seed(0)
-    x = torch.rand((2, *sample.shape[1:]), generator=generator, dtype=torch.float32)
-    with torch.no_grad():
-        expected = module(x.to(next(module.parameters()).device)).float().cpu().numpy()
-    got = model(x.numpy())
-    if got.shape != expected.shape:
-        raise ValueError(f"the export's output shape {got.shape} is not torch's {expected.shape}")
-    error = float(np.abs(got - expected).max())
-    if error > 1e-3 * (1.0 + float(np.abs(expected).max())):
-        raise ValueError(f"the export's outputs differ from torch's by up to {error:.3g}")
+    sizes = [tuple(sample.shape[1:])]
+    if shape is not None and any(isinstance(d, str) for d in shape[2:]):
+        dims = zip(sample.shape[1:], shape[1:], strict=True)
+        sizes.append(tuple(2 * n if isinstance(d, str) else n for n, d in dims))
+    device = next(module.parameters()).device
+    for size in sizes:
+        x = torch.rand((2, *size), generator=generator, dtype=torch.float32)
+        with torch.no_grad():
+            expected = module(x.to(device)).float().cpu().numpy()
+        got = model(x.numpy())
+        if got.shape != expected.shape:
+            raise ValueError(
+                f"the export's output shape {got.shape} is not torch's {expected.shape} "
+                f"(input {tuple(x.shape)})"
+            )
+        error = float(np.abs(got - expected).max())
+        if error > 1e-3 * (1.0 + float(np.abs(expected).max())):
+            raise ValueError(
+                f"the export's outputs differ from torch's by up to {error:.3g} "
+                f"(input {tuple(x.shape)})"
+            )
 
 
 def accelerate(
@@ -220,7 +238,7 @@ def accelerate(
                 folder = publish(request.cache_dir, key, writer(runtime, module, sample, shape))
         model = load_exported(runtime, folder, request.threads, device.type)
         if precision == "fp32":
-            check_against_torch(module, model, sample)
+            check_against_torch(module, model, sample, shape)
     except RuntimeNotInstalled:
         raise
     except Exception as exc:  # any export/load failure: torch runs it, with the reason

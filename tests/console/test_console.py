@@ -413,3 +413,33 @@ def test_upload_warnings_and_item_ids_from_file_names(browser, server) -> None:
     ]
     assert got["ids"][:3] == ["Arla-Milk-1", "hidden", "b-x-b"]
     assert all(re.fullmatch(r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}", i) for i in got["ids"])
+
+
+def test_health_says_which_runtime_and_precision_each_stage_runs(browser, server, api) -> None:
+    """Issue 24: the Health page shows each kind's detector and embedder runtime and precision
+    as GET /v1/info reports them, and a fallback's reason as text (never parsed as HTML)."""
+    d = browser
+    kinds = api("GET", "/v1/info").json()["kinds"]
+    open_console(d, server, "#/health")
+    wait_for(d, lambda d: css(d, "[data-role=models] [data-role=runtime]"))
+    rows = css(d, "[data-role=models] tbody tr")
+    assert len(rows) == len(kinds)
+    for row, (kind, models) in zip(rows, kinds.items(), strict=True):
+        assert kind in row.text
+        for stage in ("detector", "embedder"):
+            run = models["runtimes"][stage]
+            cell = row.find_element(By.CSS_SELECTOR, f"[data-role=runtime][data-stage={stage}]")
+            assert cell.text.startswith(f"{run['runtime']} · {run['precision']}")
+    got = d.execute_async_script(
+        """const done = arguments[arguments.length - 1];
+        import('/console/static/pages/health.js').then((m) => {
+          const el = m.runsOn({detector: {runtime: 'torch', precision: 'fp32',
+            requested: 'openvino/int8', reason: arguments[0]}}, 'detector');
+          document.body.append(el);
+          done([el.textContent, m.runsOn({}, 'embedder')]);
+        });""",
+        XSS,
+    )
+    assert got == [f"torch · fp32 (asked openvino/int8: {XSS})", None]
+    assert injected(d) == 0
+    no_alert(d)

@@ -45,6 +45,15 @@ class Untraceable(Small):
         return super().forward(x) * scale
 
 
+class SizeBaked(Small):
+    """A Python number made from the input's sides (as kornia's ALIKED does when it clamps by
+    ``max(h, w) / 4``): a trace bakes the traced size in, so the export agrees with torch at
+    that size only."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return super().forward(x) * (float(max(x.shape[2], x.shape[3])) / 32.0)
+
+
 def small_model(weights: Path, seed: int = 0) -> Small:
     """A `Small` with seeded weights, saved to ``weights`` (the export's source file)."""
     torch.manual_seed(seed)
@@ -252,6 +261,55 @@ def test_a_model_that_cannot_export_falls_back_to_torch_with_the_reason(
     lines = [r for r in caplog.records if "falling back to torch" in r.getMessage()]
     assert len(lines) == 1
     assert not any(p.name.startswith(".tmp") for p in (tmp_path / "cache").iterdir())
+
+
+@pytest.mark.parametrize("runtime", ["openvino", "onnxruntime"])
+def test_an_export_that_baked_its_traced_size_in_falls_back_to_torch(
+    tmp_path: Path, runtime: str
+) -> None:
+    """Right at the traced size, wrong at any other: the check at a second size refuses it."""
+    torch.manual_seed(0)
+    model = SizeBaked().eval()
+    torch.save(model.state_dict(), tmp_path / "baked.pt")
+    forward, info = run(model, tmp_path / "baked.pt", tmp_path / "cache", runtime)
+    assert forward is model and info.runtime == "torch"
+    assert "differ from torch's" in info.reason and "(input (2, 3, 64, 64))" in info.reason
+
+
+def test_int8_export_is_written_cached_and_runs_close_to_torch(tmp_path: Path) -> None:
+    """NNCF int8 of a small net (calibrated on 16 random inputs): the export is found by the
+    int8 request, runs int8, and its outputs follow torch's (int8 rounding, not garbage)."""
+    from runtimes.quantize import quantize_openvino
+
+    model = small_model(tmp_path / "small.pt")
+    rng = np.random.default_rng(0)
+    inputs = [rng.random((1, 3, 32, 32), dtype=np.float32) for _ in range(16)]
+    folder = quantize_openvino(
+        model,
+        stem="small",
+        sources=[tmp_path / "small.pt"],
+        sample=torch.zeros(1, 3, 32, 32),
+        shape=("b", 3, "h", "w"),
+        inputs=inputs,
+        cache_dir=tmp_path / "cache",
+    )
+    assert "-int8-openvino-" in folder.name
+    forward, info = run(
+        model, tmp_path / "small.pt", tmp_path / "cache", "openvino", precision="int8"
+    )
+    assert (info.runtime, info.precision, info.reason, info.export) == (
+        "openvino",
+        "int8",
+        None,
+        folder.name,
+    )
+    x = torch.from_numpy(np.concatenate(inputs[:4]))
+    with torch.no_grad():
+        expected = model(x)
+    got = forward(x)
+    assert got.shape == expected.shape
+    scale = float(expected.abs().max())
+    assert float((got - expected).abs().max()) < 0.1 * scale
 
 
 def test_int8_without_its_export_runs_fp32_and_says_so(tmp_path: Path) -> None:

@@ -1,4 +1,5 @@
-// Health: readiness, workers, the models of each catalog kind, and where the API is described.
+// Health: readiness, workers, the models of each catalog kind (and the runtime and precision each
+// stage runs), and where the API is described.
 
 import { call } from '../api.js';
 import { fill, h } from '../dom.js';
@@ -10,6 +11,14 @@ export async function render(root) {
     h('p', { class: 'muted' }, 'Is the service ready, what it runs, and where its API is described.')),
   h('button', { type: 'button', onclick: () => show(body) }, 'Refresh')), body);
   await show(body);
+}
+
+/** Which runtime and precision a stage runs (GET /v1/info `runtimes`), and why not the one asked for. */
+export function runsOn(runtimes, stage) {
+  const r = runtimes && runtimes[stage];
+  if (!r) return null;
+  const why = r.reason ? ` (asked ${r.requested}: ${r.reason})` : '';
+  return h('div', { class: 'small muted', dataset: { role: 'runtime', stage } }, `${r.runtime} · ${r.precision}${why}`);
 }
 
 async function show(body) {
@@ -49,7 +58,8 @@ async function show(body) {
       h('table', { dataset: { role: 'models' } },
         h('thead', {}, h('tr', {}, h('th', {}, 'Kind'), h('th', {}, 'Detector'), h('th', {}, 'Embedder'), h('th', {}, 'Verifier'), h('th', { class: 'num' }, 'Verified at score'))),
         h('tbody', {}, Object.entries(info.kinds).map(([kind, m]) => h('tr', {},
-          h('td', {}, h('span', { class: 'badge kind' }, kind)), h('td', { class: 'mono' }, m.detector), h('td', { class: 'mono' }, m.embedder),
+          h('td', {}, h('span', { class: 'badge kind' }, kind)), h('td', { class: 'mono' }, m.detector, runsOn(m.runtimes, 'detector')),
+          h('td', { class: 'mono' }, m.embedder, runsOn(m.runtimes, 'embedder')),
           h('td', { class: 'mono' }, m.verifier || 'none'), h('td', { class: 'num' }, `≥ ${m.threshold.toFixed(2)}`)))))) : null,
     h('section', { class: 'panel' }, h('h2', {}, 'The API'),
       h('p', {}, 'Everything this console does goes through the public API, with the same key checks. ',
