@@ -234,8 +234,11 @@ def choose_threshold(
     threshold = float(max(prior_threshold, floor))
     if prior_scores is not None:  # no more confirmations than the prior made
         allowed = int((prior_scores >= prior_threshold).sum())
-        above = [t for t in grid if t >= threshold - 1e-9 and (scores >= t).sum() <= allowed]
-        threshold = float(above[0]) if above else NEVER
+        ranked = np.sort(scores)[::-1]
+        if allowed == 0:
+            return NEVER
+        if allowed < len(ranked):  # just above the first answer the prior did not confirm
+            threshold = max(threshold, float(np.nextafter(ranked[allowed], np.inf)))
         if threshold >= NEVER:
             return NEVER
     confirmed = scores >= threshold
