@@ -13,6 +13,7 @@ from api import create_app
 from catalog.stores import open_store
 from core.images import encode_jpeg, read_image
 from tests.api.conftest import ADMIN, ALICE
+from tests.clips import cut_clip
 
 VIDEO = Path(__file__).resolve().parents[3] / "shared" / "data" / "video" / "coke-shelf.mp4"
 
@@ -124,15 +125,7 @@ def test_idle_timeout_closes_stream(shop, frame, monkeypatch) -> None:
 def clip(tmp_path_factory) -> Path:
     """30 frames of coke-shelf.mp4 at 256x144, re-encoded with OpenCV (mp4v)."""
     path = tmp_path_factory.mktemp("video") / "clip.mp4"
-    cap = cv2.VideoCapture(str(VIDEO))
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 30.0, (256, 144))
-    for _ in range(30):
-        ok, bgr = cap.read()
-        assert ok
-        writer.write(cv2.resize(bgr, (256, 144)))
-    writer.release()
-    cap.release()
-    return path
+    return cut_clip(VIDEO, path, 30, (256, 144), fps=30.0)
 
 
 def test_video_ndjson(shop, clip) -> None:

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.clips import cut_clip
 from tests.console.conftest import (
     Server,
     browser_missing,
@@ -350,19 +351,8 @@ def test_analytics_map_hover_shows_a_thumbnail(browser, server, api, grocery_cat
 @pytest.fixture(scope="module")
 def short_clip(tmp_path_factory: pytest.TempPathFactory, shared_data: Path) -> Path:
     """The first 40 frames of the coke-shelf clip at 640x360 (a few seconds, a small body)."""
-    import cv2
-
-    src = cv2.VideoCapture(str(shared_data / "video" / "coke-shelf.mp4"))
-    fps = src.get(cv2.CAP_PROP_FPS)
     path = tmp_path_factory.mktemp("clip") / "clip.mp4"
-    out = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, (640, 360))
-    for _ in range(40):
-        ok, frame = src.read()
-        assert ok
-        out.write(cv2.resize(frame, (640, 360)))
-    out.release()
-    src.release()
-    return path
+    return cut_clip(shared_data / "video" / "coke-shelf.mp4", path, 40, (640, 360))
 
 
 def test_whole_video_gives_a_timeline_per_item(

@@ -11,22 +11,15 @@ import numpy as np
 import pytest
 
 from core.errors import BadInput
+from tests.clips import cut_clip
 from videos.annotate import annotate_video, caption
 
 
 @pytest.fixture(scope="module")
 def short(data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """8 frames of coke-shelf.mp4 at 320x180 (mp4v)."""
-    cap = cv2.VideoCapture(str(data_dir / "video" / "coke-shelf.mp4"))
     path = tmp_path_factory.mktemp("clip") / "short.mp4"
-    out = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 10.0, (320, 180))
-    for _ in range(8):
-        ok, bgr = cap.read()
-        assert ok
-        out.write(cv2.resize(bgr, (320, 180)))
-    out.release()
-    cap.release()
-    return path
+    return cut_clip(data_dir / "video" / "coke-shelf.mp4", path, 8, (320, 180), fps=10.0)
 
 
 def _frames(path: Path) -> list[np.ndarray]:
