@@ -10,8 +10,9 @@ vectors, HNSW above, or --index), the latency of one query's top-100 items (p50,
 single-query searches, the way the service asks), recall@10 of those items against exact
 search (numpy), and this process's resident memory after the build (for Milvus Lite in a
 file, the engine runs inside this process and is counted; with --uri only the client is).
-Last line: ``backend=.. n=.. build_s=.. insert_s=.. index_s=.. search_p50_ms=..
-search_p95_ms=.. recall@10=.. rss_mb=.. load1=..`` (build = insert + index). Timings are
+Last line (issue 27's keys first, in its order): ``backend=.. n=.. build_s=.. search_p50_ms=..
+search_p95_ms=.. recall@10=.. rss_mb=.. insert_s=.. index_s=.. load1=..`` (build = insert +
+index). Timings are
 wall-clock on whatever else runs: the load average is printed.
 """
 
@@ -180,9 +181,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(
         f"backend={args.backend} n={args.n} build_s={build_s:.1f} "
-        f"insert_s={phases['insert_s']:.1f} index_s={phases['index_s']:.1f} "
         f"search_p50_ms={p50:.2f} search_p95_ms={p95:.2f} recall@10={recall:.3f} "
-        f"rss_mb={rss - rss_before:.0f} load1={os.getloadavg()[0]:.1f}"
+        f"rss_mb={rss - rss_before:.0f} insert_s={phases['insert_s']:.1f} "
+        f"index_s={phases['index_s']:.1f} load1={os.getloadavg()[0]:.1f}"
     )
     return 0
 
