@@ -298,9 +298,14 @@ def rank_locally(
 
 def _take(ev: LocalEvidence, i: int, job: LocalJob, ref, result, bg: float) -> None:
     """Record one RANSAC result as candidate ``i``'s evidence, unless it already has more
-    (stage 2 refines stage 1's evidence; more checking never lowers a candidate)."""
+    (stage 2 refines stage 1's evidence; more checking never lowers a candidate).
+
+    Inliers count only when they make a homography the verifier accepts (at least its
+    ``min_inliers``, plausible): a handful of chance inliers is what unrelated images give,
+    aligned dog faces above all (their eyes and noses sit at the same places), and counted
+    they pushed the right dog out of the top 20 behind look-alikes with 3-7 of them."""
     ev.checked[i] = True
-    if result.inliers == 0:
+    if result.inliers == 0 or result.homography is None:
         return
     mask = result.inlier_mask
     box = job.ref_boxes[i]

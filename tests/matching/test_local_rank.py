@@ -154,15 +154,28 @@ def test_stage_one_keeps_the_geometrically_consistent_matches_of_every_candidate
     )
     assert ev.mutual.tolist() == [40, 40]
     assert ev.raw_inliers[1] >= 38 and ev.raw_inliers[0] < 10
-    assert ev.inliers[1] > ev.inliers[0] and ev.coverage[1] > 0.3
+    assert ev.inliers[1] > 30 and ev.coverage[1] > 0.3
+    assert ev.inliers[0] == 0  # chance inliers that make no accepted homography count nothing
     assert ev.checked.all() and not ev.refined.any() and not ev.partial
+
+    # LightGlue on the leader finding nothing does not take its stage-1 evidence away
+    before = ev.inliers[1]
+    (ev,) = rank_locally(
+        [job],
+        lambda q, rs: [MatchResult.empty() for _ in rs],
+        scorer,
+        LocalOptions(verify=1),
+        Deadline(0),
+        verifier.verify_matches,
+    )
+    assert ev.refined.tolist() == [False, True] and ev.inliers[1] == before
 
 
 def test_background_matches_count_for_less() -> None:
     """One RANSAC result, 4 inliers: 2 inside the catalog object's box, 2 outside; with
     background weight 0.25 the evidence is 2 + 2 * 0.25 (match confidence 1)."""
     pts = np.array([[10, 10], [20, 20], [80, 80], [90, 90]], np.float32)
-    result = MatchResult(4, 4, 1.0, 0.5, None, pts, pts, np.ones(4, bool), np.ones(4))
+    result = MatchResult(4, 4, 1.0, 0.5, np.eye(3), pts, pts, np.ones(4, bool), np.ones(4))
     query = features(np.eye(4, 16), points=pts)
     ref = features(np.eye(4, 16), points=pts)
     job = LocalJob(query, None, np.array([0.5]), [ref], [np.array([0, 0, 50, 50])])
@@ -171,6 +184,10 @@ def test_background_matches_count_for_less() -> None:
         options = LocalOptions(background_weight=weight, min_similarity=0.5)
         (ev,) = rank_locally([job], lambda q, rs: [result], scorer, options, Deadline(0))
         assert ev.inliers[0] == pytest.approx(expected) and ev.raw_inliers[0] == 4
+    # the same inliers without a homography the verifier accepts: no evidence
+    chance = MatchResult(4, 4, 1.0, 0.5, None, pts, pts, np.ones(4, bool), np.ones(4))
+    (ev,) = rank_locally([job], lambda q, rs: [chance], scorer, options, Deadline(0))
+    assert ev.checked[0] and ev.inliers[0] == 0 and ev.raw_inliers[0] == 0
 
 
 # ------------------------------------------------------------------- options and their checks
