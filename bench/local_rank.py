@@ -34,6 +34,7 @@ from core.settings import get_settings
 from matching.catalog_view import CatalogView
 from matching.engine import load_pipeline
 from matching.folder_catalog import describe_folder, scan_catalog
+from matching.local_rank import LocalOptions
 from matching.pipeline import PipelineConfig
 
 
@@ -68,9 +69,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--queries", type=int, default=5, help="photos timed per size")
     parser.add_argument("--budget", type=float, default=None, help="seconds (default: setting)")
     parser.add_argument("--seed", type=int, default=0, help="sample seed")
+    parser.add_argument(
+        "--verify",
+        type=int,
+        default=None,
+        help="LightGlue pairs per crop after the descriptor pass "
+        f"(default {LocalOptions().verify})",
+    )
     args = parser.parse_args(argv)
     if min(args.sizes) < 1 or args.queries < 1:
         parser.error("--sizes and --queries must be >= 1")
+    if args.verify is not None and args.verify < 0:
+        parser.error("--verify must be >= 0")
     logging.basicConfig(level=logging.WARNING)
     settings = get_settings()
     known = [q for q in load_queries(args.dataset) if q.item_id is not None]
@@ -82,6 +92,8 @@ def main(argv: list[str] | None = None) -> int:
     config = PipelineConfig.from_settings(settings, top_k=20)
     if args.budget is not None:
         config = replace(config, local_budget_s=args.budget)
+    if args.verify is not None:
+        config = replace(config, local=replace(config.local, verify=args.verify))
     runs = {
         "embedding": replace(config, rank="embedding"),
         "local": replace(config, rank="local"),
@@ -89,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     print(
         describe(settings) + f"; shortlist={config.local_shortlist} "
-        f"budget_s={config.local_budget_s} queries={len(photos)}"
+        f"budget_s={config.local_budget_s} verify={config.local.verify} queries={len(photos)}"
     )
     print(
         f"{'images':>7}"

@@ -435,7 +435,6 @@ class Pipeline:
                 ev.raw_inliers = np.concatenate([ev.raw_inliers, np.zeros(pad, np.int64)])
                 ev.coverage = np.concatenate([ev.coverage, np.zeros(pad)])
                 ev.checked = np.concatenate([ev.checked, np.zeros(pad, bool)])
-                ev.refined = np.concatenate([ev.refined, np.zeros(pad, bool)])
             out[row] = ev
         return out
 

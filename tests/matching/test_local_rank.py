@@ -125,11 +125,12 @@ def test_stage_two_takes_the_best_of_the_descriptor_pass() -> None:
     assert seen[0] == id(refs[9]) and len(seen) == 2 and ev.checked.sum() == 2
 
 
-def test_stage_one_keeps_the_geometrically_consistent_matches_of_every_candidate() -> None:
-    """RANSAC on the descriptor pass's matches (the verifier's own, no LightGlue): the
-    candidate whose matches agree with one homography gets them all as evidence, the one
-    with the same descriptors at scattered places (a random texture) gets next to none;
-    both were checked geometrically, neither refined by LightGlue (``verify`` 0)."""
+def test_stage_one_finds_the_geometrically_consistent_candidate_for_lightglue() -> None:
+    """RANSAC on the descriptor pass's matches (the verifier's own): the candidate whose
+    matches agree with one homography has them all as consistent matches, the one with the
+    same descriptors at scattered places (a random texture) none; LightGlue then checks the
+    consistent one first though the embedding ranks it second, and only LightGlue's result
+    is evidence (stage 1 orders, it does not score)."""
     from types import SimpleNamespace
 
     from matching.verifier import Verifier, VerifierConfig
@@ -145,30 +146,21 @@ def test_stage_one_keeps_the_geometrically_consistent_matches_of_every_candidate
     verifier = Verifier("ransac-only", backend)
     job = LocalJob(query, None, np.array([0.9, 0.5]), refs, [None, None])
     scorer = lambda sim, inl, spread, checked: sim + inl  # noqa: E731
+    seen = []
 
-    def no_lightglue(q, rs):
-        raise AssertionError("verify=0: LightGlue must not run")
+    def lightglue(q, rs):  # LightGlue stands in as RANSAC on the true correspondences
+        seen.extend(id(r) for r in rs)
+        return [verifier.verify_matches(q.keypoints, r.keypoints, np.ones(len(q)), r) for r in rs]
 
-    (ev,) = rank_locally(
-        [job], no_lightglue, scorer, LocalOptions(verify=0), Deadline(0), verifier.verify_matches
-    )
+    options = LocalOptions(verify=1)
+    (ev,) = rank_locally([job], lightglue, scorer, options, Deadline(0), verifier.verify_matches)
     assert ev.mutual.tolist() == [40, 40]
-    assert ev.raw_inliers[1] >= 38 and ev.raw_inliers[0] < 10
-    assert ev.inliers[1] > 30 and ev.coverage[1] > 0.3
-    assert ev.inliers[0] == 0  # chance inliers that make no accepted homography count nothing
-    assert ev.checked.all() and not ev.refined.any() and not ev.partial
-
-    # LightGlue on the leader finding nothing does not take its stage-1 evidence away
-    before = ev.inliers[1]
-    (ev,) = rank_locally(
-        [job],
-        lambda q, rs: [MatchResult.empty() for _ in rs],
-        scorer,
-        LocalOptions(verify=1),
-        Deadline(0),
-        verifier.verify_matches,
-    )
-    assert ev.refined.tolist() == [False, True] and ev.inliers[1] == before
+    assert ev.consistent[1] > 30 and ev.consistent[0] == 0  # chance inliers count nothing
+    assert seen == [id(refs[1])] and ev.checked.tolist() == [False, True]
+    assert ev.raw_inliers[1] >= 38 and ev.inliers[1] > 30 and ev.coverage[1] > 0.3
+    assert ev.inliers[0] == 0 and not ev.partial
+    (ev,) = rank_locally([job], lightglue, scorer, LocalOptions(verify=0), Deadline(0))
+    assert not ev.checked.any() and ev.consistent.sum() == 0  # without geometry: counts only
 
 
 def test_background_matches_count_for_less() -> None:
