@@ -92,7 +92,7 @@ def run(
     whole = x if x.size <= CLUSTER_FULL_DIMS_MAX else None
     with steps("pca"):
         x, kept = pca(x, config.pca_dims, sample=max(config.sample, 50_000), seed=config.seed)
-    if config.choose_by in ("readable", "coarse"):  # the grid's k, then at most REFINE between two of them
+    if config.choose_by in ("readable", "coarse"):  # the grid, then at most REFINE more k
         top = min(config.max_k, clustering.WARD_SAMPLE * 4 // 5, max(2, n * 4 // 5))
         grid = clustering.readable_grid(min(clustering.readable_floor(n), top), top)
         trials = len(grid) + clustering.REFINE

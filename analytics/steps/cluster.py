@@ -218,9 +218,8 @@ def choose_readable(
     A score stands out of the noise when it is three standard errors above zero (the
     references' standard deviation at that k, or its median over the grid where larger:
     about a 5 % chance for the largest of some 60 scores of noise). Where none does, k is
-    the floor. Otherwise the grid's best k (``coarse``: its smallest local peak that stands
-    out) is refined, and, as in the gap statistic, k is the smallest tried whose score is
-    within one standard error of the best there.
+    the floor. Otherwise k is the best score near the grid's best k (``coarse``: near its
+    smallest local peak that stands out).
 
     Returns:
         k, the score of each k tried, and the other k where the score peaks and stands out
@@ -270,10 +269,7 @@ def choose_readable(
         if len(between) > REFINE:
             between = np.unique(np.linspace(lo + 1, hi - 1, REFINE).round().astype(int))
         score(between)
-        near = [g for g in scores if lo <= g <= hi]
-        best = max(near, key=lambda g: (scores[g], -g))
-        tol = max(error[best], noise)
-        k = min(g for g in scores if scores[g] >= scores[best] - tol and (g <= hi or not coarse))
+        k = max((g for g in scores if lo <= g <= hi), key=lambda g: (scores[g], -g))
     others = [g for g in peaks if abs(g - k) > max(1, k // 10) and scores[g] > scores[grid[0]]]
     return k, scores, tuple(sorted(others, key=lambda g: -scores[g])[:3])
 
@@ -320,7 +316,7 @@ def kmeans(
         else:
             coarse = choose_by == "coarse"
             k, scores, others = choose_readable(tree, n, max_k, seed, on_try, coarse)
-        which = "its first peak" if choose_by == "coarse" else "furthest"
+        which = "at its first clear peak" if choose_by == "coarse" else "furthest"
         how = (
             f"{choose_by}: the silhouette {which} above no-cluster references' "
             f"(k >= {readable_floor(n)}; Ward tree of {min(n, WARD_SAMPLE)} images)"
