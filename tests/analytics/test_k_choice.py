@@ -33,7 +33,7 @@ def shading(groups: int, n: int, dims: int, spread: float, seed: int = 0):
     rng = np.random.default_rng(seed)
     t = np.linspace(0, 1, groups, endpoint=False)
     phases = rng.uniform(0, 2 * np.pi, 8)
-    curve = np.stack([np.cos(2 * np.pi * f * t + p) for f, p in zip(range(1, 9), phases)], 1)
+    curve = np.stack([np.cos(2 * np.pi * f * t + p) for f, p in enumerate(phases, 1)], 1)
     centres = curve @ rng.normal(0, 1, (8, dims))
     step = np.linalg.norm(centres[1] - centres[0])
     truth = rng.integers(0, groups, n)
