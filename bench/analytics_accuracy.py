@@ -6,14 +6,14 @@ KMeans on the raw descriptors (the seeds' way).
 Photos: ``SET/queries/<item>/`` (``_none`` left out), a seeded sample of ``--limit``, embedded
 with the kind's model (products for grocery, animals for dogs; ``--model`` for another; only
 the sample is embedded, through a folder of links under .cache/analytics; the vectors are
-cached there, so a rerun embeds nothing). Labels: the item (fine) and, for grocery, the
-coarse class of ``classes.csv``. Rows: the default run (k chosen the ``readable`` way),
-``--choose-by coarse``, the silhouette of k-means over the whole grid (the way before the readable rule),
-the default run with k = the number of labels, and scikit-learn KMeans (k = the number of
-labels, k-means++, 3 restarts) on the raw vectors (the seeds' way). One CSV row each
-(``set,labels,method,k,nmi,ari``); ``--save-json`` writes the table for the documentation;
-the last line is ``key=value``: per set and labels the default's k, NMI and ARI and the
-seeds' NMI and ARI, then the load average.
+cached there, so a rerun embeds nothing). Labels: the item (fine) and, for grocery, the coarse
+class of ``classes.csv``. Rows: the default run (k chosen the ``readable`` way), ``--choose-by
+coarse``, the silhouette of k-means over the whole grid (the way before the readable rule), the
+default run with k = the number of labels, and scikit-learn KMeans (k = the number of labels,
+k-means++, 3 restarts) on the raw vectors (the seeds' way). One CSV row each
+(``set,labels,method,k,nmi,ari``); ``--save-json`` writes the table for the documentation; the
+last line is ``key=value``: per set and labels the default's k, NMI and ARI and the seeds' NMI
+and ARI, then the load average.
 """
 
 from __future__ import annotations
