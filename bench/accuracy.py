@@ -147,6 +147,21 @@ def main(argv: list[str] | None = None) -> int:
         f"{LocalOptions().background_weight})",
     )
     parser.add_argument(
+        "--top-k",
+        type=int,
+        default=20,
+        metavar="N",
+        help="candidates kept per crop in the --json dump (default 20; recall@20 needs 20)",
+    )
+    parser.add_argument(
+        "--verify",
+        type=int,
+        default=None,
+        metavar="N",
+        help="rank=local: candidates per crop that LightGlue + RANSAC check after the "
+        f"descriptor pass (default {LocalOptions().verify})",
+    )
+    parser.add_argument(
         "--catalog-size",
         type=int,
         default=None,
@@ -168,6 +183,10 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--budget must be >= 0")
     if args.background_weight is not None and not 0 <= args.background_weight <= 1:
         parser.error("--background-weight must be in [0, 1]")
+    if not 20 <= args.top_k <= 5000:
+        parser.error("--top-k must be in [20, 5000]")
+    if args.verify is not None and not 0 <= args.verify <= 5000:
+        parser.error("--verify must be in [0, 5000]")
     logging.basicConfig(level=logging.WARNING)
     plot = args.plot or Path("out") / f"{args.dataset.name}-{args.kind}-reliability.png"
 
@@ -227,13 +246,22 @@ def run_queries(args: argparse.Namespace, settings, calibration) -> list[dict]:
     catalog = load_folder_catalog(pipeline, args.dataset / "catalog", kind=args.kind, items=items)
     if args.first is not None:
         queries = queries[: args.first]
-    options: dict = {"top_k": 20, "verify": not args.no_verify, "local_budget_s": args.budget}
+    options: dict = {
+        "top_k": args.top_k,
+        "verify": not args.no_verify,
+        "local_budget_s": args.budget,
+    }
     if args.rank is not None:
         options["rank"] = args.rank
     if args.shortlist is not None:
         options["local_shortlist"] = args.shortlist
-    if args.background_weight is not None:
-        options["local"] = replace(LocalOptions(), background_weight=args.background_weight)
+    local = {
+        name: value
+        for name, value in (("background_weight", args.background_weight), ("verify", args.verify))
+        if value is not None
+    }
+    if local:
+        options["local"] = replace(LocalOptions(), **local)
     config = PipelineConfig.from_settings(settings, **options)
 
     records, failed, start = [], 0, time.perf_counter()

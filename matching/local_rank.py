@@ -5,14 +5,19 @@ so keypoints that only verify those five never see it. Local ranking compares th
 keypoints with the cached keypoints of the catalog's top N items by embedding, in two stages:
 
 1. **descriptor pass** (every candidate, cheap): mutual nearest neighbours of the keypoint
-   descriptors (one matrix product per chunk of candidates), counted with foreground weights;
+   descriptors (one matrix product per chunk of candidates), then the same RANSAC homography
+   check as verification on them (``geometry``): geometrically consistent matches, weighted
+   by descriptor similarity and foreground, and the share of the catalog object they cover.
+   Random mutual neighbours between unrelated images are common; consistent ones are not, so
+   every candidate of the shortlist gets evidence a ranking can trust (SIFT-style matching,
+   Lowe 2004; the evidence WildFusion calibrates);
 2. **LightGlue + RANSAC** (the best ``verify`` candidates of stage 1, fused with similarity,
-   batched): inliers weighted by match confidence and foreground, and the share of the
-   catalog object they cover.
+   batched): the stronger matcher refines the evidence of the candidates that lead; a
+   candidate keeps the larger of its two evidences, so more checking never lowers it.
 
 Matches on the background (outside the object's box, on either side) count
 ``background_weight`` instead of 1. A `Deadline` bounds the work of a request: the candidates
-not reached keep their embedding order (``checked`` False) and the ranking says it is partial.
+not reached keep their embedding order (``compared`` False) and the ranking says it is partial.
 
 The evidence is fed to the calibrated fused score (`matching.score`) as the candidate's
 inliers and spread, so ranking and confirmation stay one calibrated number.
@@ -57,12 +62,14 @@ class LocalEvidence:
 
     Attributes:
         inliers: float64 RANSAC inliers weighted by match confidence and foreground (0 where
-            LightGlue did not run); the fused score's inliers.
-        raw_inliers: int64 plain RANSAC inliers (0 where LightGlue did not run).
+            no geometric check ran); the fused score's inliers.
+        raw_inliers: int64 plain RANSAC inliers of the same check (0 where none ran).
         coverage: float64 share of the catalog object's box covered by the inliers' hull.
         mutual: float64 stage-1 foreground-weighted mutual nearest neighbours.
         compared: bool, stage 1 ran for the candidate.
-        checked: bool, LightGlue + RANSAC ran for the candidate.
+        checked: bool, a geometric check ran for the candidate (RANSAC on its stage-1
+            matches, or LightGlue + RANSAC).
+        refined: bool, LightGlue + RANSAC ran for the candidate.
         partial: the deadline came before every candidate was compared and the planned
             ones checked.
     """
@@ -73,13 +80,14 @@ class LocalEvidence:
     mutual: np.ndarray
     compared: np.ndarray
     checked: np.ndarray
+    refined: np.ndarray
     partial: bool = False
 
     @classmethod
     def none(cls, n: int) -> LocalEvidence:
         """No evidence for ``n`` candidates."""
         z = np.zeros(n)
-        return cls(z.copy(), np.zeros(n, np.int64), z.copy(), z.copy(), *np.zeros((2, n), bool))
+        return cls(z.copy(), np.zeros(n, np.int64), z.copy(), z.copy(), *np.zeros((3, n), bool))
 
 
 def foreground_weights(
@@ -171,13 +179,15 @@ class LocalOptions:
             ranking's shortlist, on the candidates the keypoints chose; a LightGlue pair
             costs ~100x a descriptor pass on 2 CPU cores).
         background_weight: what a match outside the object's box counts (1 counts fully).
-        min_similarity: smallest descriptor dot product of a stage-1 mutual match.
+        min_similarity: smallest descriptor dot product of a stage-1 mutual match (RANSAC
+            then keeps the consistent ones; 0.6 let enough through on small catalog images
+            while 0.5 gave random textures consistent-looking sets, `docs/local-ranking.md`).
         batch: LightGlue pairs per call (and candidates between two looks at the deadline).
     """
 
     verify: int = 5
     background_weight: float = 0.25
-    min_similarity: float = 0.8
+    min_similarity: float = 0.6
     batch: int = 5
 
 
@@ -202,6 +212,9 @@ class LocalJob:
 
 #: Scores candidates from (similarity, inliers, spread, checked): the calibrated fused score.
 Scorer = Callable[[np.ndarray, np.ndarray, np.ndarray, np.ndarray], np.ndarray]
+#: RANSAC on given correspondences: (query points, reference points, confidences, reference
+#: features) -> `matching.verifier.MatchResult` (`matching.verifier.Verifier.verify_matches`).
+Geometry = Callable[[np.ndarray, np.ndarray, np.ndarray, LocalFeatures], object]
 
 
 def rank_locally(
@@ -210,13 +223,14 @@ def rank_locally(
     scorer: Scorer,
     options: LocalOptions,
     deadline: Deadline,
+    geometry: Geometry | None = None,
 ) -> list[LocalEvidence]:
     """Keypoint evidence for every candidate of every job, within the deadline.
 
-    Stage 1 (descriptor pass) runs for all jobs first, in chunks of candidates in embedding
-    order; stage 2 (LightGlue + RANSAC, `match_many`) then takes each job's best
-    ``options.verify`` candidates by ``scorer`` of the stage-1 evidence, ``options.batch`` at
-    a time, job after job, until done or the deadline.
+    Stage 1 (descriptor pass, and ``geometry`` on its matches) runs for all jobs first, in
+    chunks of candidates in embedding order; stage 2 (LightGlue + RANSAC, `match_many`) then
+    takes each job's best ``options.verify`` candidates by ``scorer`` of the stage-1
+    evidence, ``options.batch`` at a time, job after job, until done or the deadline.
 
     Args:
         jobs: the crops to rank.
@@ -224,6 +238,8 @@ def rank_locally(
         scorer: the fused score, to order stage 2.
         options: knobs.
         deadline: the request's time budget.
+        geometry: the verifier's ``verify_matches``: RANSAC on each candidate's stage-1
+            matches (None: stage 1 only counts them, to order stage 2).
 
     Returns:
         One `LocalEvidence` per job.
@@ -250,10 +266,18 @@ def rank_locally(
                 )
                 ev.mutual[i] = float(np.sum(q_weight[qi] * r_weight))
                 ev.compared[i] = True
+                if geometry is not None and len(qi) >= 4:
+                    confidence = np.einsum(
+                        "ij,ij->i", job.query.descriptors[qi], ref.descriptors[ri]
+                    )
+                    result = geometry(job.query.keypoints[qi], ref.keypoints[ri], confidence, ref)
+                    _take(ev, i, job, ref, result, bg)
     queues: list[list[int]] = []
     for job, ev in zip(jobs, out, strict=True):
-        zeros = np.zeros(len(job.refs))
-        key = scorer(job.similarity, ev.mutual, zeros, ev.compared)
+        if geometry is None:  # order stage 2 by the mutual neighbours
+            key = scorer(job.similarity, ev.mutual, np.zeros(len(job.refs)), ev.compared)
+        else:
+            key = scorer(job.similarity, ev.inliers, ev.coverage, ev.compared)
         order = [i for i in np.argsort(-key, kind="stable") if ev.compared[i]]
         queues.append(order[: options.verify])
     while any(queues) and not deadline.expired():
@@ -264,6 +288,7 @@ def rank_locally(
             refs = [job.refs[i] for i in todo]
             results = match_many(job.query, refs)
             for i, ref, result in zip(todo, refs, results, strict=True):
+                ev.refined[i] = True
                 _take(ev, i, job, ref, result, bg)
     for job, ev, queue in zip(jobs, out, queues, strict=True):
         usable = sum(r is not None for r in job.refs)
@@ -272,17 +297,25 @@ def rank_locally(
 
 
 def _take(ev: LocalEvidence, i: int, job: LocalJob, ref, result, bg: float) -> None:
-    """Record one LightGlue + RANSAC result as candidate ``i``'s evidence."""
+    """Record one RANSAC result as candidate ``i``'s evidence, unless it already has more
+    (stage 2 refines stage 1's evidence; more checking never lowers a candidate).
+
+    Inliers count only when they make a homography the verifier accepts (at least its
+    ``min_inliers``, plausible): a handful of chance inliers is what unrelated images give,
+    aligned dog faces above all (their eyes and noses sit at the same places), and counted
+    they pushed the right dog out of the top 20 behind look-alikes with 3-7 of them."""
     ev.checked[i] = True
-    ev.raw_inliers[i] = result.inliers
-    if result.inliers == 0:
+    if result.inliers == 0 or result.homography is None:
         return
     mask = result.inlier_mask
     box = job.ref_boxes[i]
     weight = (
-        result.match_scores[mask]
+        np.asarray(result.match_scores)[mask]
         * foreground_weights(result.query_points[mask], job.foreground, bg)
         * foreground_weights(result.ref_points[mask], None if box is None else box[None], bg)
     )
+    if float(weight.sum()) <= ev.inliers[i]:
+        return
     ev.inliers[i] = float(weight.sum())
+    ev.raw_inliers[i] = result.inliers
     ev.coverage[i] = object_coverage(result.ref_points[mask], box, ref.image_size)

@@ -418,7 +418,14 @@ class Pipeline:
         def scorer(sim, inl, spread, checked):
             return calibration.score(candidate_features(sim, inl, spread, checked))
 
-        found = rank_locally(jobs, self.verifier.match_many, scorer, config.local, deadline)
+        found = rank_locally(
+            jobs,
+            self.verifier.match_many,
+            scorer,
+            config.local,
+            deadline,
+            geometry=self.verifier.verify_matches,
+        )
         out = {}
         for row, ev in zip(kept, found, strict=True):
             total = len(hits.item_ids[row])  # beyond the shortlist: nothing to add
@@ -428,6 +435,7 @@ class Pipeline:
                 ev.raw_inliers = np.concatenate([ev.raw_inliers, np.zeros(pad, np.int64)])
                 ev.coverage = np.concatenate([ev.coverage, np.zeros(pad)])
                 ev.checked = np.concatenate([ev.checked, np.zeros(pad, bool)])
+                ev.refined = np.concatenate([ev.refined, np.zeros(pad, bool)])
             out[row] = ev
         return out
 

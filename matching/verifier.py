@@ -325,14 +325,21 @@ class Verifier:
         """
         pairs = self.backend.match(query, refs)
         return [
-            self._verify(q_pts, r_pts, scores, ref)
+            self.verify_matches(q_pts, r_pts, scores, ref)
             for (q_pts, r_pts, scores), ref in zip(pairs, refs, strict=True)
         ]
 
-    def _verify(
+    def verify_matches(
         self, q_pts: np.ndarray, r_pts: np.ndarray, scores: np.ndarray, ref: LocalFeatures
     ) -> MatchResult:
-        """RANSAC on matched points (original pixels) -> MatchResult."""
+        """RANSAC on matched points (original pixels; from the matcher, or any other
+        correspondences such as mutual nearest descriptors) -> MatchResult.
+
+        Args:
+            q_pts, r_pts: float32 (M, 2) matched points in the query and the reference.
+            scores: float (M,) each match's confidence.
+            ref: the reference's features (its image size scales the RANSAC threshold).
+        """
         m = len(q_pts)
         if m < 4:
             return MatchResult.empty()

@@ -100,6 +100,9 @@ class _OnceVerifier:
             self._matched[(id(query), id(ref))] = result
         return [self._matched[(id(query), id(r))] for r in refs]
 
+    def verify_matches(self, q_pts, r_pts, scores, ref):  # RANSAC: cheap, not memoised
+        return self.verifier.verify_matches(q_pts, r_pts, scores, ref)
+
 
 def _view(
     kind: str,
@@ -148,7 +151,9 @@ def collect_pairs(
         one (``true`` its item, ``pair``: ``other_image`` or ``augmented``) and the impostor
         one (``true`` None, ``excluded``: its item).
     """
-    config = config or PipelineConfig(verify_crops=options.verify_crops)
+    # local ranking without a time budget: the fit runs as a job, not in a request, and its
+    # pairs must not depend on how busy the machine was
+    config = config or PipelineConfig(verify_crops=options.verify_crops, local_budget_s=0.0)
     once = _OnceVerifier(pipeline.verifier) if pipeline.verifier is not None else None
     pipeline = Pipeline(pipeline.detector, pipeline.embedders, once, pipeline.calibrations)
     images = [im for im in images if len(im.vectors)]

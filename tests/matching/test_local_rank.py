@@ -110,8 +110,8 @@ def test_stage_two_takes_the_best_of_the_descriptor_pass() -> None:
     """The one candidate that shares the query's descriptors is verified even though the
     embedding ranks it last; ``verify`` bounds how many candidates LightGlue sees."""
     rng = np.random.default_rng(2)
-    base = rng.normal(size=(30, 16))
-    refs = [features(rng.normal(size=(30, 16))) for _ in range(9)] + [features(base.copy())]
+    base = rng.normal(size=(30, 64))  # (ALIKED's are 128-d: unrelated ones rarely agree)
+    refs = [features(rng.normal(size=(30, 64))) for _ in range(9)] + [features(base.copy())]
     seen = []
 
     def match_many(q, rs):
@@ -125,11 +125,57 @@ def test_stage_two_takes_the_best_of_the_descriptor_pass() -> None:
     assert seen[0] == id(refs[9]) and len(seen) == 2 and ev.checked.sum() == 2
 
 
+def test_stage_one_keeps_the_geometrically_consistent_matches_of_every_candidate() -> None:
+    """RANSAC on the descriptor pass's matches (the verifier's own, no LightGlue): the
+    candidate whose matches agree with one homography gets them all as evidence, the one
+    with the same descriptors at scattered places (a random texture) gets next to none;
+    both were checked geometrically, neither refined by LightGlue (``verify`` 0)."""
+    from types import SimpleNamespace
+
+    from matching.verifier import Verifier, VerifierConfig
+
+    rng = np.random.default_rng(3)
+    desc = rng.normal(size=(40, 64))
+    pts = rng.uniform(10, 190, size=(40, 2)).astype(np.float32)
+    moved = pts * 0.8 + np.float32([15, 5])  # a scale and a shift: one homography
+    scattered = rng.permutation(pts)  # the same descriptors, their places shuffled
+    query = features(desc, (200, 200), pts)
+    refs = [features(desc, (200, 200), scattered), features(desc, (200, 200), moved)]
+    backend = SimpleNamespace(config=VerifierConfig(), to=lambda device, dtype: None)
+    verifier = Verifier("ransac-only", backend)
+    job = LocalJob(query, None, np.array([0.9, 0.5]), refs, [None, None])
+    scorer = lambda sim, inl, spread, checked: sim + inl  # noqa: E731
+
+    def no_lightglue(q, rs):
+        raise AssertionError("verify=0: LightGlue must not run")
+
+    (ev,) = rank_locally(
+        [job], no_lightglue, scorer, LocalOptions(verify=0), Deadline(0), verifier.verify_matches
+    )
+    assert ev.mutual.tolist() == [40, 40]
+    assert ev.raw_inliers[1] >= 38 and ev.raw_inliers[0] < 10
+    assert ev.inliers[1] > 30 and ev.coverage[1] > 0.3
+    assert ev.inliers[0] == 0  # chance inliers that make no accepted homography count nothing
+    assert ev.checked.all() and not ev.refined.any() and not ev.partial
+
+    # LightGlue on the leader finding nothing does not take its stage-1 evidence away
+    before = ev.inliers[1]
+    (ev,) = rank_locally(
+        [job],
+        lambda q, rs: [MatchResult.empty() for _ in rs],
+        scorer,
+        LocalOptions(verify=1),
+        Deadline(0),
+        verifier.verify_matches,
+    )
+    assert ev.refined.tolist() == [False, True] and ev.inliers[1] == before
+
+
 def test_background_matches_count_for_less() -> None:
     """One RANSAC result, 4 inliers: 2 inside the catalog object's box, 2 outside; with
     background weight 0.25 the evidence is 2 + 2 * 0.25 (match confidence 1)."""
     pts = np.array([[10, 10], [20, 20], [80, 80], [90, 90]], np.float32)
-    result = MatchResult(4, 4, 1.0, 0.5, None, pts, pts, np.ones(4, bool), np.ones(4))
+    result = MatchResult(4, 4, 1.0, 0.5, np.eye(3), pts, pts, np.ones(4, bool), np.ones(4))
     query = features(np.eye(4, 16), points=pts)
     ref = features(np.eye(4, 16), points=pts)
     job = LocalJob(query, None, np.array([0.5]), [ref], [np.array([0, 0, 50, 50])])
@@ -138,6 +184,10 @@ def test_background_matches_count_for_less() -> None:
         options = LocalOptions(background_weight=weight, min_similarity=0.5)
         (ev,) = rank_locally([job], lambda q, rs: [result], scorer, options, Deadline(0))
         assert ev.inliers[0] == pytest.approx(expected) and ev.raw_inliers[0] == 4
+    # the same inliers without a homography the verifier accepts: no evidence
+    chance = MatchResult(4, 4, 1.0, 0.5, None, pts, pts, np.ones(4, bool), np.ones(4))
+    (ev,) = rank_locally([job], lambda q, rs: [chance], scorer, options, Deadline(0))
+    assert ev.checked[0] and ev.inliers[0] == 0 and ev.raw_inliers[0] == 0
 
 
 # ------------------------------------------------------------------- options and their checks
