@@ -56,8 +56,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--choose-by",
         choices=CHOICES,
         default=d.choose_by,
-        help="how k is chosen when --k is 0: readable (default: the best silhouette among "
-        "k >= sqrt(images)/2, clusters a person can read), silhouette, ch, db (the whole grid)",
+        help="how k is chosen when --k is 0: readable (default: the k whose silhouette stands "
+        "furthest above that of clusterless references, from sqrt(images)/2 clusters up), "
+        "coarse (the same, its first clear peak: fewer, broader clusters), silhouette, ch, db "
+        "(k-means over a fixed grid, the older ways); the other k worth a look are printed",
     )
     p.add_argument("--max-k", type=int, default=d.max_k)
     p.add_argument("--outliers", choices=METHODS, default=d.outlier_method)
@@ -164,6 +166,12 @@ def main(argv: list[str] | None = None) -> int:
     except SightingError as exc:
         return cli.report(exc)
     m = result.metrics
+    if m.get("k_chosen_by", "given") != "given":
+        others = ", ".join(str(k) for k in m.get("k_others", [])) or "none"
+        print(
+            f"k {m['clusters']} ({m['k_chosen_by']}); other k worth a look: {others}",
+            file=sys.stderr,
+        )
     line = f"images={m['images']} clusters={m['clusters']} outliers={m['outliers']}"
     if "nmi" in m:
         line += f" nmi={m['nmi']:.4f} ari={m['ari']:.4f}"

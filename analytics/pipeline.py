@@ -29,7 +29,7 @@ class AnalyticsConfig:
     pca_dims: int = 64  # reduce to this many dims before clustering (>= D: no PCA)
     method: str = "kmeans"  # kmeans | hdbscan
     k: int = 0  # clusters; 0 = choose by `choose_by` on a sample
-    choose_by: str = "readable"  # readable | silhouette | ch | db (steps/cluster.py)
+    choose_by: str = "readable"  # readable | coarse | silhouette | ch | db (steps/cluster.py)
     max_k: int = 1000  # largest k tried when choosing
     hdbscan_dims: int = 16  # HDBSCAN runs on this many PCA dims
     outlier_method: str = "knn"  # knn | centre | lof | iforest
@@ -92,7 +92,12 @@ def run(
     whole = x if x.size <= CLUSTER_FULL_DIMS_MAX else None
     with steps("pca"):
         x, kept = pca(x, config.pca_dims, sample=max(config.sample, 50_000), seed=config.seed)
-    trials = len(clustering.K_GRID)
+    if config.choose_by in ("readable", "coarse"):  # the grid, then at most REFINE more k
+        top = min(config.max_k, clustering.WARD_SAMPLE * 4 // 5, max(2, n * 4 // 5))
+        grid = clustering.readable_grid(min(clustering.readable_floor(n), top), top)
+        trials = len(grid) + clustering.REFINE
+    else:
+        trials = len(clustering.K_GRID)
     with steps("cluster", trials if not config.k else 1) as tick:
         tried = iter(range(1, 10_000))
         if config.method == "kmeans":
@@ -138,8 +143,12 @@ def run(
         metrics |= internal_metrics(x, labels_, sample=config.sample, seed=config.seed)
         if labels:
             metrics |= label_metrics(labels_, [labels.get(p) for p in data.paths])
+        if config.method == "kmeans":
+            metrics["k_chosen_by"] = result.chosen_by
+        if result.others:
+            metrics["k_others"] = list(result.others)
         if result.scores:
-            metrics["k_scores"] = {str(k): round(v, 4) for k, v in result.scores.items()}
+            metrics["k_scores"] = {str(k): round(v, 4) for k, v in sorted(result.scores.items())}
     return AnalyticsResult(
         paths=list(data.paths),
         cluster=labels_,
