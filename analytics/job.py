@@ -23,7 +23,7 @@ STEPS = (
     "quality",
     "write",
 )
-OPTIONS = ("k", "method", "outlier_z", "duplicate_similarity", "map_sample", "seed")
+OPTIONS = ("k", "choose_by", "method", "outlier_z", "duplicate_similarity", "map_sample", "seed")
 
 
 @job_kind("analytics")

@@ -880,6 +880,15 @@ class AnalyticsIn(Schema):
     """The JSON body of an analytics job."""
 
     k = WholeNumber(load_default=0, validate=Range(0, 1000), metadata={"description": "0 = choose"})
+    choose_by = String(
+        load_default="readable",
+        validate=OneOf(["readable", "coarse", "silhouette", "ch", "db"]),
+        metadata={
+            "description": "with k 0, how k is chosen: readable (the most distinct clusters "
+            "a person can read, the default), coarse (the first clear peak: fewer, broader "
+            "clusters), or silhouette / ch / db over the whole grid"
+        },
+    )
     method = String(load_default="kmeans", validate=OneOf(["kmeans", "hdbscan"]))
     outlier_z = Float(load_default=3.5, validate=Range(0.0, 100.0))
     duplicate_similarity = Float(load_default=0.97, validate=Range(0.0, 1.0))

@@ -97,6 +97,15 @@ def test_analytics_job_over_http(shop) -> None:
     assert table.status_code == 200 and table.data.startswith(b"path,cluster,outlier")
     assert table.data.splitlines()[0].endswith(b",quality")  # the catalog's pixels are at hand
     assert client.get(job["file_urls"]["map.png"]).data[:4] == b"\x89PNG"
+    # k chosen, at the granularity asked (the console's "Granularity" select)
+    for choose_by in ("coarse", "readable"):
+        r = client.post(f"/v1/catalogs/{cid}/analytics", json={"choose_by": choose_by})
+        assert r.status_code == 202, r.json
+        run_job(queue.jobs, r.json["id"], settings=queue.settings)
+        job = client.get(f"/v1/jobs/{r.json['id']}").json
+        assert job["state"] == "done" and job["result"]["k_chosen_by"].startswith(choose_by)
+    r = client.post(f"/v1/catalogs/{cid}/analytics", json={"choose_by": "fewest"})
+    assert r.status_code == 422 and "choose_by" in str(r.json)
 
 
 def test_analytics_job_bad_catalogs(shop) -> None:

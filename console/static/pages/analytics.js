@@ -32,13 +32,17 @@ export async function render(root, { params }) {
   }
   const k = h('input', { type: 'number', min: 0, max: 1000, step: 1, value: params.k || 0, style: 'width:7em', dataset: { role: 'k' } });
   const method = h('select', { dataset: { role: 'method' } }, h('option', { value: 'kmeans' }, 'k-means'), h('option', { value: 'hdbscan' }, 'HDBSCAN (finds its own clusters and noise)'));
+  const grain = h('select', { dataset: { role: 'choose-by' } },
+    h('option', { value: 'readable' }, 'fine: the most distinct clusters'),
+    h('option', { value: 'coarse' }, 'coarse: fewer, broader clusters'));
+  grain.value = params.choose_by === 'coarse' ? 'coarse' : 'readable';
   const status = h('div');
   const result = h('div', { dataset: { role: 'analytics-result' } });
   const start = async (kValue) => {
     const cid = select.value;
     try {
-      const job = await postJson(`${catalogPath(cid)}/analytics`, { json: { k: Number(kValue) || 0, method: method.value } });
-      rememberJob({ id: job.id, kind: 'analytics', catalog: cid, title: `k ${Number(kValue) || 'chosen'} · ${method.value}` });
+      const job = await postJson(`${catalogPath(cid)}/analytics`, { json: { k: Number(kValue) || 0, choose_by: grain.value, method: method.value } });
+      rememberJob({ id: job.id, kind: 'analytics', catalog: cid, title: `k ${Number(kValue) || `chosen (${grain.value === 'coarse' ? 'coarse' : 'fine'})`} · ${method.value}` });
       location.hash = `#/analytics?catalog=${encodeURIComponent(cid)}&job=${encodeURIComponent(job.id)}`;
     } catch (err) {
       toast(errorText(err), true);
@@ -49,6 +53,7 @@ export async function render(root, { params }) {
     h('div', { class: 'row' },
       h('label', { class: 'field' }, 'Catalog', select),
       h('label', { class: 'field' }, 'Clusters (0: chosen for reading)', k),
+      h('label', { class: 'field' }, 'Granularity (when chosen)', grain),
       h('label', { class: 'field' }, 'Method', method),
       h('button', { type: 'button', class: 'primary', style: 'align-self:flex-end', dataset: { role: 'run-analytics' }, onclick: () => start(k.value) }, 'Run analytics')),
     status), result);
